@@ -1,0 +1,75 @@
+"""``gon fit``: train a model; flags override the YAML ``--config``, which overrides the defaults."""
+from __future__ import annotations
+
+import argparse
+
+from gon.config import FitConfig, read_yaml
+
+# CLI flag -> model constructor keyword; a flag the chosen model does not take is an error
+MODEL_FLAGS = {
+    "latent_dim": int, "width": int, "norm": str, "activation": str, "hidden": int, "depth": int, "w0": float,
+    "steps": int, "step_size": float, "z0_std": float,
+}
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser("fit", help="train a GON", description=__doc__, argument_default=argparse.SUPPRESS,
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", help="gon | vgon | implicit (default gon)")
+    p.add_argument("--dataset", help="fashion-mnist | mnist | cifar10 | folder:PATH (default fashion-mnist)")
+    p.add_argument("--data-dir", help="where to look for dataset files first")
+    p.add_argument("--image-size", type=int, help="training size (default: the data's; 32 for conv models on 28x28 data)")
+    p.add_argument("--resize", choices=["resize", "pad"], help="how 28x28 data grows to 32x32 (default resize)")
+    p.add_argument("--batch-size", type=int, help="images per step (default 64)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (default 1e-4)")
+    p.add_argument("--max-steps", type=int, help="stop after N optimiser steps")
+    p.add_argument("--max-epochs", type=int, help="stop after E epochs (default 1 when no --max-steps)")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--out", help="run directory (default runs/MODEL-DATASET)")
+    p.add_argument("--config", help="YAML file of settings; flags given here override it")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    p.add_argument("--accelerator", help="cpu | gpu | auto (default auto)")
+    p.add_argument("--devices", help="number of devices or 'auto' (default auto)")
+    p.add_argument("--strategy", help="Lightning strategy, e.g. ddp (default auto)")
+    p.add_argument("--num-workers", type=int, help="data loader worker processes (default 0)")
+    p.add_argument("--val-every", type=int, help="steps between test evaluations (default: each epoch)")
+    p.add_argument("--val-size", type=int, help="test images used at intervals (default 10000)")
+    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 500)")
+    p.add_argument("--picture-every", type=int, help="steps between reconstruction grids (default 500)")
+    p.add_argument("--limit-train", type=int, help="train on the first N images only")
+    g = p.add_argument_group("model options (each applies to the models that have it)")
+    g.add_argument("--latent-dim", type=int, help="latent size (default 32)")
+    g.add_argument("--width", type=int, help="conv decoder width ngf (default 16)")
+    g.add_argument("--norm", choices=["layer", "batch", "none"], help="conv normalisation (default layer; batch = the paper's)")
+    g.add_argument("--activation", choices=["elu", "relu", "silu", "tanh", "sine"], help="conv activation (default elu)")
+    g.add_argument("--hidden", type=int, help="SIREN units per layer (default 256)")
+    g.add_argument("--depth", type=int, help="SIREN sine layers (default 4)")
+    g.add_argument("--w0", type=float, help="SIREN frequency (default 30)")
+    g.add_argument("--steps", type=int, help="gradient steps from the origin (default 1)")
+    g.add_argument("--step-size", type=float, help="size of each latent step (default 1)")
+    g.add_argument("--detach", action="store_true", help="cut second-order terms (ablation)")
+    g.add_argument("--z0-std", type=float, help="start from z0 ~ N(0, std^2) instead of the origin")
+    g.add_argument("--negative-gradient", action="store_true", help="z = -grad instead of z0 - grad (Fig. 11a)")
+    p.set_defaults(run=run)
+
+
+def config_from_args(args: argparse.Namespace) -> FitConfig:
+    given = {k: v for k, v in vars(args).items() if k not in ("run", "command", "config")}
+    values = read_yaml(args.config) if "config" in given or getattr(args, "config", None) else {}
+    options = dict(values.get("model_options") or {})
+    for key in list(given):
+        if key in MODEL_FLAGS or key == "detach":
+            options[key] = given.pop(key)
+    if given.pop("negative_gradient", False):
+        options["keep_z0"] = False
+    values.update(given)
+    values["model_options"] = options
+    return FitConfig.from_dict(values, source=getattr(args, "config", None) or "command line")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gon.training import fit  # imports Lightning: only when training
+
+    fit(config_from_args(args))
+    return 0

@@ -1,0 +1,195 @@
+"""The paper's models: GON (Eq. 8), VariationalGON (Eq. 9-10) and ImplicitGON (Eq. 12).
+
+They share one API (:class:`GradientOriginModel`): ``encode(x) -> z``, ``decode(z) -> x_hat``,
+``reconstruct(x)``, ``loss(x)`` (the full training objective) and ``loss_terms(x)`` (its
+named parts). Latents always come from :mod:`gon.origin`; a model only says how to decode
+and what its inner and outer losses are.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gon.nets import ConvDecoder, GaussianHeads, Siren, coordinate_grid, kl_to_standard_normal, reparameterise
+from gon.origin import Origin, sum_squared_error
+
+
+def per_image_sse(x_hat: Tensor, x: Tensor) -> Tensor:
+    """Summed squared error of each image: [B] (Table 1's metric)."""
+    return (x_hat - x).pow(2).flatten(1).sum(1)
+
+
+class GradientOriginModel(nn.Module):
+    """A decoder-only model whose encoder is the gradient of its own inner loss at the origin.
+
+    Subclasses define ``decode`` (and may override ``inner_loss`` and ``loss_terms``). The
+    constructor's keyword arguments are recorded in ``self.config`` so a model can be rebuilt
+    from JSON (``gon.io``).
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = cls.__init__
+
+        @functools.wraps(init)
+        def recording_init(self, *args, **kw):
+            init(self, *args, **kw)
+            if type(self) is cls:  # the most derived class records its own arguments
+                bound = inspect.signature(init).bind(self, *args, **kw)
+                bound.apply_defaults()
+                self.config = {k: v for k, v in bound.arguments.items() if k != "self"}
+
+        cls.__init__ = recording_init
+
+    def __init__(self, latent_dim: int, steps: int = 1, step_size: float = 1.0, detach: bool = False,
+                 z0_std: float = 0.0, keep_z0: bool = True):
+        super().__init__()
+        if latent_dim < 1:
+            raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
+        self.latent_dim = latent_dim
+        self.origin = Origin(steps=steps, step_size=step_size, detach=detach, z0_std=z0_std, keep_z0=keep_z0)
+        self.config: dict[str, Any] = {}
+
+    # -- what a subclass defines --------------------------------------------------------
+    def decode(self, z: Tensor) -> Tensor:
+        """z [B, latent_dim] -> x_hat [B, C, H, W]."""
+        raise NotImplementedError
+
+    def inner_loss(self, z: Tensor, x: Tensor) -> Tensor:
+        """The data-fitting loss the latent descends, summed over the batch (Eq. 8's L)."""
+        return sum_squared_error(self.decode(z), x)
+
+    # -- the shared API -----------------------------------------------------------------
+    def encode(self, x: Tensor) -> Tensor:
+        """x [B, C, H, W] in [0, 1] -> z [B, latent_dim], by gradient steps from the origin."""
+        z0 = self.origin.start(x.shape[0], self.latent_dim, x)
+        return self.origin(lambda z: self.inner_loss(z, x), z0)
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        return self.decode(self.encode(x))
+
+    def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
+        """The training objective (key ``loss``) and its parts, each averaged over the batch."""
+        return {"loss": per_image_sse(self.reconstruct(x), x).mean()}
+
+    def loss(self, x: Tensor) -> Tensor:
+        """The model's full training objective on a batch; ``.backward()`` on it trains the model."""
+        return self.loss_terms(x)["loss"]
+
+    def extra_repr(self) -> str:
+        return f"latent_dim={self.latent_dim}, origin={self.origin}"
+
+
+class GON(GradientOriginModel):
+    """The convolutional GON (Sec. 3.2): the paper's DCGAN-style decoder, no encoder.
+
+    ``norm="layer"`` (default) normalises each image on its own, so an image's latent never
+    depends on its batch. ``norm="batch"`` is the paper's BatchNorm: at the origin every image
+    feeds the same input, BatchNorm's batch statistics then couple the images of a batch
+    (a latent changes with the batch it sits in) and, in eval mode, its running statistics
+    give different latents altogether; use it to reproduce the original code.
+    """
+
+    def __init__(self, latent_dim: int = 32, width: int = 16, channels: int = 1, image_size: int = 32,
+                 activation: str = "elu", norm: str = "layer", steps: int = 1, step_size: float = 1.0,
+                 detach: bool = False, z0_std: float = 0.0, keep_z0: bool = True):
+        super().__init__(latent_dim, steps, step_size, detach, z0_std, keep_z0)
+        self.decoder = ConvDecoder(latent_dim, width, channels, image_size, activation, norm)
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.decoder(z)
+
+
+class VariationalGON(GradientOriginModel):
+    """The variational GON (Sec. 3.3, Eq. 9-10).
+
+    F = decoder o reparameterise o (mu, log-variance heads). The latent descends
+    BCE(x, F(z0)) - log N(z0; 0, 2I) from the origin; training minimises the negative ELBO
+    BCE + KL(N(mu, sigma^2) || N(0, I)). ``encode`` returns the posterior mean mu, the space
+    that ``decode`` and ``sample`` (z ~ N(0, I)) work in.
+    """
+
+    def __init__(self, latent_dim: int = 32, width: int = 16, channels: int = 1, image_size: int = 32,
+                 activation: str = "elu", norm: str = "layer", steps: int = 1, step_size: float = 1.0,
+                 detach: bool = False, z0_std: float = 0.0, keep_z0: bool = True):
+        super().__init__(latent_dim, steps, step_size, detach, z0_std, keep_z0)
+        self.heads = GaussianHeads(latent_dim)
+        self.decoder = ConvDecoder(latent_dim, width, channels, image_size, activation, norm)
+        self._sample_inner = False  # the inner pass draws from the posterior only inside the training loss
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.decoder(z)
+
+    def inner_loss(self, z0: Tensor, x: Tensor) -> Tensor:
+        mu, logvar = self.heads(z0)
+        z = reparameterise(mu, logvar) if self._sample_inner else mu
+        bce = F.binary_cross_entropy(self.decoder(z), x, reduction="sum")
+        return bce + z0.pow(2).sum() / 4  # -log N(z0; 0, 2I) up to a constant
+
+    def gradient_latent(self, x: Tensor) -> Tensor:
+        """The empirical-Bayes latent z_hat (before the heads)."""
+        return super().encode(x)
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.heads(self.gradient_latent(x))[0]
+
+    def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
+        self._sample_inner = self.training
+        try:
+            mu, logvar = self.heads(self.gradient_latent(x))
+        finally:
+            self._sample_inner = False
+        z = reparameterise(mu, logvar) if self.training else mu
+        bce = F.binary_cross_entropy(self.decoder(z), x, reduction="none").flatten(1).sum(1)
+        kl = kl_to_standard_normal(mu, logvar)
+        return {"loss": (bce + kl).mean(), "bce": bce.mean(), "kl": kl.mean()}
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+        """n images decoded from z ~ N(0, temperature^2 I)."""
+        p = next(self.parameters())
+        z = torch.randn(n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
+        return self.decode(temperature * z)
+
+
+class ImplicitGON(GradientOriginModel):
+    """The implicit GON (Sec. 3.4, Eq. 12): a SIREN over coordinates concatenated with the latent.
+
+    An image is a continuous function of its coordinates, so ``decode(z, size=(H, W))``
+    renders it at any resolution (pixel centres of the same [-1, 1]^2 square).
+    """
+
+    def __init__(self, latent_dim: int = 32, hidden: int = 256, depth: int = 4, channels: int = 1,
+                 image_size: int | tuple[int, int] | list[int] = 28, w0: float = 30.0, steps: int = 1,
+                 step_size: float = 1.0, detach: bool = False, z0_std: float = 0.0, keep_z0: bool = True):
+        super().__init__(latent_dim, steps, step_size, detach, z0_std, keep_z0)
+        size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        if len(size) != 2 or min(size) < 1:
+            raise ValueError(f"image_size must be a positive int or (H, W), got {image_size}")
+        self.image_size = size
+        self.channels = channels
+        self.siren = Siren(2 + latent_dim, channels, hidden, depth, w0)
+
+    def decode(self, z: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+        """z [B, k] -> [B, C, H, W] at ``size`` (default: the training size)."""
+        h, w = size or self.image_size
+        b = z.shape[0]
+        coords = coordinate_grid(h, w, z.device, z.dtype)  # (N, 2), N = h * w
+        inputs = torch.cat([coords.expand(b, -1, -1), z[:, None, :].expand(-1, h * w, -1)], dim=-1)  # (B, N, 2 + k)
+        return self.siren(inputs).transpose(1, 2).reshape(b, self.channels, h, w)
+
+    def inner_loss(self, z: Tensor, x: Tensor) -> Tensor:
+        return sum_squared_error(self.decode(z, size=tuple(x.shape[-2:])), x)
+
+    def reconstruct(self, x: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+        """Reconstruct x, optionally rendered at another resolution (super-resolution)."""
+        z = self.encode(x)
+        return self.decode(z, size=size or tuple(x.shape[-2:]))
+
+
+

@@ -1,0 +1,214 @@
+"""Training with Lightning: one LightningModule and one DataModule for every model, and ``fit``.
+
+A run directory holds: config.yaml (the resolved settings), metrics.csv (train loss per
+step, test loss at intervals), checkpoints/ (every N steps and last.ckpt), pictures/
+(test reconstructions at intervals), recon.png and metrics.json (the final test figures).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import yaml
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities import rank_zero_only
+from torch.utils.data import DataLoader
+
+from gon.config import FitConfig
+from gon.data import ImageData, ImageDataset, load_dataset
+from gon.errors import GonError
+from gon.images import save_image, side_by_side
+from gon.metrics import reconstruction_metrics
+from gon.models import GradientOriginModel, per_image_sse
+from gon.registry import MODELS
+
+CONV_MODELS_MIN_SIZE = 32  # 28x28 data is grown to 32x32 for the conv models, as in the paper
+
+
+def build_model(name: str, options: dict[str, Any]) -> GradientOriginModel:
+    """A model from its registry name and keyword options, with option errors named."""
+    if name not in MODELS:
+        raise GonError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+    try:
+        return MODELS[name](**options)
+    except TypeError as e:
+        raise GonError(f"model {name!r}: {e}".replace("__init__() ", "")) from None
+    except ValueError as e:
+        raise GonError(f"model {name!r}: {e}") from None
+
+
+class GonModule(L.LightningModule):
+    """Trains any gon model on its own ``loss_terms``; evaluates test reconstructions."""
+
+    def __init__(self, model: str, model_options: dict[str, Any], lr: float = 1e-4):
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = build_model(model, model_options)
+        self.lr = lr
+
+    def training_step(self, batch, batch_idx):
+        terms = self.model.loss_terms(batch[0])
+        self.log("train/loss", terms["loss"], prog_bar=True)
+        for name, value in terms.items():
+            if name != "loss":
+                self.log(f"train/{name}", value)
+        return terms["loss"]
+
+    def validation_step(self, batch, batch_idx):
+        x = batch[0]
+        terms = self.model.loss_terms(x)
+        sse = per_image_sse(self.model.reconstruct(x), x)
+        self.log("test/loss", terms["loss"], sync_dist=True)
+        self.log("test/mse", sse.mean() / x[0].numel(), prog_bar=True, sync_dist=True)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.model.parameters(), lr=self.lr)
+
+
+class GonDataModule(L.LightningDataModule):
+    """A named dataset's train and test splits as in-memory tensors."""
+
+    def __init__(self, config: FitConfig, image_size: int | None):
+        super().__init__()
+        self.config = config
+        self.image_size = image_size
+        self.train: ImageData | None = None
+        self.test: ImageData | None = None
+
+    def setup(self, stage: str | None = None):
+        if self.train is None:
+            c = self.config
+            kw = dict(data_dir=c.data_dir, image_size=self.image_size, resize=c.resize, seed=c.seed)
+            self.train = load_dataset(c.dataset, "train", limit=c.limit_train, **kw)
+            self.test = load_dataset(c.dataset, "test", **kw)
+
+    def train_dataloader(self):
+        c = self.config
+        return DataLoader(ImageDataset(self.train), batch_size=c.batch_size, shuffle=True, drop_last=True,
+                          num_workers=c.num_workers, persistent_workers=c.num_workers > 0)
+
+    def val_dataloader(self):
+        subset = ImageData(self.test.images[: self.config.val_size], None if self.test.labels is None else
+                           self.test.labels[: self.config.val_size], self.test.name, self.test.classes)
+        return DataLoader(ImageDataset(subset), batch_size=self.config.batch_size, num_workers=0)
+
+
+class ReconstructionPictures(Callback):
+    """Writes a grid of fixed test images beside their reconstructions every N steps."""
+
+    def __init__(self, images: torch.Tensor, folder: Path, every: int):
+        self.images, self.folder, self.every = images, folder, every
+
+    @rank_zero_only
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        step = trainer.global_step
+        if step % self.every == 0:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            save_reconstructions(module.model, self.images, self.folder / f"recon_step{step:07d}.png")
+
+
+def save_reconstructions(model: GradientOriginModel, images: torch.Tensor, path: Path) -> Path:
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        x = images.to(next(model.parameters()).device)
+        grid = side_by_side(x, model.reconstruct(x))
+    model.train(was_training)
+    return save_image(grid, path, scale=2 if x.shape[-1] <= 64 else 1)
+
+
+def resolve_image_size(config: FitConfig, native: int) -> int:
+    if config.image_size is not None:
+        return config.image_size
+    if config.model != "implicit" and native < CONV_MODELS_MIN_SIZE:
+        return CONV_MODELS_MIN_SIZE
+    return native
+
+
+def prepare_run_dir(config: FitConfig) -> Path:
+    """The run directory, checked so that nothing the user has is overwritten by accident."""
+    run = Path(config.out or f"runs/{config.model}-{config.dataset.replace(':', '-').replace('/', '_')}")
+    last = run / "checkpoints" / "last.ckpt"
+    if config.resume:
+        if not last.is_file():
+            raise GonError(f"--resume: no checkpoint to resume from at {last}")
+    elif run.exists() and any(run.iterdir()):
+        if not config.overwrite:
+            raise GonError(f"run directory {run} already exists; pass --resume to continue it or --overwrite to replace it")
+        shutil.rmtree(run)
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GonError(f"cannot create run directory {run}: {e.strerror}") from None
+    return run
+
+
+def fit(config: FitConfig) -> Path:
+    """Train a model as ``config`` says; returns the run directory."""
+    if config.model not in MODELS:
+        raise GonError(f"unknown model {config.model!r}; choose from {', '.join(MODELS)}")
+    run = prepare_run_dir(config)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+
+    probe = load_dataset(config.dataset, "test", data_dir=config.data_dir, limit=1)  # native size and channels
+    image_size = resolve_image_size(config, probe.images.shape[-1])
+    data = GonDataModule(config, image_size)
+    data.setup()
+    options = {"channels": data.train.images.shape[1], "image_size": image_size, **config.model_options}
+
+    if config.resume:
+        module = GonModule.load_from_checkpoint(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    else:
+        module = GonModule(config.model, options, config.lr)
+    (run / "config.yaml").write_text(yaml.safe_dump({**config.to_dict(), "model_options": module.hparams.model_options}, sort_keys=False))
+
+    fixed = data.test.images[:32]
+    callbacks = [
+        ModelCheckpoint(dirpath=run / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
+                        every_n_train_steps=config.checkpoint_every, save_top_k=1, monitor="step", mode="max",
+                        save_last=True),
+        ReconstructionPictures(fixed, run / "pictures", config.picture_every),
+    ]
+    max_epochs = config.max_epochs if config.max_epochs is not None else (-1 if config.max_steps else 1)
+    trainer = L.Trainer(
+        default_root_dir=run,
+        accelerator=config.accelerator,
+        devices=int(config.devices) if str(config.devices).isdigit() else config.devices,
+        strategy=config.strategy,
+        max_steps=config.max_steps or -1,
+        max_epochs=max_epochs,
+        logger=CSVLogger(run, name="", version=""),
+        callbacks=callbacks,
+        log_every_n_steps=10,
+        val_check_interval=config.val_every,
+        check_val_every_n_epoch=None if config.val_every else 1,
+        num_sanity_val_steps=0,
+        inference_mode=False,  # a GON takes a gradient to encode, even when evaluating
+        enable_model_summary=False,
+        deterministic=True,
+    )
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=data, ckpt_path=run / "checkpoints" / "last.ckpt" if config.resume else None)
+    seconds = time.perf_counter() - started
+    trainer.save_checkpoint(run / "checkpoints" / "last.ckpt")
+    if trainer.is_global_zero:
+        finish_run(run, module.model, data, trainer.global_step, seconds)
+    return run
+
+
+def finish_run(run: Path, model: GradientOriginModel, data: GonDataModule, steps: int, seconds: float) -> None:
+    """Final pictures and test figures of a run (rank zero only)."""
+    save_reconstructions(model, data.test.images[:32], run / "recon.png")
+    results = reconstruction_metrics(model, data.test.images)
+    results = {f"test_{k}": v for k, v in results.items()}
+    results.update(steps=steps, train_seconds=round(seconds, 2),
+                   parameters=sum(p.numel() for p in model.parameters()), test_images=len(data.test))
+    (run / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"test per-pixel MSE {results['test_mse']:.5f} (PSNR {results['test_psnr']:.2f} dB) after {steps} steps, "
+          f"{seconds:.1f} s; run written to {run}")
