@@ -190,6 +190,3 @@ class ImplicitGON(GradientOriginModel):
         """Reconstruct x, optionally rendered at another resolution (super-resolution)."""
         z = self.encode(x)
         return self.decode(z, size=size or tuple(x.shape[-2:]))
-
-
-

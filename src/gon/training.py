@@ -7,7 +7,6 @@ step, test loss at intervals), checkpoints/ (every N steps and last.ckpt), pictu
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from gon.images import save_image, side_by_side
 from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel, per_image_sse
 from gon.registry import MODELS
+from gon.runs import default_run_dir, last_checkpoint, prepare_run_dir, write_metrics_csv
 
 CONV_MODELS_MIN_SIZE = 32  # 28x28 data is grown to 32x32 for the conv models, as in the paper
 
@@ -131,29 +131,12 @@ def resolve_image_size(config: FitConfig, native: int) -> int:
     return native
 
 
-def prepare_run_dir(config: FitConfig) -> Path:
-    """The run directory, checked so that nothing the user has is overwritten by accident."""
-    run = Path(config.out or f"runs/{config.model}-{config.dataset.replace(':', '-').replace('/', '_')}")
-    last = run / "checkpoints" / "last.ckpt"
-    if config.resume:
-        if not last.is_file():
-            raise GonError(f"--resume: no checkpoint to resume from at {last}")
-    elif run.exists() and any(run.iterdir()):
-        if not config.overwrite:
-            raise GonError(f"run directory {run} already exists; pass --resume to continue it or --overwrite to replace it")
-        shutil.rmtree(run)
-    try:
-        run.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise GonError(f"cannot create run directory {run}: {e.strerror}") from None
-    return run
-
-
 def fit(config: FitConfig) -> Path:
     """Train a model as ``config`` says; returns the run directory."""
     if config.model not in MODELS:
         raise GonError(f"unknown model {config.model!r}; choose from {', '.join(MODELS)}")
-    run = prepare_run_dir(config)
+    run = prepare_run_dir(Path(config.out) if config.out else default_run_dir(config.model, config.dataset),
+                          config.resume, config.overwrite)
     L.seed_everything(config.seed, workers=True, verbose=False)
 
     probe = load_dataset(config.dataset, "test", data_dir=config.data_dir, limit=1)  # native size and channels
@@ -163,7 +146,7 @@ def fit(config: FitConfig) -> Path:
     options = {"channels": data.train.images.shape[1], "image_size": image_size, **config.model_options}
 
     if config.resume:
-        module = GonModule.load_from_checkpoint(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+        module = GonModule.load_from_checkpoint(last_checkpoint(run), map_location="cpu", weights_only=False)
     else:
         module = GonModule(config.model, options, config.lr)
     (run / "config.yaml").write_text(yaml.safe_dump({**config.to_dict(), "model_options": module.hparams.model_options}, sort_keys=False))
@@ -183,7 +166,7 @@ def fit(config: FitConfig) -> Path:
         strategy=config.strategy,
         max_steps=config.max_steps or -1,
         max_epochs=max_epochs,
-        logger=CSVLogger(run, name="", version=""),
+        logger=CSVLogger(run, name="logs"),  # a new version_K per session; merged by write_metrics_csv
         callbacks=callbacks,
         log_every_n_steps=10,
         val_check_interval=config.val_every,
@@ -194,9 +177,9 @@ def fit(config: FitConfig) -> Path:
         deterministic=True,
     )
     started = time.perf_counter()
-    trainer.fit(module, datamodule=data, ckpt_path=run / "checkpoints" / "last.ckpt" if config.resume else None)
+    trainer.fit(module, datamodule=data, ckpt_path=last_checkpoint(run) if config.resume else None)
     seconds = time.perf_counter() - started
-    trainer.save_checkpoint(run / "checkpoints" / "last.ckpt")
+    trainer.save_checkpoint(last_checkpoint(run))
     if trainer.is_global_zero:
         finish_run(run, module.model, data, trainer.global_step, seconds)
     return run
@@ -204,6 +187,7 @@ def fit(config: FitConfig) -> Path:
 
 def finish_run(run: Path, model: GradientOriginModel, data: GonDataModule, steps: int, seconds: float) -> None:
     """Final pictures and test figures of a run (rank zero only)."""
+    write_metrics_csv(run)
     save_reconstructions(model, data.test.images[:32], run / "recon.png")
     results = reconstruction_metrics(model, data.test.images)
     results = {f"test_{k}": v for k, v in results.items()}

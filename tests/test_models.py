@@ -1,0 +1,122 @@
+"""Every model: shapes, parameter counts, batch independence of encode, a falling loss, seeded determinism."""
+import pytest
+import torch
+
+import gon
+from gon.registry import MODELS
+from tests.conftest import image_size_of, tiny_model
+
+ALL = sorted(MODELS)
+
+
+def images(name, n=6, channels=1):
+    s = image_size_of(name)
+    return torch.rand(n, channels, s, s)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_shared_api_shapes(name):
+    model = tiny_model(name)
+    x = images(name)
+    z = model.encode(x)
+    assert z.shape == (6, model.latent_dim)
+    assert model.decode(z).shape == x.shape
+    assert model.reconstruct(x).shape == x.shape
+    loss = model.loss(x)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("training", [True, False])
+def test_encode_of_one_image_equals_its_code_in_a_batch(name, training):
+    model = tiny_model(name).train(training)
+    x = images(name, n=8)
+    alone = torch.cat([model.encode(x[i : i + 1]) for i in range(3)])
+    together = model.encode(x)[:3]
+    other_batch = model.encode(torch.cat([x[:3], torch.rand_like(x[:5])]))[:3]
+    torch.testing.assert_close(alone, together, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(other_batch, together, rtol=1e-4, atol=1e-5)
+
+
+def test_batchnorm_variant_couples_the_batch_as_documented():
+    """The paper's BatchNorm: the same image gets another code when its batch changes (train mode)."""
+    model = gon.GON(latent_dim=8, width=4, image_size=16, norm="batch").train()
+    x = torch.rand(8, 1, 16, 16)
+    assert not torch.allclose(model.encode(x[:4])[:2], model.encode(x)[:2], rtol=1e-3)
+
+
+@pytest.mark.parametrize("norm", ["batch", "layer"])
+def test_paper_conv_gon_parameter_count(norm):
+    assert sum(p.numel() for p in gon.GON(norm=norm).parameters()) == 74_321
+
+
+def test_implicit_gon_parameter_counts():
+    assert sum(p.numel() for p in gon.ImplicitGON().parameters()) == 206_593  # SIREN 4x256, latent 32
+    assert sum(p.numel() for p in gon.ImplicitGON(hidden=32).parameters()) == 4_321
+
+
+@pytest.mark.parametrize("size", [32, 64, 128])
+def test_conv_gon_scales_by_powers_of_two(size):
+    model = gon.GON(channels=3, image_size=size)
+    assert model.decode(torch.zeros(2, 32)).shape == (2, 3, size, size)
+
+
+def test_conv_gon_rejects_sizes_it_cannot_produce():
+    with pytest.raises(ValueError, match="power of two"):
+        gon.GON(image_size=28)
+
+
+def test_implicit_gon_renders_any_resolution():
+    model = tiny_model("implicit")
+    z = model.encode(images("implicit", n=2))
+    assert model.decode(z, size=(40, 24)).shape == (2, 1, 40, 24)
+    assert model.reconstruct(images("implicit", n=2), size=(5, 7)).shape == (2, 1, 5, 7)
+    # rectangular training images work too
+    rect = gon.ImplicitGON(latent_dim=4, hidden=8, depth=1, channels=3, image_size=(6, 10))
+    assert rect.reconstruct(torch.rand(2, 3, 6, 10)).shape == (2, 3, 6, 10)
+
+
+def test_variational_gon_reports_its_elbo_parts_and_samples():
+    model = tiny_model("vgon")
+    terms = model.loss_terms(images("vgon"))
+    torch.testing.assert_close(terms["loss"], terms["bce"] + terms["kl"])
+    assert terms["kl"] >= 0
+    assert model.sample(5).shape == (5, 1, 16, 16)
+
+
+@pytest.mark.parametrize("activation", ["elu", "relu", "silu", "tanh", "sine"])
+def test_activation_is_a_decoder_parameter(activation):
+    model = gon.GON(latent_dim=8, width=4, image_size=16, activation=activation)
+    assert torch.isfinite(model.loss(torch.rand(2, 1, 16, 16)))
+
+
+@pytest.mark.parametrize("name,ratio", [("gon", 0.7), ("vgon", 0.8)])  # BCE has a floor: the pixels' entropy
+def test_loss_falls_on_real_fashion_mnist(name, ratio, fashion_subset):
+    torch.manual_seed(0)
+    model = gon.registry.MODELS[name](latent_dim=16, width=8)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x_all = fashion_subset.images
+    losses = []
+    for step in range(40):
+        x = x_all[(step * 32) % 512 : (step * 32) % 512 + 32]
+        loss = model.loss(x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < ratio * first, (first, last)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_seeded_construction_and_loss_are_deterministic(name):
+    def run():
+        torch.manual_seed(123)
+        model = tiny_model(name)
+        return model.loss(images(name)).item(), [p.detach().clone() for p in model.parameters()]
+
+    (loss_a, params_a), (loss_b, params_b) = run(), run()
+    assert loss_a == loss_b
+    assert all(torch.equal(a, b) for a, b in zip(params_a, params_b))
