@@ -1,0 +1,91 @@
+"""`gon fit` end to end through the CLI entry point: run directory, resume, configs and bad input."""
+import json
+
+import pytest
+import torch
+import yaml
+
+from gon.cli import main
+from tests.conftest import FASHION_MNIST
+
+pytestmark = pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="needs apt-get install dataset-fashion-mnist")
+
+TINY_RUN = ["--limit-train", "128", "--batch-size", "32", "--val-size", "64", "--image-size", "16",
+            "--latent-dim", "8", "--width", "4", "--checkpoint-every", "3", "--picture-every", "3"]
+
+
+def fit(*args):
+    return main(["fit", *args])
+
+
+def test_fit_writes_a_run_and_resume_continues_at_the_same_step(tmp_path):
+    run = tmp_path / "run"
+    assert fit("--max-steps", "6", "--out", str(run), *TINY_RUN) == 0
+    for name in ["config.yaml", "metrics.csv", "metrics.json", "recon.png", "checkpoints/last.ckpt",
+                 "pictures/recon_step0000003.png", "pictures/recon_step0000006.png"]:
+        assert (run / name).is_file(), name
+    assert json.loads((run / "metrics.json").read_text())["steps"] == 6
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["model_options"] == {"channels": 1, "image_size": 16, "latent_dim": 8, "width": 4}
+
+    assert fit("--max-steps", "10", "--out", str(run), "--resume", *TINY_RUN) == 0
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 10
+    assert json.loads((run / "metrics.json").read_text())["steps"] == 10
+    steps = [int(line.split(",")[0]) for line in (run / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == sorted(steps) and max(steps) >= 9 and min(steps) < 6  # both sessions, in order
+
+
+def test_an_existing_run_is_never_overwritten_by_accident(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "precious.txt").write_text("keep me")
+    assert fit("--max-steps", "2", "--out", str(run), *TINY_RUN) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (run / "precious.txt").read_text() == "keep me"
+    assert fit("--max-steps", "2", "--out", str(run), "--overwrite", *TINY_RUN) == 0
+    assert not (run / "precious.txt").exists()
+
+
+def test_resume_without_a_checkpoint_is_an_error(tmp_path, capsys):
+    assert fit("--resume", "--out", str(tmp_path / "none"), *TINY_RUN) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args,culprit", [
+    (["--model", "transformer"], "unknown model 'transformer'"),
+    (["--dataset", "imagenet"], "imagenet"),
+    (["--dataset", "folder:/definitely/not/here"], "/definitely/not/here"),
+    (["--batch-size", "0"], "batch-size"),
+    (["--lr", "-0.1"], "lr"),
+    (["--max-steps", "-3"], "max-steps"),
+    (["--image-size", "28"], "power of two"),
+    (["--hidden", "64"], "hidden"),
+])
+def test_bad_input_is_one_line_naming_the_culprit(tmp_path, capsys, args, culprit):
+    code = fit("--out", str(tmp_path / "r"), "--max-steps", "1", "--limit-train", "64", *args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert culprit in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_yaml_config_with_flags_overriding_it(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"max_steps": 50, "batch_size": 16, "limit_train": 64, "val_size": 32,
+                                   "image_size": 16, "model_options": {"latent_dim": 4, "width": 2}}))
+    run = tmp_path / "run"
+    assert fit("--config", str(cfg), "--max-steps", "2", "--out", str(run)) == 0
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["max_steps"] == 2 and saved["batch_size"] == 16 and saved["model_options"]["latent_dim"] == 4
+
+    cfg.write_text(yaml.safe_dump({"batch_sise": 16}))
+    assert fit("--config", str(cfg), "--out", str(tmp_path / "r2")) == 2
+    assert "batch_sise" in capsys.readouterr().err
+
+
+def test_fit_implicit_gon(tmp_path):
+    run = tmp_path / "imp"
+    args = ["--model", "implicit", "--max-steps", "3", "--out", str(run), "--limit-train", "64", "--batch-size", "16",
+            "--val-size", "32", "--hidden", "16", "--depth", "2", "--latent-dim", "8"]
+    assert fit(*args) == 0
+    assert json.loads((run / "metrics.json").read_text())["test_mse"] < 1
