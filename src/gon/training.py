@@ -168,13 +168,13 @@ def fit(config: FitConfig) -> Path:
         max_epochs=max_epochs,
         logger=CSVLogger(run, name="logs"),  # a new version_K per session; merged by write_metrics_csv
         callbacks=callbacks,
-        log_every_n_steps=10,
+        log_every_n_steps=1,  # metrics.csv: the train loss of every step
         val_check_interval=config.val_every,
         check_val_every_n_epoch=None if config.val_every else 1,
         num_sanity_val_steps=0,
         inference_mode=False,  # a GON takes a gradient to encode, even when evaluating
         enable_model_summary=False,
-        deterministic=True,
+        deterministic="warn",  # CPU kernels are deterministic; on CUDA, warn about the ones that are not
     )
     started = time.perf_counter()
     trainer.fit(module, datamodule=data, ckpt_path=last_checkpoint(run) if config.resume else None)

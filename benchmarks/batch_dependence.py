@@ -1,0 +1,57 @@
+"""How much an image's latent depends on its batch, for the paper's BatchNorm GON and gon's default.
+
+    python benchmarks/batch_dependence.py [RUN_OR_CKPT ...]
+
+For each model (freshly initialised, plus any trained checkpoints given), on 8 Fashion-MNIST
+test images: the relative change of image 0's latent when encoded alone instead of in the
+batch of 8 (train mode), its norm, and the relative difference between its eval-mode and
+train-mode latents. Prints a markdown table.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+from gon import GON
+from gon.data import load_dataset
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).norm() / b.norm()).item()
+
+
+def measure(name: str, model: GON, x: torch.Tensor) -> str:
+    model.train()
+    in_batch = model.encode(x)[0].detach()
+    alone = model.encode(x[:1])[0].detach()
+    model.eval()
+    evaluated = model.encode(x)[0].detach()
+    return (f"| {name} | {rel(alone, in_batch):.3g} | {in_batch.norm().item():.4g} | {rel(evaluated, in_batch):.3g} |")
+
+
+def load_trained(path: str) -> tuple[str, GON]:
+    ckpt = Path(path)
+    if ckpt.is_dir():
+        ckpt = ckpt / "checkpoints" / "last.ckpt"
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    options = state["hyper_parameters"]["model_options"]
+    model = GON(**options)
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state["state_dict"].items()})
+    return f"{path} (norm={options.get('norm', 'layer')}, trained)", model
+
+
+def main(paths: list[str]) -> None:
+    x = load_dataset("fashion-mnist", "test", image_size=32, limit=8).images  # (8, 1, 32, 32)
+    print("| model | latent change alone vs batch of 8 (train mode) | latent norm | eval vs train latent |")
+    print("|---|---|---|---|")
+    for norm in ("batch", "layer"):
+        torch.manual_seed(0)
+        print(measure(f"GON norm={norm} (initialisation)", GON(norm=norm), x))
+    for path in paths:
+        print(measure(*load_trained(path), x))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
