@@ -1,7 +1,14 @@
-"""The settings of a training run: one typed, validated record, written to RUN/config.yaml."""
+"""The settings of a training run: one typed, validated record, written to RUN/config.yaml.
+
+Every value is checked when the record is built, so a typo or a wrong value in a YAML config
+fails at once with the key named, not as a traceback hours into training.
+"""
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -11,6 +18,10 @@ from typing import Any
 import yaml
 
 from gon.errors import GonError
+
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
+_FLOAT_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # YAML 1.1 reads "1e-4" as a string
 
 
 @dataclass
@@ -22,7 +33,7 @@ class FitConfig:
     data_dir: str | None = None
     image_size: int | None = None  # None: the dataset's size, grown to 32 for the conv models
     resize: str = "resize"  # how 28x28 data reaches 32x32: "resize" (bilinear, as the paper) or "pad"
-    batch_size: int = 64
+    batch_size: int = 64  # the global batch: split evenly among DDP processes
     lr: float = 1e-4
     max_steps: int | None = None
     max_epochs: int | None = None  # neither given: one epoch
@@ -31,7 +42,7 @@ class FitConfig:
     resume: bool = False
     overwrite: bool = False
     accelerator: str = "auto"
-    devices: str = "auto"
+    devices: str | int = "auto"  # a count, "auto", -1 (all) or a list of indices "0,1"
     strategy: str = "auto"
     num_workers: int = 0
     val_every: int | None = None  # steps between test evaluations; None: once per epoch
@@ -42,29 +53,44 @@ class FitConfig:
     model_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        positive = ["batch_size", "lr", "val_size", "checkpoint_every", "picture_every"]
-        positive += [k for k in ("max_steps", "max_epochs", "val_every", "image_size", "limit_train") if getattr(self, k) is not None]
+        positive = ["batch_size", "lr", "val_size", "checkpoint_every", "picture_every",
+                    "max_steps", "max_epochs", "val_every", "image_size", "limit_train"]
         for key in positive:
-            if getattr(self, key) <= 0:
-                raise GonError(f"option {key.replace('_', '-')} must be > 0, got {getattr(self, key)}")
+            value = getattr(self, key)
+            if value is not None and not value > 0:  # `not >` also rejects NaN
+                raise invalid(key, "must be > 0", value)
+        if not math.isfinite(self.lr):
+            raise invalid("lr", "must be a finite number", self.lr)
         if self.num_workers < 0:
-            raise GonError(f"option num-workers must be >= 0, got {self.num_workers}")
+            raise invalid("num_workers", "must be >= 0", self.num_workers)
+        if not 0 <= self.seed <= MAX_SEED:
+            raise invalid("seed", f"must be between 0 and {MAX_SEED}", self.seed)
         if self.resize not in ("resize", "pad"):
-            raise GonError(f"option resize must be 'resize' or 'pad', got {self.resize!r}")
+            raise invalid("resize", "must be 'resize' or 'pad'", self.resize)
+        if self.accelerator not in ACCELERATORS:
+            raise invalid("accelerator", f"must be one of {', '.join(ACCELERATORS)}", self.accelerator)
+        if not _valid_devices(self.devices):
+            raise invalid("devices", "must be a positive count, 'auto', -1 or device indices like '0,1'", self.devices)
         if self.max_steps is not None and self.max_epochs is not None:
             raise GonError("give either --max-steps or --max-epochs, not both")
+        check_model_options(self.model, self.model_options)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> "FitConfig":
-        """Build from a dict, rejecting unknown keys and wrong types with the key named."""
+        """Build from a dict, rejecting unknown keys, wrong types and out-of-range values with the key named."""
         known = {f.name: f for f in dataclasses.fields(cls)}
         hints = typing.get_type_hints(cls)
+        values = dict(values)
         for key, value in values.items():
-            if key not in known:
+            if not isinstance(key, str) or key not in known:
                 raise GonError(f"{source}: unknown key {key!r}; known keys: {', '.join(known)}")
+            values[key] = value = _coerce(value, hints[key])
             if not _matches(value, hints[key]):
                 raise GonError(f"{source}: key {key!r} should be {_type_name(hints[key])}, got {value!r}")
-        return cls(**values)
+        try:
+            return cls(**values)
+        except GonError as e:
+            raise GonError(f"{source}: {e}") from None
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "FitConfig":
@@ -74,9 +100,37 @@ class FitConfig:
         return dataclasses.asdict(self)
 
 
+def invalid(key: str, what: str, value: Any) -> GonError:
+    """An out-of-range value, named both as the YAML key and the CLI flag."""
+    return GonError(f"option {key} (--{key.replace('_', '-')}) {what}, got {value!r}")
+
+
+def check_model_options(model: str, options: Any) -> None:
+    """Options must be constructor keywords of the chosen model, of the annotated types."""
+    from gon.registry import MODELS  # imports torch: only once a config is being checked
+
+    if model not in MODELS:
+        raise GonError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
+    if not isinstance(options, dict):
+        raise GonError(f"model_options should be a mapping of option names to values, got {options!r}")
+    try:
+        params = inspect.signature(MODELS[model], eval_str=True).parameters
+    except (NameError, TypeError):  # annotations that cannot be evaluated here: check names only
+        params = inspect.signature(MODELS[model]).parameters
+    for key, value in options.items():
+        if key not in params:
+            raise GonError(f"model_options: model {model!r} has no option {key!r}; its options: {', '.join(params)}")
+        hint = params[key].annotation
+        if not isinstance(hint, str) and hint is not inspect.Parameter.empty:
+            options[key] = value = _coerce(value, hint)
+            if not _matches(value, hint):
+                raise GonError(f"model_options: option {key!r} of model {model!r} should be {_type_name(hint)}, "
+                               f"got {value!r}")
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     try:
-        values = yaml.safe_load(Path(path).read_text())
+        values = yaml.safe_load(Path(path).read_text())  # safe_load: tags like !!python/object are refused
     except FileNotFoundError:
         raise GonError(f"config file {path} does not exist") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
@@ -88,22 +142,48 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return values
 
 
+def _valid_devices(devices: str | int) -> bool:
+    if isinstance(devices, int):
+        return devices > 0 or devices == -1
+    text = devices.strip()
+    return text in ("auto", "-1") or bool(re.fullmatch(r"\d+(\s*,\s*\d+)*\s*,?", text)) and text.strip(",") != "0"
+
+
+def _coerce(value: Any, hint: Any) -> Any:
+    """Numbers YAML reads as strings ("1e-4") become floats where a float is expected; nothing else changes."""
+    if isinstance(value, str) and _allows(hint, float) and not _allows(hint, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+        return float(value)
+    return value
+
+
+def _allows(hint: Any, kind: type) -> bool:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_allows(h, kind) for h in typing.get_args(hint))
+    return hint is kind
+
+
 def _matches(value: Any, hint: Any) -> bool:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         return any(_matches(value, h) for h in typing.get_args(hint))
+    if hint is Any:
+        return True
     if hint is type(None):
         return value is None
     if hint is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, (str, int)) and not isinstance(value, bool)  # devices: 2 or "auto"
+    if origin in (tuple, list):  # YAML has no tuples: a list stands for either
+        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        return isinstance(value, (list, tuple)) and all(any(_matches(v, a) for a in args) for v in value) if args \
+            else isinstance(value, (list, tuple))
     if origin is dict:
         return isinstance(value, dict)
+    if origin is not None:
+        return isinstance(value, origin)
     return isinstance(value, hint)
 
 
 def _type_name(hint: Any) -> str:
-    return str(hint).replace("typing.", "")
+    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")

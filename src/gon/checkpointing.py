@@ -1,0 +1,150 @@
+"""Crash-safe checkpoint files: atomic writes, loads that never run pickled code, pre-flight checks.
+
+A checkpoint is written to a temporary file beside its target, flushed to disk (fsync), then
+renamed over the target (``os.replace`` is atomic on POSIX) and the directory entry is synced.
+A process killed at any moment therefore leaves the previous checkpoint or the new one, never a
+truncated file; a killed writer leaves at most a ``.NAME.*.tmp`` file, removed at the next start.
+
+Checkpoints are read with ``torch.load(weights_only=True)``: tensors, numbers, strings and plain
+containers only. A pickle that would build any other object (and so could run code) is refused.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from lightning.fabric.plugins import TorchCheckpointIO
+
+from gon.errors import GonError
+
+TEMP_SUFFIX = ".tmp"
+MIN_FREE_MARGIN = 64 << 20  # bytes for pictures, logs, the report and the saved model
+
+
+def atomic_write(path: str | Path, write: Callable[[Any], None]) -> Path:
+    """Call ``write(file)`` on a temporary file, fsync it and rename it onto ``path``.
+
+    A failed write (full disk, read-only directory, quota) raises a GonError naming ``path`` and
+    leaves the previous file at ``path`` untouched.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any file
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())  # the data is on disk before the name points at it
+        os.replace(tmp, path)
+        tmp = None
+        _fsync_directory(path.parent)  # ... and the rename itself survives a power cut
+    except OSError as e:
+        raise GonError(f"cannot write {path}: {e.strerror or e}; the previous version (if any) is intact") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
+    """``torch.save`` a checkpoint dict atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda f: torch.save(checkpoint, f))
+
+
+def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """Load a checkpoint dict without unpickling arbitrary objects; any problem is a GonError naming ``path``."""
+    path = Path(path)
+    if not path.is_file():
+        raise GonError(f"checkpoint {path} does not exist")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:  # weights_only refused a global: the file wants to build arbitrary objects
+        culprit = re.search(r"GLOBAL (\S+)", str(e))
+        what = f"it would call {culprit.group(1)}" if culprit else "it is not a plain weights-only pickle"
+        raise GonError(f"refusing to load checkpoint {path}: {what}, and loading it could run code") from None
+    except Exception as e:  # truncated zip, random bytes, wrong format: the file is not a checkpoint
+        first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
+        raise GonError(f"checkpoint {path} is not readable: {first}") from None
+    if not isinstance(checkpoint, dict):
+        raise GonError(f"checkpoint {path} does not hold a dictionary of training state")
+    return checkpoint
+
+
+def checkpoint_step(path: str | Path) -> int | None:
+    """The optimiser step a checkpoint was taken at, or None when it cannot be read."""
+    try:
+        return int(read_checkpoint(path).get("global_step", 0))
+    except (GonError, TypeError, ValueError):
+        return None
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint IO with atomic, fsynced writes and weights-only loads (pass as a Trainer plugin)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} does not take storage_options")
+        save_checkpoint(checkpoint, path)
+
+    def load_checkpoint(self, path, map_location: Any = "cpu", weights_only: bool | None = None) -> dict[str, Any]:
+        # weights_only is always True here, whatever the caller asks: checkpoints may come from anyone.
+        return read_checkpoint(path, map_location if map_location is not None else "cpu")
+
+    def remove_checkpoint(self, path) -> None:
+        Path(path).unlink(missing_ok=True)
+
+
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Delete temporary files a killed writer left in ``folder`` (never a finished checkpoint)."""
+    stale = [p for p in folder.glob(f".*{TEMP_SUFFIX}") if p.is_file()] if folder.is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+def estimate_checkpoint_bytes(parameters: int) -> int:
+    """Weights plus Adam's two moments in float32, plus Lightning's bookkeeping."""
+    return 3 * 4 * parameters + (256 << 10)
+
+
+def check_output_dir(run: Path, need_bytes: int) -> None:
+    """Before training: ``run`` (and run/checkpoints) can be written and its disk has ``need_bytes`` free.
+
+    Writes and removes a probe file rather than asking ``os.access``, which says yes to root even
+    on a read-only or immutable directory.
+    """
+    for folder in (run, run / "checkpoints"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=folder, prefix=".gon-write-probe.", suffix=TEMP_SUFFIX)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as e:
+            raise GonError(f"output directory {folder} is not writable: {e.strerror or e}") from None
+    remove_stale_temp_files(run / "checkpoints")
+    free = shutil.disk_usage(run).free
+    if free < need_bytes:
+        raise GonError(f"not enough free space for the run in {run}: {free / 2**20:.1f} MiB free, "
+                       f"about {need_bytes / 2**20:.1f} MiB needed (checkpoints, pictures, saved model)")
+
+
+def run_space_needed(parameters: int) -> int:
+    """Free bytes a run needs: last.ckpt, the periodic checkpoint and a temporary copy, plus a margin."""
+    return 3 * estimate_checkpoint_bytes(parameters) + MIN_FREE_MARGIN
