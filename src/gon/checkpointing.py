@@ -75,10 +75,12 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
         raise GonError(f"checkpoint {path} does not exist")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:  # weights_only refused a global: the file wants to build arbitrary objects
+    except pickle.UnpicklingError as e:
         culprit = re.search(r"GLOBAL (\S+)", str(e))
-        what = f"it would call {culprit.group(1)}" if culprit else "it is not a plain weights-only pickle"
-        raise GonError(f"refusing to load checkpoint {path}: {what}, and loading it could run code") from None
+        if culprit:  # weights_only refused a global: the file wants to build arbitrary objects
+            raise GonError(f"refusing to load checkpoint {path}: it would call {culprit.group(1)}, "
+                           "which could run code") from None
+        raise GonError(f"checkpoint {path} is not readable: not a weights-only torch.save file") from None
     except Exception as e:  # truncated zip, random bytes, wrong format: the file is not a checkpoint
         first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
         raise GonError(f"checkpoint {path} is not readable: {first}") from None

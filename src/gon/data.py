@@ -306,8 +306,9 @@ def read_idx(path: str | Path) -> np.ndarray:
                 raise GonError(f"{path}: truncated IDX header")
             shape = tuple(int.from_bytes(dims_raw[4 * i:4 * i + 4], "big") for i in range(ndim))
             nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize  # Python ints: no overflow
-            if nbytes > MAX_IDX_BYTES:
-                raise GonError(f"{path}: IDX header declares {nbytes} bytes of data, more than any real dataset")
+            # (zero-sized dims included: numpy cannot even describe an empty 0 x 2^24 x 2^24 x 2^24 array)
+            if max(nbytes, int(np.prod([d for d in shape if d], dtype=object)) * dtype.itemsize) > MAX_IDX_BYTES:
+                raise GonError(f"{path}: IDX header declares shape {shape}, more data than any real dataset")
             if not gzipped:
                 actual = os.fstat(raw.fileno()).st_size - 4 - 4 * ndim
                 if actual != nbytes:
@@ -368,15 +369,18 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         with open(path, "rb") as f:
             batch = _RestrictedUnpickler(f, encoding="bytes").load()
     except Exception as err:  # hostile or corrupt pickles fail in many ways
-        raise GonError(f"cannot read CIFAR-10 batch {path}: {err}") from err
+        reason = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)  # one line
+        raise GonError(f"cannot read CIFAR-10 batch {path}: {reason}") from err
     data = batch.get(b"data") if isinstance(batch, dict) else None
     labels = batch.get(b"labels") if isinstance(batch, dict) else None
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise GonError(f"{path}: not a CIFAR-10 batch (expected b'data' as uint8 [n, 3072])")
-    try:
-        labels = np.asarray(labels, dtype=np.int64)
-    except (TypeError, ValueError) as err:
-        raise GonError(f"{path}: CIFAR-10 labels are not integers") from err
+    if isinstance(labels, np.ndarray):
+        labels = labels.tolist()  # Python ints, so the check below sees their true values
+    if not isinstance(labels, (list, tuple)) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v < len(CLASSES["cifar10"]) for v in labels):
+        raise GonError(f"{path}: CIFAR-10 labels must be a list of class numbers 0 to 9")
+    labels = np.asarray(labels, dtype=np.int64)
     if labels.shape != (len(data),):
         raise GonError(f"{path} holds {len(data)} images but {labels.size} labels")
     return data.reshape(-1, 3, 32, 32), labels
