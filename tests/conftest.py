@@ -14,6 +14,12 @@ TINY: dict[str, dict] = {
     "gon": {"latent_dim": 8, "width": 4, "channels": 1, "image_size": 16},
     "vgon": {"latent_dim": 8, "width": 4, "channels": 1, "image_size": 16},
     "implicit": {"latent_dim": 8, "hidden": 16, "depth": 2, "channels": 1, "image_size": 12},
+    "ae": {"latent_dim": 8, "width": 4, "channels": 1, "image_size": 16},
+    "tied-ae": {"latent_dim": 8, "width": 4, "channels": 1, "image_size": 16},
+    "glo": {"num_images": 16, "latent_dim": 8, "width": 4, "channels": 1, "image_size": 16, "fit_steps": 5},
+    "vae": {"latent_dim": 8, "width": 4, "channels": 1, "image_size": 16},
+    "conversion": {"latent_dim": 8, "width": 4, "channels": 1, "image_size": 16},
+    "conversion-ae": {"latent_dim": 8, "width": 4, "channels": 1, "image_size": 16},
 }
 
 

@@ -1,0 +1,114 @@
+"""The experiments' figures, with matplotlib (Agg): learning curves, metric-vs-setting lines, image strips, scatters."""
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def _pyplot():
+    """matplotlib.pyplot on the file-only Agg backend, imported on first use (it is slow to import)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    _pyplot().close(fig)
+    return path
+
+
+def _mean_band(points: list[dict[str, Any]], x: str, y: str) -> tuple[list, list[float], list[float]]:
+    """Mean and std of ``y`` over seeds at each ``x``."""
+    by_x: dict[Any, list[float]] = {}
+    for p in points:
+        if p.get(y) is not None:
+            by_x.setdefault(p[x], []).append(float(p[y]))
+    xs = sorted(by_x)
+    means = [statistics.fmean(by_x[v]) for v in xs]
+    stds = [statistics.stdev(by_x[v]) if len(by_x[v]) > 1 else 0.0 for v in xs]
+    return xs, means, stds
+
+
+def _line(ax, points, x, y, label, style="-"):
+    xs, means, stds = _mean_band(points, x, y)
+    (line,) = ax.plot(xs, means, style, marker="o", markersize=3, label=label)
+    ax.fill_between(xs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
+                    color=line.get_color(), alpha=0.2)
+
+
+def plot_curves(points: list[dict[str, Any]], path: Path, title: str, train: bool = False,
+                ylabel: str = "summed squared error per image") -> Path:
+    """Test (and training) error against training step, one line per row, mean ± std band over seeds."""
+    fig, ax = _pyplot().subplots(figsize=(6.4, 4.2))
+    for row in dict.fromkeys(p["row"] for p in points):
+        mine = [p for p in points if p["row"] == row]
+        _line(ax, mine, "step", "test_sse", f"{row} (test)" if train else row)
+        if train:
+            _line(ax, mine, "step", "train_sse", f"{row} (train)", "--")
+    ax.set(xlabel="training step", ylabel=ylabel, title=title)
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_lines(panels: Sequence[tuple[str, list[dict[str, Any]], str, str]], path: Path, title: str,
+               group: str = "row", xscale: str = "linear") -> Path:
+    """One panel per (panel title, results, x column, y column); one line per ``group`` value, mean ± std."""
+    fig, axes = _pyplot().subplots(1, len(panels), figsize=(4.6 * len(panels), 4.0), squeeze=False)
+    for ax, (panel_title, results, x, y) in zip(axes[0], panels):
+        for name in dict.fromkeys(r[group] for r in results):
+            _line(ax, [r for r in results if r[group] == name], x, y, str(name))
+        ax.set(xlabel=x, ylabel=y, title=panel_title)
+        if xscale == "log":
+            ax.set_xscale("log", base=2)
+        elif xscale == "symlog":  # sigma = 0 next to sigmas spanning decades
+            ax.set_xscale("symlog", linthresh=0.01)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def image_rows(rows: Sequence[tuple[str, torch.Tensor]], path: Path, title: str = "") -> Path:
+    """Labelled rows of images: each (label, images [N, C, H, W] in [0, 1]) becomes one row."""
+    n = max(len(images) for _, images in rows)
+    fig, axes = _pyplot().subplots(len(rows), n, figsize=(0.9 * n + 1.6, 0.95 * len(rows) + 0.4), squeeze=False)
+    for r, (label, images) in enumerate(rows):
+        for c in range(n):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if c < len(images):
+                img = images[c].detach().float().cpu().clamp(0, 1)
+                ax.imshow((img[0] if img.shape[0] == 1 else img.permute(1, 2, 0)).numpy(), cmap="gray", vmin=0, vmax=1)
+        axes[r][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def scatter_latents(z: torch.Tensor, labels: torch.Tensor, classes: list[str] | None, path: Path, title: str) -> Path:
+    """2-D latents coloured by class (Fig. 12)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 5))
+    z, labels = z.detach().cpu().numpy(), labels.cpu().numpy()
+    cmap = plt.get_cmap("tab10")
+    for k in sorted(set(labels.tolist())):  # one colour per class
+        pts = z[labels == k]
+        ax.scatter(pts[:, 0], pts[:, 1], s=4, color=cmap(k % 10), label=classes[k] if classes else str(k), alpha=0.7)
+    ax.set(xlabel="z1", ylabel="z2", title=title)
+    ax.legend(fontsize=7, markerscale=3, loc="best")
+    return _save(fig, path)

@@ -1,0 +1,122 @@
+"""`gon reproduce` and `gon evaluate`: the budget, the table writer, and every experiment at a tiny budget."""
+import csv
+import json
+
+import pytest
+import torch
+
+import gon
+from gon.cli import main
+from gon.errors import GonError
+from gon.experiments import EXPERIMENTS, Budget
+from gon.experiments.tables import markdown_table, summarise, write_tables
+from tests.conftest import FASHION_MNIST
+
+needs_data = pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="needs apt-get install dataset-fashion-mnist")
+TINY = ["--limit-train", "64", "--test-size", "16", "--batch-size", "32", "--steps", "2", "--no-progress"]
+
+
+def test_budget_defaults_fill_only_what_was_not_given():
+    b = Budget(steps=5).with_defaults(epochs=3, seeds=2, test_size=100)
+    assert (b.steps, b.epochs, b.seeds, b.test_size) == (5, None, 2, 100)
+    b = Budget().with_defaults(epochs=3, limit_train=640)
+    assert b.train_steps(640) == 3 * 10  # epochs x (images // batch 64)
+    with pytest.raises(GonError, match="either --steps or --epochs"):
+        Budget(steps=1, epochs=1)
+    with pytest.raises(GonError, match="--seeds"):
+        Budget(seeds=0)
+    with pytest.raises(GonError, match="fewer than one batch"):
+        Budget(steps=1).train_steps(10)
+
+
+def test_tables_are_mean_and_sample_std_over_seeds(tmp_path):
+    results = [{"row": "a", "seed": 0, "sse": 1.0}, {"row": "a", "seed": 1, "sse": 2.0},
+               {"row": "b", "seed": 0, "sse": 4.0}, {"row": "b", "seed": 1, "sse": 4.0}]
+    summary = summarise(results, ["row"], ["sse"])
+    assert summary[0]["sse"] == 1.5 and summary[0]["sse_std"] == pytest.approx(0.5**0.5)
+    table = markdown_table(summary, ["row"], {"sse": ("SSE", 2)})
+    assert "| a | 1.50 ± 0.71 |" in table and "| b | 4.00 |" in table  # equal values: no ± 0.00
+    write_tables(results, tmp_path, "t", ["row"], {"sse": ("SSE", 2)})
+    with (tmp_path / "t.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == 4
+    assert "2 seeds" in (tmp_path / "t.md").read_text()
+
+
+def test_every_experiment_is_listed_with_its_budget(capsys):
+    assert main(["reproduce", "--list"]) == 0
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in EXPERIMENTS)
+    assert set(EXPERIMENTS) == {"table1", "table2", "steps", "generalisation", "activations", "origin", "capacity",
+                                "convergence", "classifier", "conversion"}
+
+
+@pytest.mark.parametrize("args,message", [(["nope"], "invalid choice"), ([], "name an EXPERIMENT")])
+def test_reproduce_rejects_bad_input(args, message, capsys):
+    try:
+        code = main(["reproduce", *args])
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    assert code == 2 and message in capsys.readouterr().err
+
+
+@needs_data
+def test_reproduce_rejects_a_budget_smaller_than_a_batch(tmp_path, capsys):
+    assert main(["reproduce", "steps", "--limit-train", "8", "--steps", "1", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "fewer than one batch" in capsys.readouterr().err
+
+
+# files each experiment writes besides NAME.csv, NAME.md and settings.json; and its rows per seed
+OUTPUTS = {
+    "table1": (["table1_reconstructions.png"], 7),
+    "table2": (["table2_samples.png"], 2),
+    "steps": (["steps.png", "steps_curves.csv"], 5),
+    "generalisation": (["generalisation.png", "generalisation_curves.csv"], 2),
+    "activations": (["activations.png"], 15),
+    "origin": (["origin.png"], 7),
+    "capacity": (["capacity.png"], 18),
+    "convergence": (["convergence.png"], 2),
+    "classifier": (["classifier_latents_ce.png", "classifier_latents_joint.png"], 4),
+    "conversion": (["conversion_mask.png", "conversion_downsample.png"], 6),
+}
+
+
+@needs_data
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_every_experiment_runs_at_a_tiny_budget(name, tmp_path):
+    out = tmp_path / name
+    seeds = 2 if name == "table2" else 1
+    assert main(["reproduce", name, *TINY, "--seeds", str(seeds), "--out", str(out)]) == 0
+    pictures, rows = OUTPUTS[name]
+    for file in [f"{name}.csv", f"{name}.md", "settings.json", *pictures]:
+        assert (out / file).is_file(), file
+    with (out / f"{name}.csv").open() as f:
+        results = list(csv.DictReader(f))
+    assert len({r["row"] for r in results}) == rows and len({r["seed"] for r in results}) == seeds
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["budget"]["steps"] == 2 and settings["command"].startswith(f"gon reproduce {name}")
+    if name == "table2":
+        assert all(float(r["elbo_bpd"]) > 0 for r in results)
+        assert "±" in (out / "table2.md").read_text()
+
+
+@needs_data
+def test_evaluate_prints_and_writes_the_metrics_of_a_saved_model(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = gon.VariationalGON(latent_dim=8, width=4, image_size=32)
+    model.save_pretrained(tmp_path / "vgon", training_data={"dataset": "fashion-mnist", "resize": "resize"})
+    assert main(["evaluate", str(tmp_path / "vgon"), "--limit", "20"]) == 0
+    assert "elbo_bpd" in capsys.readouterr().out
+    results = json.loads((tmp_path / "vgon" / "evaluation-fashion-mnist-test.json").read_text())
+    assert results["images"] == 20 and results["class"] == "VariationalGON"
+    assert {"sse", "mse", "psnr", "elbo_bpd", "bce_bpd", "kl_bpd"} <= set(results)
+    assert results["elbo_bpd"] == pytest.approx(results["bce_bpd"] + results["kl_bpd"])
+
+
+@needs_data
+def test_evaluate_needs_a_dataset_when_the_model_does_not_record_one(tmp_path, capsys):
+    gon.GON(latent_dim=8, width=4).save_pretrained(tmp_path / "gon")
+    assert main(["evaluate", str(tmp_path / "gon")]) == 2
+    assert "pass --dataset" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "gon"), "--dataset", "fashion-mnist", "--limit", "8",
+                 "--out", str(tmp_path / "e.json")]) == 0
+    assert json.loads((tmp_path / "e.json").read_text())["images"] == 8
