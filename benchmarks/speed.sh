@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# gon's speed benchmarks: bash benchmarks/speed.sh [quick|full|quality] [extra gon bench flags]
+#   quick    ~1.5 min on 2 CPU cores: the whole suite at small budgets (a smoke run)
+#   full     ~13 min (default): throughput, memory, peer, data loading, fit overhead, time-to-quality
+#   quality  ~45 min: the Monte Carlo sweep, implicit GON test MSE after 300 s per configuration
+# Writes benchmarks/results/<mode>-<device>.json and .md; run it on a quiet machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+mode=${1:-full}; shift || true
+device=$(.venv/bin/python -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')")
+case "$mode" in
+  quick) flags=(--quick) ;;
+  full) flags=() ;;
+  quality) flags=(--quality --seconds 300) ;;
+  *) echo "usage: bash benchmarks/speed.sh [quick|full|quality] [gon bench flags]" >&2; exit 2 ;;
+esac
+mkdir -p benchmarks/results
+out="benchmarks/results/$mode-$device"
+.venv/bin/gon bench "${flags[@]}" "$@" --json "$out.json" | tee "$out.md"
+echo "written: $out.json and $out.md"

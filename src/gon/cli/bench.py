@@ -1,0 +1,88 @@
+"""``gon bench``: throughput, peak memory, data loading, gon fit's overhead and time-to-quality, as
+markdown tables (stdout) and JSON (``--json``). ``--quick`` is a 1-2 minute smoke run; ``--quality``
+runs the Monte Carlo sweep (implicit GON, test MSE at equal wall-clock) instead."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from gon.errors import GonError
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser("bench", help="measure speed, memory and quality at equal wall-clock", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="small budgets and few repeats (~1-2 minutes on 2 CPU cores)")
+    p.add_argument("--quality", action="store_true",
+                   help="run the Monte Carlo sweep: implicit GON test MSE at equal wall-clock per coordinate fraction")
+    p.add_argument("--seconds", type=float, help="--quality: training seconds per configuration (default 300; quick 10)")
+    p.add_argument("--fractions", help="--quality: comma-separated coordinate fractions (default 1,0.5,0.25,0.1)")
+    p.add_argument("--no-naive", action="store_true", help="--quality: leave out the naive-pass reference run")
+    p.add_argument("--sections", help="comma-separated subset of throughput,data,overhead,time-to-quality (default all)")
+    p.add_argument("--batch-size", type=int, help="images per step (default 64; quick 16)")
+    p.add_argument("--repeats", type=int, help="timed steps per configuration, after one warm-up (default 5; quick 2)")
+    p.add_argument("--test-images", type=int, help="test images for the quality figures (default 10000; quick 500)")
+    p.add_argument("--conv-seconds", type=float, help="time-to-quality budget of the conv GON (default 60; quick 5)")
+    p.add_argument("--implicit-seconds", type=float, help="time-to-quality budget of the implicit GON (default 300; quick 10)")
+    p.add_argument("--no-peer", action="store_true", help="skip the gon-pytorch peer (otherwise pip-installed into the cache)")
+    p.add_argument("--device", default="auto", help="cpu | cuda | auto (default auto)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice, one per core)")
+    p.add_argument("--json", default="bench.json", help="where to write the JSON record (default bench.json)")
+    p.set_defaults(run=run)
+
+
+def settings_from_args(args: argparse.Namespace):
+    from gon.bench import SECTIONS, Settings
+
+    overrides = {"device": args.device, "peer": not args.no_peer, "quality": args.quality,
+                 "quality_naive": not args.no_naive}
+    for flag, key in (("batch_size", "batch"), ("repeats", "repeats"), ("test_images", "test_images"),
+                      ("conv_seconds", "conv_seconds"), ("implicit_seconds", "implicit_seconds"),
+                      ("seconds", "quality_seconds")):
+        value = getattr(args, flag)
+        if value is not None:
+            if value <= 0:
+                raise GonError(f"option --{flag.replace('_', '-')} must be > 0, got {value}")
+            overrides[key] = value
+    if args.sections:
+        sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
+        unknown = [s for s in sections if s not in SECTIONS]
+        if unknown or not sections:
+            raise GonError(f"option --sections: unknown section {', '.join(unknown) or '(none)'}; choose from {', '.join(SECTIONS)}")
+        overrides["sections"] = sections
+    if args.fractions:
+        try:
+            fractions = tuple(float(f) for f in args.fractions.split(","))
+        except ValueError:
+            raise GonError(f"option --fractions must be comma-separated numbers, got {args.fractions!r}") from None
+        if not all(0 < f <= 1 for f in fractions):
+            raise GonError(f"option --fractions: every fraction must be in (0, 1], got {args.fractions}")
+        overrides["fractions"] = fractions
+    if args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
+        raise GonError(f"option --device must be cpu, cuda[:N] or auto, got {args.device!r}")
+    return Settings.quick(**overrides) if args.quick else Settings(**overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from gon.bench import markdown, run_suite
+
+    settings = settings_from_args(args)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise GonError(f"option --threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    if settings.device.startswith("cuda") and not torch.cuda.is_available():
+        raise GonError("option --device cuda: no CUDA device is available")
+    out = Path(args.json)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GonError(f"option --json: cannot create {out.parent}: {e.strerror}") from None
+    record = run_suite(settings, log=lambda line: print(line, file=sys.stderr, flush=True))
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(markdown(record))
+    print(f"\nJSON written to {out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,63 @@
+"""The benchmark harness (not its figures): interleaved timing, peak memory, tables, CLI checks."""
+import json
+
+import pytest
+import torch
+
+from gon.bench import Settings, markdown
+from gon.bench.measure import Case, machine, measure_memory, time_cases
+from gon.cli import main
+
+
+def test_time_cases_interleaves_rounds_and_reports_medians():
+    order = []
+    cases = [Case("g", name, batch=4, step=lambda name=name: order.append(name)) for name in ("a", "b")]
+    rows = time_cases(cases, repeats=3, device=torch.device("cpu"), warmup=1)
+    assert order[:8] == ["a", "b"] * 4  # warm-up round, then 3 timed rounds, one step of each per round
+    assert [r["repeats"] for r in rows] == [3, 3]
+    assert all(r["images_per_s"] == pytest.approx(4 / (r["step_ms"] / 1000)) for r in rows)
+
+
+def test_peak_memory_sees_a_temporary_allocation():
+    def allocate():
+        x = torch.ones(64, 2**20)  # 256 MiB, freed at return
+        x.add_(1)
+
+    peak = measure_memory(allocate, torch.device("cpu"))
+    if peak is None:
+        pytest.skip("peak memory is not measurable here (needs Linux and glibc)")
+    assert 200 < peak < 1000
+
+
+def test_markdown_renders_every_section():
+    row = {"group": "implicit 28x28x1", "name": "shared origin", "batch": 64, "params": 10, "step_ms": 100.0,
+           "images_per_s": 640.0, "peak_mb": 5.0, "vs_naive": 4.0, "memory_vs_naive": 0.5}
+    quality = {"name": "p=1", "train_seconds": 1.0, "steps": 3, "images_per_s": 2.0, "test_mse": 0.01,
+               "test_psnr": 20.0, "test_images": 8}
+    record = {"date": "now", "device": "cpu", "machine": machine(), "settings": {"repeats": 5, "batch": 64},
+              "results": {"throughput": [row, {"group": "models", "name": "glo", "note": "skipped: why"}],
+                          "data": [{"name": "loader", "images": 10, "seconds": 1.0, "images_per_s": 10.0}],
+                          "overhead": [{"name": "gon", "batch": 64, "timed_steps": 40, "bare_step_ms": 50.0,
+                                        "fit_step_ms": 52.0, "overhead": 0.04}],
+                          "time-to-quality": [quality], "monte-carlo": [quality]}}
+    text = markdown(json.loads(json.dumps(record)))
+    assert "| implicit 28x28x1 | shared origin | 10 | 100 | 640.0 | 5 | 4.00x | 0.50x | - |" in text
+    assert "skipped: why" in text and "+4.0%" in text and text.count("| p=1 |") == 2
+
+
+def test_quick_settings_are_smaller():
+    quick, full = Settings.quick(), Settings()
+    assert quick.batch < full.batch and quick.repeats < full.repeats and quick.implicit_seconds < full.implicit_seconds
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--sections", "speed"], "unknown section speed"),
+    (["--fractions", "0.5,2"], "every fraction must be in (0, 1]"),
+    (["--fractions", "half"], "comma-separated numbers"),
+    (["--repeats", "0"], "--repeats must be > 0"),
+    (["--threads", "0"], "--threads must be >= 1"),
+    (["--device", "tpu"], "--device must be"),
+])
+def test_bench_cli_rejects_bad_options(argv, message, capsys, tmp_path):
+    assert main(["bench", "--json", str(tmp_path / "b.json"), *argv]) == 2
+    assert message in capsys.readouterr().err
