@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from typing import Any
 
 import torch
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gon.nets import ConvDecoder, GaussianHeads, Siren, coordinate_grid, kl_to_standard_normal, reparameterise
-from gon.origin import Origin, sum_squared_error
+from gon.origin import Origin, shared_origin_gradient, sum_squared_error
 
 
 def per_image_sse(x_hat: Tensor, x: Tensor) -> Tensor:
@@ -162,26 +163,99 @@ class ImplicitGON(GradientOriginModel):
 
     An image is a continuous function of its coordinates, so ``decode(z, size=(H, W))``
     renders it at any resolution (pixel centres of the same [-1, 1]^2 square).
+
+    origin_pass: "shared" (default) computes the first latent step with the exact shared-origin
+        pass (:func:`gon.origin.shared_origin_gradient`): one inner forward pass per coordinate
+        grid instead of one per image, and the SIREN's first layer split as W_c c + b + W_z z
+        everywhere. "naive" is the original code's pass (a repeated latent concatenated onto
+        every coordinate, autograd's double backward through every image), kept as the
+        reference; it runs the same SIREN. Both give the same latents and gradients. The
+        shared pass applies only where every image starts from the same z0: with ``z0_std > 0``
+        the naive pass is used (with a warning), with ``steps > 1`` only the first step is
+        shared, and a batch with fewer images than channels uses the naive pass (cheaper there).
+    coord_fraction: p in (0, 1]: while training, both coordinate integrals (inner and outer loss)
+        run over a random p of the pixels, fresh each step and scaled by 1/p, so each is an
+        unbiased estimate of its full sum. Evaluation (eval mode) always uses the full grid.
+    coord_sampling: "same" (one subset for the inner and outer integrals) or "independent".
     """
+
+    ORIGIN_PASSES = ("shared", "naive")
+    COORD_SAMPLINGS = ("same", "independent")
 
     def __init__(self, latent_dim: int = 32, hidden: int = 256, depth: int = 4, channels: int = 1,
                  image_size: int | tuple[int, int] | list[int] = 28, w0: float = 30.0, steps: int = 1,
-                 step_size: float = 1.0, detach: bool = False, z0_std: float = 0.0, keep_z0: bool = True):
+                 step_size: float = 1.0, detach: bool = False, z0_std: float = 0.0, keep_z0: bool = True,
+                 origin_pass: str = "shared", coord_fraction: float = 1.0, coord_sampling: str = "same"):
         super().__init__(latent_dim, steps, step_size, detach, z0_std, keep_z0)
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         if len(size) != 2 or min(size) < 1:
             raise ValueError(f"image_size must be a positive int or (H, W), got {image_size}")
+        if origin_pass not in self.ORIGIN_PASSES:
+            raise ValueError(f"origin_pass must be one of {', '.join(self.ORIGIN_PASSES)}, got {origin_pass!r}")
+        if not 0 < coord_fraction <= 1:
+            raise ValueError(f"coord_fraction must be in (0, 1], got {coord_fraction}")
+        if coord_sampling not in self.COORD_SAMPLINGS:
+            raise ValueError(f"coord_sampling must be one of {', '.join(self.COORD_SAMPLINGS)}, got {coord_sampling!r}")
+        if origin_pass == "shared" and not self.origin.shared_start:
+            warnings.warn("ImplicitGON: origin_pass='shared' needs one z0 for the whole batch; with z0_std > 0 "
+                          "every image starts elsewhere, so the naive pass is used", stacklevel=3)
+        elif origin_pass == "shared" and steps > 1:
+            warnings.warn(f"ImplicitGON: origin_pass='shared' speeds up only the first of the {steps} latent steps; "
+                          "later steps start from per-image latents and use the naive pass", stacklevel=3)
         self.image_size = size
         self.channels = channels
+        self.origin_pass = origin_pass
+        self.coord_fraction = coord_fraction
+        self.coord_sampling = coord_sampling
         self.siren = Siren(2 + latent_dim, channels, hidden, depth, w0)
+
+    # -- rendering ------------------------------------------------------------------------
+    def render(self, z: Tensor, coords: Tensor) -> Tensor:
+        """F(c (+) z) for every image and coordinate: z [B, k], coords [n, 2] -> [B, n, C]."""
+        if self.origin_pass == "naive":  # the original formulation: concatenate a repeated latent
+            b, n = z.shape[0], coords.shape[0]
+            return self.siren(torch.cat([coords.expand(b, -1, -1), z[:, None, :].expand(-1, n, -1)], dim=-1))
+        b, n = z.shape[0], coords.shape[0]
+        h = self.siren.first_linear(coords)[None] + self.siren.first_linear(z, start=2, bias=False)[:, None]  # (B, n, H)
+        return self.siren.trunk(h.view(b * n, -1)).view(b, n, -1)  # 2-D rows: faster matmul backward than 3-D
 
     def decode(self, z: Tensor, size: tuple[int, int] | None = None) -> Tensor:
         """z [B, k] -> [B, C, H, W] at ``size`` (default: the training size)."""
         h, w = size or self.image_size
-        b = z.shape[0]
         coords = coordinate_grid(h, w, z.device, z.dtype)  # (N, 2), N = h * w
-        inputs = torch.cat([coords.expand(b, -1, -1), z[:, None, :].expand(-1, h * w, -1)], dim=-1)  # (B, N, 2 + k)
-        return self.siren(inputs).transpose(1, 2).reshape(b, self.channels, h, w)
+        return self.render(z, coords).transpose(1, 2).reshape(z.shape[0], self.channels, h, w)
+
+    # -- latents --------------------------------------------------------------------------
+    def _latents(self, coords: Tensor, target: Tensor, scale: float = 1.0) -> Tensor:
+        """Latents of images given as pixel values ``target`` [B, n, C] at ``coords`` [n, 2].
+
+        ``scale`` multiplies the inner loss (N / n for a Monte Carlo subset of n of N pixels).
+        """
+        b = target.shape[0]
+        z0 = self.origin.start(b, self.latent_dim, target)
+
+        def inner(z: Tensor) -> Tensor:
+            return scale * sum_squared_error(self.render(z, coords), target)
+
+        first = None
+        if self.origin_pass == "shared" and self.origin.shared_start and self.channels <= b:
+            def first(create_graph: bool) -> Tensor:
+                h0 = self.siren.first_linear(coords) + self.siren.first_linear(z0[:1], start=2, bias=False)  # (n, H)
+                lift = self.siren.first_weight(start=2)  # (H, k): w0 W_z
+                return shared_origin_gradient(self.siren.trunk, h0, lift, lambda y: scale * sum_squared_error(y, target),
+                                              b, create_graph)
+        return self.origin(inner, z0, first_gradient=first)
+
+    def encode(self, x: Tensor, pixels: Tensor | None = None) -> Tensor:
+        """x [B, C, H, W] -> z [B, k].
+
+        pixels: indices (into the H * W grid, row-major) of the n pixels the inner loss integrates
+            over, scaled by H * W / n (the Monte Carlo estimate of the full sum); None: all pixels.
+        """
+        coords, target = coordinate_grid(*x.shape[-2:], x.device, x.dtype), as_pixels(x)  # (N, 2), (B, N, C)
+        if pixels is None:
+            return self._latents(coords, target)
+        return self._latents(coords[pixels], target[:, pixels], coords.shape[0] / len(pixels))
 
     def inner_loss(self, z: Tensor, x: Tensor) -> Tensor:
         return sum_squared_error(self.decode(z, size=tuple(x.shape[-2:])), x)
@@ -190,3 +264,35 @@ class ImplicitGON(GradientOriginModel):
         """Reconstruct x, optionally rendered at another resolution (super-resolution)."""
         z = self.encode(x)
         return self.decode(z, size=size or tuple(x.shape[-2:]))
+
+    # -- training -------------------------------------------------------------------------
+    def coordinate_subsets(self, total: int, device=None) -> tuple[Tensor | None, Tensor | None]:
+        """Pixel indices for the inner and outer integrals of one training step (None: all pixels).
+
+        Monte Carlo only while training with ``coord_fraction < 1``: round(p * total) pixels drawn
+        without replacement, fresh each call.
+        """
+        if not self.training or self.coord_fraction >= 1:
+            return None, None
+        n = max(1, round(self.coord_fraction * total))
+        inner = torch.randperm(total, device=device)[:n]
+        outer = inner if self.coord_sampling == "same" else torch.randperm(total, device=device)[:n]
+        return inner, outer
+
+    def loss_terms(self, x: Tensor, subsets: tuple[Tensor | None, Tensor | None] | None = None) -> dict[str, Tensor]:
+        """Mean summed squared error per image, or with Monte Carlo pixel subsets its estimate, unbiased
+        for the latents they give (``subsets``: explicit (inner, outer) pixel indices, for tests)."""
+        total = x.shape[-2] * x.shape[-1]
+        inner, outer = subsets if subsets is not None else self.coordinate_subsets(total, x.device)
+        z = self.encode(x, pixels=inner)
+        coords, target = coordinate_grid(*x.shape[-2:], x.device, x.dtype), as_pixels(x)  # (N, 2), (B, N, C)
+        scale = 1.0
+        if outer is not None:
+            coords, target, scale = coords[outer], target[:, outer], total / len(outer)
+        sse = scale * (self.render(z, coords) - target).pow(2).flatten(1).sum(1)  # (B,)
+        return {"loss": sse.mean()}
+
+
+def as_pixels(x: Tensor) -> Tensor:
+    """Images [B, C, H, W] as the values of a function on the coordinate grid: [B, H * W, C]."""
+    return x.flatten(2).transpose(1, 2)

@@ -11,7 +11,7 @@ import sys
 from gon.errors import GonError
 
 #: subcommand modules, in the order ``gon --help`` lists them
-COMMAND_MODULES = ["gon.cli.fit"]
+COMMAND_MODULES = ["gon.cli.fit", "gon.cli.bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:

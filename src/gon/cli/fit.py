@@ -9,6 +9,7 @@ from gon.config import FitConfig, read_yaml
 MODEL_FLAGS = {
     "latent_dim": int, "width": int, "norm": str, "activation": str, "hidden": int, "depth": int, "w0": float,
     "steps": int, "step_size": float, "z0_std": float,
+    "origin_pass": str, "coord_fraction": float, "coord_sampling": str,
 }
 
 
@@ -51,6 +52,12 @@ def add_parser(commands) -> None:
     g.add_argument("--detach", action="store_true", help="cut second-order terms (ablation)")
     g.add_argument("--z0-std", type=float, help="start from z0 ~ N(0, std^2) instead of the origin")
     g.add_argument("--negative-gradient", action="store_true", help="z = -grad instead of z0 - grad (Fig. 11a)")
+    g.add_argument("--origin-pass", choices=["shared", "naive"],
+                   help="implicit GON: exact shared-origin pass (default) or the naive double backward (reference)")
+    g.add_argument("--coord-fraction", type=float,
+                   help="implicit GON: train on a random fraction p of the pixels each step (Monte Carlo, default 1)")
+    g.add_argument("--coord-sampling", choices=["same", "independent"],
+                   help="implicit GON: one pixel subset for inner and outer integrals, or two (default same)")
     p.set_defaults(run=run)
 
 
