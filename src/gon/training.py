@@ -7,6 +7,7 @@ step, test loss at intervals), checkpoints/ (every N steps and last.ckpt), pictu
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,11 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader
 
+from gon.checkpointing import AtomicCheckpointIO, check_output_dir, read_checkpoint, run_space_needed
 from gon.config import FitConfig
 from gon.data import ImageData, ImageDataset, load_dataset
 from gon.errors import GonError
+from gon.guards import GracefulStop, StopOnNonFiniteLoss
 from gon.images import save_image, side_by_side
 from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel, per_image_sse
@@ -54,10 +57,10 @@ class GonModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         terms = self.model.loss_terms(batch[0])
-        self.log("train/loss", terms["loss"], prog_bar=True)
+        self.log("train/loss", terms["loss"], prog_bar=True, sync_dist=True)  # DDP: the mean over all processes
         for name, value in terms.items():
             if name != "loss":
-                self.log(f"train/{name}", value)
+                self.log(f"train/{name}", value, sync_dist=True)
         return terms["loss"]
 
     def validation_step(self, batch, batch_idx):
@@ -88,15 +91,19 @@ class GonDataModule(L.LightningDataModule):
             self.train = load_dataset(c.dataset, "train", limit=c.limit_train, **kw)
             self.test = load_dataset(c.dataset, "test", **kw)
 
-    def train_dataloader(self):
+    def per_process_batch(self) -> int:
+        """--batch-size is the global batch: each of the ``world_size`` processes takes an equal share."""
+        return self.config.batch_size // (self.trainer.world_size if self.trainer is not None else 1)
+
+    def train_dataloader(self):  # under DDP, Lightning swaps in a DistributedSampler: each process its own images
         c = self.config
-        return DataLoader(ImageDataset(self.train), batch_size=c.batch_size, shuffle=True, drop_last=True,
+        return DataLoader(ImageDataset(self.train), batch_size=self.per_process_batch(), shuffle=True, drop_last=True,
                           num_workers=c.num_workers, persistent_workers=c.num_workers > 0)
 
     def val_dataloader(self):
         subset = ImageData(self.test.images[: self.config.val_size], None if self.test.labels is None else
                            self.test.labels[: self.config.val_size], self.test.name, self.test.classes)
-        return DataLoader(ImageDataset(subset), batch_size=self.config.batch_size, num_workers=0)
+        return DataLoader(ImageDataset(subset), batch_size=self.per_process_batch(), num_workers=0)
 
 
 class ReconstructionPictures(Callback):
@@ -135,8 +142,9 @@ def fit(config: FitConfig) -> Path:
     """Train a model as ``config`` says; returns the run directory."""
     if config.model not in MODELS:
         raise GonError(f"unknown model {config.model!r}; choose from {', '.join(MODELS)}")
-    run = prepare_run_dir(Path(config.out) if config.out else default_run_dir(config.model, config.dataset),
-                          config.resume, config.overwrite)
+    run = Path(config.out) if config.out else default_run_dir(config.model, config.dataset)
+    if rank_zero_only.rank == 0:  # under DDP every process runs fit(); only rank 0 checks and creates the run
+        prepare_run_dir(run, config.resume, config.overwrite)
     L.seed_everything(config.seed, workers=True, verbose=False)
 
     probe = load_dataset(config.dataset, "test", data_dir=config.data_dir, limit=1)  # native size and channels
@@ -146,13 +154,18 @@ def fit(config: FitConfig) -> Path:
     options = {"channels": data.train.images.shape[1], "image_size": image_size, **config.model_options}
 
     if config.resume:
-        module = GonModule.load_from_checkpoint(last_checkpoint(run), map_location="cpu", weights_only=False)
+        module = resume_module(last_checkpoint(run))
     else:
         module = GonModule(config.model, options, config.lr)
-    (run / "config.yaml").write_text(yaml.safe_dump({**config.to_dict(), "model_options": module.hparams.model_options}, sort_keys=False))
+    if rank_zero_only.rank == 0:  # a read-only or full output directory fails here, not hours in
+        check_output_dir(run, run_space_needed(sum(p.numel() for p in module.parameters())))
+        (run / "config.yaml").write_text(yaml.safe_dump({**config.to_dict(), "model_options": module.hparams.model_options}, sort_keys=False))
 
     fixed = data.test.images[:32]
+    stop = GracefulStop()
     callbacks = [
+        StopOnNonFiniteLoss(last_checkpoint(run)),
+        stop,
         ModelCheckpoint(dirpath=run / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
                         every_n_train_steps=config.checkpoint_every, save_top_k=1, monitor="step", mode="max",
                         save_last=True),
@@ -166,7 +179,9 @@ def fit(config: FitConfig) -> Path:
         strategy=config.strategy,
         max_steps=config.max_steps or -1,
         max_epochs=max_epochs,
-        logger=CSVLogger(run, name="logs"),  # a new version_K per session; merged by write_metrics_csv
+        # a new version_K per session, merged by write_metrics_csv; flushed at least as often as checkpoints
+        # are written, so that a killed session keeps the log of the steps its checkpoint holds
+        logger=CSVLogger(run, name="logs", flush_logs_every_n_steps=min(100, config.checkpoint_every)),
         callbacks=callbacks,
         log_every_n_steps=1,  # metrics.csv: the train loss of every step
         val_check_interval=config.val_every,
@@ -175,14 +190,38 @@ def fit(config: FitConfig) -> Path:
         inference_mode=False,  # a GON takes a gradient to encode, even when evaluating
         enable_model_summary=False,
         deterministic="warn",  # CPU kernels are deterministic; on CUDA, warn about the ones that are not
+        plugins=[AtomicCheckpointIO()],  # atomic writes; loads never unpickle arbitrary objects
     )
+    if config.batch_size % trainer.world_size:
+        raise GonError(f"--batch-size {config.batch_size} is the global batch; it must divide evenly among the "
+                       f"{trainer.world_size} processes")
     started = time.perf_counter()
-    trainer.fit(module, datamodule=data, ckpt_path=last_checkpoint(run) if config.resume else None)
-    seconds = time.perf_counter() - started
-    trainer.save_checkpoint(last_checkpoint(run))
-    if trainer.is_global_zero:
-        finish_run(run, module.model, data, trainer.global_step, seconds)
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=last_checkpoint(run) if config.resume else None)
+        seconds = time.perf_counter() - started
+        trainer.save_checkpoint(last_checkpoint(run), weights_only=False)  # the full state, for --resume
+        if stop.stopped:  # Ctrl-C / SIGTERM: the checkpoint is saved; skip the final evaluation
+            if trainer.is_global_zero:
+                write_metrics_csv(run)
+                print(f"gon: training stopped at step {trainer.global_step}; checkpoint saved to {last_checkpoint(run)}; "
+                      f"resume with: gon fit --resume --out {run}", file=sys.stderr, flush=True)
+            raise KeyboardInterrupt
+        if trainer.is_global_zero:
+            finish_run(run, module.model, data, trainer.global_step, seconds)
+    except OSError as e:  # a write that fails mid-run (disk full, directory removed): name the file
+        raise GonError(f"cannot write {e.filename or run}: {e.strerror or e}") from None
     return run
+
+
+def resume_module(checkpoint: Path) -> GonModule:
+    """The module a checkpoint was trained with, rebuilt from its hyperparameters; ``trainer.fit``
+    then restores weights, optimiser and loops through :class:`AtomicCheckpointIO` (weights only)."""
+    hparams = read_checkpoint(checkpoint).get("hyper_parameters")
+    try:
+        return GonModule(**hparams)
+    except TypeError:
+        raise GonError(f"{checkpoint} is not a gon fit checkpoint (its hyperparameters do not describe a model)") from None
+
 
 
 def finish_run(run: Path, model: GradientOriginModel, data: GonDataModule, steps: int, seconds: float) -> None:
