@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from gon.config import FitConfig, read_yaml
 
@@ -63,7 +64,14 @@ def add_parser(commands) -> None:
 
 def config_from_args(args: argparse.Namespace) -> FitConfig:
     given = {k: v for k, v in vars(args).items() if k not in ("run", "command", "config")}
-    values = read_yaml(args.config) if "config" in given or getattr(args, "config", None) else {}
+    values = saved_run_config(given) if given.get("resume") else {}  # `gon fit --resume --out RUN` is enough
+    if getattr(args, "config", None):
+        from_file = read_yaml(args.config)
+        from_file["model_options"] = {**(values.get("model_options") or {}), **(from_file.get("model_options") or {})}
+        values.update(from_file)
+    if "max_steps" in given or "max_epochs" in given:  # a budget given now replaces the saved one
+        for key in ("max_steps", "max_epochs"):
+            values.pop(key, None)
     options = dict(values.get("model_options") or {})
     for key in list(given):
         if key in MODEL_FLAGS or key == "detach":
@@ -73,6 +81,18 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
     values.update(given)
     values["model_options"] = options
     return FitConfig.from_dict(values, source=getattr(args, "config", None) or "command line")
+
+
+def saved_run_config(given: dict) -> dict:
+    """The settings a run was started with (RUN/config.yaml), the base for ``--resume``; {} if absent."""
+    from gon.runs import default_run_dir
+
+    run = Path(given["out"]) if given.get("out") else default_run_dir(given.get("model", FitConfig.model),
+                                                                  given.get("dataset", FitConfig.dataset))
+    if not (run / "config.yaml").is_file():
+        return {}
+    values = read_yaml(run / "config.yaml")
+    return {k: v for k, v in values.items() if k not in ("resume", "overwrite")}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,45 @@
+"""Helpers for end-to-end `gon fit` tests that run it as a real process (faults, determinism, DDP)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+#: the console script of the environment running the tests (DDP re-launches it, so it must be a file)
+GON = Path(sys.executable).with_name("gon")
+
+#: a model and run small enough for a step to take milliseconds on a busy 2-core machine
+TINY = ["--image-size", "16", "--latent-dim", "8", "--width", "4", "--batch-size", "8", "--val-size", "16",
+        "--picture-every", "1000000"]
+
+
+def blob_folder(root: Path, n: int = 96, size: int = 16, seed: int = 0) -> str:
+    """``n`` grayscale PNGs of one or two Gaussian blobs each; returns the ``--dataset`` value."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    for i in range(n):
+        image = np.zeros((size, size))
+        for _ in range(rng.integers(1, 3)):
+            cy, cx, r = rng.uniform(3, size - 3), rng.uniform(3, size - 3), rng.uniform(1.5, 4)
+            image += np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
+        Image.fromarray((255 * image.clip(0, 1)).astype(np.uint8)).save(root / f"{i:03d}.png")
+    return f"folder:{root}"
+
+
+def gon_fit(*args: str, **popen) -> subprocess.Popen:
+    """Start `gon fit ARGS` as a process (stdout and stderr captured together)."""
+    if not GON.is_file():
+        raise AssertionError(f"{GON} not found: install gon into the environment running the tests")
+    return subprocess.Popen([str(GON), "fit", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            **popen)
+
+
+def run_gon_fit(*args: str, timeout: float = 300, **popen) -> tuple[int, str]:
+    """Run `gon fit ARGS` to the end; returns (exit code, output)."""
+    proc = gon_fit(*args, **popen)
+    out, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, out
