@@ -43,3 +43,32 @@ def save_image(image: Image.Image, path: str | Path, scale: int = 1) -> Path:
         image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
     image.save(path)
     return path
+
+
+def upscale(images: Tensor, size: int | tuple[int, int], resample: int = Image.BICUBIC) -> Tensor:
+    """[N, C, h, w] -> [N, C, H, W] with Pillow's resampling (bicubic by default): the usual baseline for
+    super-resolution, as image viewers and editors compute it."""
+    h, w = (size, size) if isinstance(size, int) else size
+    out = []
+    for img in images.detach().float().cpu().clamp(0, 1):
+        channels = [Image.fromarray(c.numpy(), mode="F").resize((w, h), resample) for c in img]  # float, no rounding
+        out.append(torch.from_numpy(np.stack([np.asarray(c) for c in channels])))
+    return torch.stack(out).clamp(0, 1)
+
+
+def pairs_grid(left: Tensor, right: Tensor, pairs_per_row: int = 4) -> Image.Image:
+    """Each left image followed by its right counterpart, ``pairs_per_row`` pairs to a row."""
+    if left.shape != right.shape:
+        raise ValueError(f"pairs need equal shapes, got {tuple(left.shape)} and {tuple(right.shape)}")
+    pairs = torch.stack([left, right], dim=1).flatten(0, 1)  # [2N, C, H, W]: l0 r0 l1 r1 ...
+    return make_grid(pairs, nrow=2 * min(pairs_per_row, len(left)))
+
+
+def rows_grid(rows: Tensor) -> Image.Image:
+    """[R, T, C, H, W] -> a grid with one row of T images per r (interpolations, one pair a row)."""
+    return make_grid(rows.flatten(0, 1), nrow=rows.shape[1])
+
+
+def enlarge_for_viewing(image: Image.Image, min_side: int = 256) -> int:
+    """The nearest-neighbour scale that makes a small grid comfortable to look at (1 for large ones)."""
+    return max(1, min(4, min_side // max(1, min(image.width, image.height))))

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gon.io import PretrainedMixin
 from gon.nets import ConvDecoder, GaussianHeads, Siren, coordinate_grid, kl_to_standard_normal, reparameterise
 from gon.origin import Origin, shared_origin_gradient, sum_squared_error
 
@@ -25,7 +26,7 @@ def per_image_sse(x_hat: Tensor, x: Tensor) -> Tensor:
     return (x_hat - x).pow(2).flatten(1).sum(1)
 
 
-class GradientOriginModel(nn.Module):
+class GradientOriginModel(PretrainedMixin, nn.Module):
     """A decoder-only model whose encoder is the gradient of its own inner loss at the origin.
 
     Subclasses define ``decode`` (and may override ``inner_loss`` and ``loss_terms``). The

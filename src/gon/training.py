@@ -2,7 +2,9 @@
 
 A run directory holds: config.yaml (the resolved settings), metrics.csv (train loss per
 step, test loss at intervals), checkpoints/ (every N steps and last.ckpt), pictures/
-(test reconstructions at intervals), recon.png and metrics.json (the final test figures).
+(test reconstructions, samples, interpolations and latent histograms at intervals), recon.png,
+samples.png, interpolation.png, loss_curves.png, latent_histogram.png, metrics.json (the final
+test figures), model/ (the saved model, ``gon.load``-able) and report.html.
 """
 from __future__ import annotations
 
@@ -29,7 +31,9 @@ from gon.images import save_image, side_by_side
 from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel, per_image_sse
 from gon.registry import MODELS
-from gon.runs import default_run_dir, last_checkpoint, prepare_run_dir, write_metrics_csv
+from gon.io import TRAINING_DATA_KEYS
+from gon.report import final_pictures, interval_pictures, write_report
+from gon.runs import default_run_dir, last_checkpoint, prepare_run_dir, read_metrics, write_metrics_csv
 
 CONV_MODELS_MIN_SIZE = 32  # 28x28 data is grown to 32x32 for the conv models, as in the paper
 
@@ -120,6 +124,20 @@ class ReconstructionPictures(Callback):
             save_reconstructions(module.model, self.images, self.folder / f"recon_step{step:07d}.png")
 
 
+class RunPictures(Callback):
+    """Every N steps: samples, interpolations and the latent histogram in pictures/, and loss_curves.png so far."""
+
+    def __init__(self, run: Path, data: GonDataModule, every: int):
+        self.run, self.data, self.every = run, data, every
+
+    @rank_zero_only
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step % self.every == 0:
+            trainer.logger.save()  # flush this session's metrics so that the curves include them
+            interval_pictures(module.model, self.run / "pictures", trainer.global_step, self.data.train.images,
+                              self.data.test.images, read_metrics(self.run), self.run / "loss_curves.png")
+
+
 def save_reconstructions(model: GradientOriginModel, images: torch.Tensor, path: Path) -> Path:
     was_training = model.training
     model.eval()
@@ -170,6 +188,7 @@ def fit(config: FitConfig) -> Path:
                         every_n_train_steps=config.checkpoint_every, save_top_k=1, monitor="step", mode="max",
                         save_last=True),
         ReconstructionPictures(fixed, run / "pictures", config.picture_every),
+        RunPictures(run, data, config.picture_every),
     ]
     max_epochs = config.max_epochs if config.max_epochs is not None else (-1 if config.max_steps else 1)
     trainer = L.Trainer(
@@ -232,6 +251,10 @@ def finish_run(run: Path, model: GradientOriginModel, data: GonDataModule, steps
     results = {f"test_{k}": v for k, v in results.items()}
     results.update(steps=steps, train_seconds=round(seconds, 2),
                    parameters=sum(p.numel() for p in model.parameters()), test_images=len(data.test))
+    training_data = {k: getattr(data.config, k) for k in TRAINING_DATA_KEYS}
+    # RUN/model/ with the latent Gaussian, samples, interpolations, loss curves, latent histogram
+    results.update(final_pictures(model, run, data.train.images, data.test.images, read_metrics(run), training_data))
     (run / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_report(run)
     print(f"test per-pixel MSE {results['test_mse']:.5f} (PSNR {results['test_psnr']:.2f} dB) after {steps} steps, "
           f"{seconds:.1f} s; run written to {run}")

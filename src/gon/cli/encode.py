@@ -1,0 +1,42 @@
+"""``gon encode MODEL --out latents.npz``: the latents of a dataset's images (and their labels when it has them).
+
+The .npz holds ``latents`` (float32 [N, latent_dim]) and, for labelled datasets, ``labels``
+(int64 [N]); read it with ``numpy.load(path)`` (no pickle needed).
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from gon.cli.infer import add_data_arguments, add_model_argument, load_images, load_model, note, output_path, positive
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser("encode", help="latents of a dataset's images", description=__doc__)
+    add_model_argument(p)
+    add_data_arguments(p)
+    p.add_argument("--out", required=True, help="the .npz file to write (its folder must exist)")
+    p.add_argument("--limit", type=int, help="encode only the first N images")
+    p.add_argument("--batch-size", type=int, default=256, help="images encoded at once")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gon.sampling import encode_images
+
+    out = output_path(args.out, suffixes=(".npz",))
+    positive(args.batch_size, "--batch-size")
+    if args.limit is not None:
+        positive(args.limit, "--limit")
+    model = load_model(args)
+    data = load_images(model, args, limit=args.limit)
+    with tqdm(total=len(data), desc=f"encoding {data.name} {args.split}", unit="img") as bar:
+        latents = encode_images(model, data.images, args.batch_size, progress=bar.update)
+    arrays = {"latents": latents.numpy().astype(np.float32)}
+    if data.labels is not None:
+        arrays["labels"] = data.labels.numpy()
+    np.savez(out, **arrays)
+    note(f"wrote {out}: latents {tuple(latents.shape)}" + (", labels" if data.labels is not None else ""))
+    return 0

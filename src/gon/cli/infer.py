@@ -1,0 +1,126 @@
+"""What the commands that use a trained model share: the MODEL argument, their data and their outputs.
+
+MODEL is a run directory (its model/ export, else checkpoints/last.ckpt), a saved-model
+directory (config.json + model.safetensors) or a Lightning .ckpt. The dataset, its folder and
+how it was resized default to what the model was trained on, when the model records it.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from gon.errors import GonError
+
+MODEL_HELP = "a run directory, a saved-model directory (config.json + model.safetensors) or a .ckpt checkpoint"
+
+
+def add_model_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+
+
+def add_data_arguments(p: argparse.ArgumentParser, split: str | None = "test") -> None:
+    """--dataset and --data-dir (default: the model's training data), and --split unless ``split`` is None."""
+    p.add_argument("--dataset", help="fashion-mnist | mnist | cifar10 | folder:PATH (default: the model's training data)")
+    p.add_argument("--data-dir", help="where to look for dataset files first")
+    if split:
+        p.add_argument("--split", default=split, choices=["train", "test"], help="which split's images to use")
+
+
+def add_out_argument(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--out", default=default, help="output file (its folder must exist)")
+
+
+def device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise GonError(f"--device {name!r} is not a device; use cpu, cuda, cuda:N or auto") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise GonError(f"--device {name}: CUDA is not available on this machine")
+    return dev
+
+
+def load_model(args: argparse.Namespace):
+    from gon.io import load
+
+    return load(args.model, device(args.device))
+
+
+def positive(value: int, flag: str) -> int:
+    if value < 1:
+        raise GonError(f"{flag} must be >= 1, got {value}")
+    return value
+
+
+def output_path(path: str, flag: str = "--out", suffixes: tuple[str, ...] = ()) -> Path:
+    """The output file, checked before any work: its folder exists and it is not a folder."""
+    out = Path(path)
+    if not out.parent.is_dir():
+        raise GonError(f"{flag} {path}: folder {out.parent} does not exist")
+    if out.is_dir():
+        raise GonError(f"{flag} {path} is a folder; give a file name")
+    if suffixes and out.suffix.lower() not in suffixes:
+        raise GonError(f"{flag} {path} must end with {' or '.join(suffixes)}")
+    return out
+
+
+def load_images(model, args: argparse.Namespace, limit: int | None = None, split: str | None = None):
+    """An ImageData of the dataset at the model's size and channels (first ``limit`` images)."""
+    from gon.data import load_dataset
+
+    trained = model.training_data or {}
+    name = args.dataset or trained.get("dataset")
+    if not name:
+        raise GonError(f"--dataset is required: {args.model} does not record the dataset it was trained on")
+    size = model.config.get("image_size")
+    if isinstance(size, (list, tuple)):
+        if len(set(size)) != 1:
+            raise GonError(f"{args.model} was trained on {size[0]}x{size[1]} images; gon datasets are square")
+        size = size[0]
+    same_data = name == trained.get("dataset")
+    data = load_dataset(name, split or getattr(args, "split", "test"), data_dir=args.data_dir or (trained.get("data_dir") if same_data else None),
+                        image_size=size, resize=trained.get("resize") or "resize", limit=limit,
+                        seed=trained.get("seed", 0) if same_data else 0)
+    channels = model.config.get("channels")
+    if channels is not None and data.channels != channels:
+        raise GonError(f"dataset {name} has {data.channels} channel(s) but {args.model} expects {channels}")
+    return data
+
+
+def ensure_latent_gaussian(model, args: argparse.Namespace, fit_images: int | None = None, force: bool = False):
+    """The model's latent Gaussian; fitted now on training latents when missing (or ``force``)."""
+    from gon.sampling import GAUSSIAN_FIT_IMAGES, LatentGaussian, encode_images
+
+    if model.latent_gaussian is not None and not force:
+        return model.latent_gaussian
+    trained = model.training_data or {}
+    limit = fit_images or GAUSSIAN_FIT_IMAGES
+    if trained.get("limit_train") and (args.dataset or trained.get("dataset")) == trained.get("dataset"):
+        limit = min(limit, trained["limit_train"])  # only the images it was trained on
+    data = load_images(model, args, limit=limit, split="train")
+    note(f"fitting the latent Gaussian on {len(data)} {data.name} training latents")
+    with tqdm(total=len(data), desc="encoding", unit="img", leave=False) as bar:
+        latents = encode_images(model, data.images, progress=bar.update)
+    model.latent_gaussian = LatentGaussian.fit(latents)
+    return model.latent_gaussian
+
+
+def save_picture(image: Image.Image, out: Path, enlarge: bool = True) -> None:
+    """Save a grid; small ones enlarged (nearest neighbour) so that their pixels can be seen."""
+    from gon.images import save_image
+    from gon.report.pictures import save_grid
+
+    save_grid(image, out) if enlarge else save_image(image, out)
+    with Image.open(out) as saved:
+        note(f"wrote {out} ({saved.width}x{saved.height} pixels)")
+
+
+def note(message: str) -> None:
+    print(message)

@@ -1,0 +1,44 @@
+"""``gon interpolate MODEL --pairs 8 --steps 8 --out slerp.png``: spherical interpolation between real images.
+
+One row per pair of images (paper Fig. 6): the first image, ``--steps`` decodings along the slerp
+between their latents (both ends included), then the second image. Pairs are consecutive images
+of the split, or drawn at random with --seed.
+"""
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from gon.cli.infer import (add_data_arguments, add_model_argument, add_out_argument, load_images, load_model,
+                           output_path, positive, save_picture)
+from gon.errors import GonError
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser("interpolate", help="slerp between latents of pairs of images", description=__doc__)
+    add_model_argument(p)
+    add_data_arguments(p)
+    p.add_argument("--pairs", type=int, default=8, help="pairs of images, one row each")
+    p.add_argument("--steps", type=int, default=8, help="interpolation steps per row, ends included")
+    p.add_argument("--seed", type=int, help="draw the pairs at random from the split with this seed")
+    add_out_argument(p, "slerp.png")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gon.report.pictures import interpolation_grid
+
+    out = output_path(args.out)
+    positive(args.pairs, "--pairs")
+    if args.steps < 2:
+        raise GonError(f"--steps must be >= 2 (both ends), got {args.steps}")
+    model = load_model(args)
+    data = load_images(model, args, limit=None if args.seed is not None else 2 * args.pairs)
+    if len(data) < 2 * args.pairs:
+        raise GonError(f"--pairs {args.pairs} needs {2 * args.pairs} images; the {args.split} split has {len(data)}")
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(args.seed)) if args.seed is not None \
+        else torch.arange(len(data))
+    x = data.images[order[: 2 * args.pairs]]
+    save_picture(interpolation_grid(model, x[0::2], x[1::2], args.steps), out)
+    return 0

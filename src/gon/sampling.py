@@ -1,0 +1,211 @@
+"""Using a trained GON's latent space: latent statistics, sampling, slerp and rendering at any size.
+
+A plain or implicit GON has no prior to sample: as in the paper (Appendix D, Fig. 15) its
+training latents are approximately normal (early stopping keeps them so), so a multivariate
+normal fitted to them, :class:`LatentGaussian`, stands in for one. The variational GON samples
+its own N(0, I) prior. Nothing here trains; every function runs without building a graph.
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from gon.errors import GonError
+
+#: training images encoded to fit the latent Gaussian at the end of ``gon fit`` (k x k covariance:
+#: thousands of samples are plenty for the latent sizes used here)
+GAUSSIAN_FIT_IMAGES = 4096
+
+
+class LatentGaussian:
+    """N(mean, L L^T): a multivariate normal over latents, fitted to a model's training latents."""
+
+    def __init__(self, mean: Tensor, scale_tril: Tensor):
+        if mean.ndim != 1 or scale_tril.shape != (mean.shape[0], mean.shape[0]):
+            raise ValueError(f"need mean [k] and scale_tril [k, k], got {tuple(mean.shape)} and {tuple(scale_tril.shape)}")
+        self.mean = mean.detach().float().cpu()  # [k]
+        self.scale_tril = scale_tril.detach().float().cpu()  # [k, k], lower triangular
+
+    @property
+    def dim(self) -> int:
+        return self.mean.shape[0]
+
+    @property
+    def covariance(self) -> Tensor:
+        return self.scale_tril @ self.scale_tril.T
+
+    @classmethod
+    def fit(cls, latents: Tensor, jitter: float = 1e-6) -> "LatentGaussian":
+        """Maximum-likelihood mean and covariance of latents [N, k] (N >= 2).
+
+        A covariance that is singular (N <= k, or collapsed dimensions) gets the smallest diagonal
+        jitter, growing tenfold from ``jitter`` times its mean variance, that makes it factorise.
+        """
+        if latents.ndim != 2 or latents.shape[0] < 2:
+            raise ValueError(f"need latents [N >= 2, k], got {tuple(latents.shape)}")
+        z = latents.detach().double().cpu()
+        mean = z.mean(0)
+        cov = (z - mean).T @ (z - mean) / z.shape[0]  # [k, k]
+        scale = cov.diagonal().mean().clamp_min(1e-12)
+        eye = torch.eye(cov.shape[0], dtype=cov.dtype)
+        for k in range(12):
+            tril, info = torch.linalg.cholesky_ex(cov + (0 if k == 0 else jitter * 10 ** (k - 1)) * scale * eye)
+            if info == 0:
+                return cls(mean, tril)
+        raise ValueError("latents are degenerate (not finite?): no covariance factorises")
+
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+        """n draws [n, k] from N(mean, temperature^2 * covariance), on the CPU."""
+        eps = torch.randn(n, self.dim, generator=generator)
+        return self.mean + temperature * eps @ self.scale_tril.T
+
+    def save(self, path: str | Path) -> Path:
+        save_file({"mean": self.mean.contiguous(), "scale_tril": self.scale_tril.contiguous()}, str(path),
+                  metadata={"format": "gon-latent-gaussian"})
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LatentGaussian":
+        try:
+            tensors = load_file(str(path))
+            return cls(tensors["mean"], tensors["scale_tril"])
+        except FileNotFoundError:
+            raise GonError(f"latent statistics file {path} does not exist") from None
+        except (SafetensorError, KeyError, ValueError, OSError) as e:
+            raise GonError(f"latent statistics file {path} is not valid: {e}") from None
+
+    def __repr__(self) -> str:
+        return f"LatentGaussian(dim={self.dim}, mean_norm={self.mean.norm():.3g}, trace={self.covariance.trace():.3g})"
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Eval mode and no graph inside the block; the model's previous mode afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
+def encode_images(model, images: Tensor, batch_size: int = 256,
+                  progress: Callable[[int], None] | None = None) -> Tensor:
+    """Latents [N, k] of images [N, C, H, W], batch by batch in eval mode, on the CPU.
+
+    ``progress(n)`` is called after each batch with the number of images it held.
+    """
+    device, out = model_device(model), []
+    with eval_mode(model):
+        for start in range(0, len(images), batch_size):
+            x = images[start : start + batch_size].to(device)
+            out.append(model.encode(x).cpu())
+            if progress:
+                progress(len(x))
+    return torch.cat(out) if out else torch.empty(0, getattr(model, "latent_dim", 0))
+
+
+def is_variational(model) -> bool:
+    """Whether the model has its own N(0, I) prior to sample (the variational GON)."""
+    return callable(getattr(model, "sample", None))
+
+
+def sample(model, n: int, temperature: float = 1.0, seed: int | None = None,
+           gaussian: LatentGaussian | None = None) -> Tensor:
+    """n images [n, C, H, W]: the prior of a variational model, else its fitted latent Gaussian.
+
+    ``gaussian`` defaults to ``model.latent_gaussian`` (set by ``gon.load`` from a saved model).
+    """
+    if n < 1:
+        raise GonError(f"number of samples must be >= 1, got {n}")
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    with eval_mode(model):
+        if is_variational(model):
+            if generator is None or model_device(model).type == "cpu":
+                return model.sample(n, temperature=temperature, generator=generator).cpu()
+            z = torch.randn(n, model.latent_dim, generator=generator)  # CPU draws: a seed means the same on any device
+            return decode(model, temperature * z)
+        gaussian = gaussian or getattr(model, "latent_gaussian", None)
+        if gaussian is None:
+            raise GonError(f"this {type(model).__name__} has no latent statistics to sample from: export it from its "
+                           "run with `gon export RUN DIR` (which fits them on the training latents)")
+        return decode(model, gaussian.sample(n, temperature, generator))
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor | int) -> Tensor:
+    """Spherical interpolation (the paper's Fig. 6) between latents a, b [B, k] at fractions t [T].
+
+    ``t`` may be a number of evenly spaced steps from 0 to 1 (both ends included). Returns
+    [B, T, k]: the great-circle path between the directions of a and b, its norm interpolated
+    linearly; pairs (almost) parallel fall back to linear interpolation.
+    """
+    if isinstance(t, int):
+        if t < 2:
+            raise ValueError(f"slerp needs at least 2 steps, got {t}")
+        t = torch.linspace(0, 1, t)
+    t = t.to(a.device, a.dtype)[None, :, None]  # [1, T, 1]
+    a_, b_ = a[:, None, :], b[:, None, :]  # [B, 1, k]
+    cos = torch.nn.functional.cosine_similarity(a, b, dim=-1).clamp(-1, 1)[:, None, None]
+    omega = torch.acos(cos)
+    so = torch.sin(omega)
+    parallel = so.abs() < 1e-6
+    safe = torch.where(parallel, torch.ones_like(so), so)
+    wa = torch.where(parallel, 1 - t, torch.sin((1 - t) * omega) / safe)
+    wb = torch.where(parallel, t, torch.sin(t * omega) / safe)
+    return wa * a_ + wb * b_
+
+
+def renders_any_size(model) -> bool:
+    """Whether ``model.decode`` takes a ``size`` (an implicit model that renders at any resolution)."""
+    return "size" in inspect.signature(model.decode).parameters
+
+
+#: pixels x images decoded at once when rendering (bounds the SIREN's activations: ~1 GB at 256 units)
+RENDER_CHUNK_PIXELS = 1 << 20
+
+
+def decode(model, z: Tensor, size: tuple[int, int] | None = None, chunk_pixels: int = RENDER_CHUNK_PIXELS) -> Tensor:
+    """Decode latents z [N, k] to images [N, C, H, W] on the CPU, a chunk of images at a time.
+
+    ``size`` (H, W) renders an implicit model at any resolution; other models only decode at
+    their own size. Chunks hold ``chunk_pixels // (H * W)`` images (at least one), so a large
+    resolution never holds the activations of the whole batch at once.
+    """
+    if size is not None and not renders_any_size(model):
+        raise GonError(f"a {type(model).__name__} decodes only at its training size; rendering at "
+                       f"{size[0]}x{size[1]} needs an implicit GON (--model implicit)")
+    device, out = model_device(model), []
+    per_chunk = max(1, chunk_pixels // math.prod(size)) if size else 256
+    with eval_mode(model):
+        for start in range(0, len(z), per_chunk):
+            zc = z[start : start + per_chunk].to(device)
+            out.append((model.decode(zc, size=size) if size else model.decode(zc)).float().cpu())
+    return torch.cat(out)
+
+
+def render(model, images: Tensor, size: int | tuple[int, int], chunk_pixels: int = RENDER_CHUNK_PIXELS) -> Tensor:
+    """Super-resolution (paper Fig. 5, 17): encode images at the training size, render at ``size``.
+
+    images [N, C, h, w] -> [N, C, H, W], clamped to [0, 1].
+    """
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    if not renders_any_size(model):
+        raise GonError(f"a {type(model).__name__} cannot render at another resolution: super-resolution "
+                       "needs an implicit GON (--model implicit)")
+    if min(size) < 1:
+        raise GonError(f"resolution must be >= 1, got {size}")
+    z = encode_images(model, images)
+    return decode(model, z, size, chunk_pixels).clamp(0, 1)
