@@ -175,6 +175,8 @@ def fit(config: FitConfig) -> Path:
         module = resume_module(last_checkpoint(run))
     else:
         module = GonModule(config.model, options, config.lr)
+    if rank_zero_only.rank > 0:  # same initial weights everywhere, but each process its own noise (VGON, z0)
+        torch.manual_seed(config.seed + rank_zero_only.rank)
     if rank_zero_only.rank == 0:  # a read-only or full output directory fails here, not hours in
         check_output_dir(run, run_space_needed(sum(p.numel() for p in module.parameters())))
         (run / "config.yaml").write_text(yaml.safe_dump({**config.to_dict(), "model_options": module.hparams.model_options}, sort_keys=False))
@@ -196,6 +198,7 @@ def fit(config: FitConfig) -> Path:
         accelerator=config.accelerator,
         devices=int(config.devices) if str(config.devices).isdigit() else config.devices,
         strategy=config.strategy,
+        num_nodes=config.num_nodes,
         max_steps=config.max_steps or -1,
         max_epochs=max_epochs,
         # a new version_K per session, merged by write_metrics_csv; flushed at least as often as checkpoints
