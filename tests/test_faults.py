@@ -132,7 +132,8 @@ def test_ctrl_c_and_sigterm_stop_cleanly_with_a_checkpoint_and_resume_hint(tmp_p
         assert stopped and "Traceback" not in out, out[-3000:]
         assert Path(stopped.group(2)) == last(run)
         assert int(stopped.group(1)) == read_checkpoint(last(run))["global_step"] > step
-        assert session_first_steps(run)[-1] == step
+        # (Lightning logs one step later after a checkpoint taken exactly at the end of an epoch)
+        assert session_first_steps(run)[-1] in (step, step + 1)
         step, command = int(stopped.group(1)), stopped.group(3).split()  # next: exactly the printed hint
 
 

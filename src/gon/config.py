@@ -44,6 +44,7 @@ class FitConfig:
     accelerator: str = "auto"
     devices: str | int = "auto"  # a count, "auto", -1 (all) or a list of indices "0,1"
     strategy: str = "auto"
+    num_nodes: int = 1  # machines in a multi-node run (torchrun or SLURM start one process per device)
     num_workers: int = 0
     val_every: int | None = None  # steps between test evaluations; None: once per epoch
     val_size: int = 10000  # test images used at intervals (the final evaluation uses all)
@@ -53,7 +54,7 @@ class FitConfig:
     model_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        positive = ["batch_size", "lr", "val_size", "checkpoint_every", "picture_every",
+        positive = ["batch_size", "lr", "val_size", "checkpoint_every", "picture_every", "num_nodes",
                     "max_steps", "max_epochs", "val_every", "image_size", "limit_train"]
         for key in positive:
             value = getattr(self, key)

@@ -34,6 +34,7 @@ def add_parser(commands) -> None:
     p.add_argument("--accelerator", help="cpu | gpu | auto (default auto)")
     p.add_argument("--devices", help="number of devices or 'auto' (default auto)")
     p.add_argument("--strategy", help="Lightning strategy, e.g. ddp (default auto)")
+    p.add_argument("--num-nodes", type=int, help="machines in a multi-node DDP run (default 1)")
     p.add_argument("--num-workers", type=int, help="data loader worker processes (default 0)")
     p.add_argument("--val-every", type=int, help="steps between test evaluations (default: each epoch)")
     p.add_argument("--val-size", type=int, help="test images used at intervals (default 10000)")
