@@ -42,7 +42,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     "activations": Experiment(activations, "ELU, ReLU, SiLU, tanh, sine x latent sizes 8, 32, 128 (Fig. 3)",
                               {"limit_train": 4096, "steps": 150, "seeds": 1, "test_size": 1000}),
     "origin": Experiment(origin, "z0 ~ N(0, sigma^2): negative gradient vs a descent step from z0 (Fig. 11)",
-                         {"limit_train": 4096, "steps": 200, "seeds": 1, "test_size": 1000}),
+                         {"limit_train": 4096, "steps": 150, "seeds": 2, "test_size": 1000}),
     "capacity": Experiment(capacity, "GON vs AE as width, depth and latent size change (Fig. 10)",
                            {"limit_train": 4096, "steps": 150, "seeds": 1, "test_size": 1000}),
     "convergence": Experiment(convergence, "reconstructions after 1, 2, 5 ... 60 s of training (Fig. 8)",

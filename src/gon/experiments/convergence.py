@@ -28,7 +28,7 @@ def convergence(budget: Budget, out: Path) -> str:
             for seed in seeds:
                 bar.set_description(f"{row.label} (seed {seed})")
                 model = make_model(row, data, seed, budget.device)
-                pending, shown = list(TIMES), [0.0]
+                pending, shown = list(TIMES), [0]  # whole seconds already shown on the bar
 
                 def snapshot(step: int, seconds: float, label: str, row=row, seed=seed, model=model) -> None:
                     results.append({"row": row.label, "seed": seed, "seconds": label, "steps": step,
@@ -38,8 +38,8 @@ def convergence(budget: Budget, out: Path) -> str:
                             strip.append((f"{row.label} {label}", model.reconstruct(fixed)))
 
                 def on_step(step: int, seconds: float) -> bool:
-                    bar.update(min(seconds, TIMES[-1]) - shown[0])
-                    shown[0] = min(seconds, TIMES[-1])
+                    bar.update(min(int(seconds), TIMES[-1]) - shown[0])
+                    shown[0] = min(int(seconds), TIMES[-1])
                     while pending and seconds >= pending[0]:
                         snapshot(step, seconds, f"{pending.pop(0)} s")
                     return not pending

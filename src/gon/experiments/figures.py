@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +40,13 @@ def _mean_band(points: list[dict[str, Any]], x: str, y: str) -> tuple[list, list
     return xs, means, stds
 
 
-def _line(ax, points, x, y, label, style="-"):
+def _line(ax, points, x, y, label, style="-", color=None) -> str:
+    """Mean of ``y`` against ``x`` with a ± std band; returns the line's colour."""
     xs, means, stds = _mean_band(points, x, y)
-    (line,) = ax.plot(xs, means, style, marker="o", markersize=3, label=label)
+    (line,) = ax.plot(xs, means, style, marker="o", markersize=3, label=label, color=color)
     ax.fill_between(xs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
                     color=line.get_color(), alpha=0.2)
+    return line.get_color()
 
 
 def plot_curves(points: list[dict[str, Any]], path: Path, title: str, train: bool = False,
@@ -52,9 +55,9 @@ def plot_curves(points: list[dict[str, Any]], path: Path, title: str, train: boo
     fig, ax = _pyplot().subplots(figsize=(6.4, 4.2))
     for row in dict.fromkeys(p["row"] for p in points):
         mine = [p for p in points if p["row"] == row]
-        _line(ax, mine, "step", "test_sse", f"{row} (test)" if train else row)
+        color = _line(ax, mine, "step", "test_sse", f"{row} (test)" if train else row)
         if train:
-            _line(ax, mine, "step", "train_sse", f"{row} (train)", "--")
+            _line(ax, mine, "step", "train_sse", f"{row} (train)", "--", color)
     ax.set(xlabel="training step", ylabel=ylabel, title=title)
     ax.set_yscale("log")
     ax.legend(fontsize=8)
@@ -62,17 +65,31 @@ def plot_curves(points: list[dict[str, Any]], path: Path, title: str, train: boo
     return _save(fig, path)
 
 
-def plot_lines(panels: Sequence[tuple[str, list[dict[str, Any]], str, str]], path: Path, title: str,
-               group: str = "row", xscale: str = "linear") -> Path:
-    """One panel per (panel title, results, x column, y column); one line per ``group`` value, mean ± std."""
+@dataclass
+class Panel:
+    """One panel of :func:`plot_lines`: ``y`` against ``x`` over ``results``."""
+
+    title: str
+    results: list[dict[str, Any]]
+    x: str
+    y: str
+    xscale: str = "linear"  # or "log" (base 2), or "symlog" (0 beside values spanning decades)
+
+
+LABELS = {"sse": "test SSE / image", "mse": "test per-pixel MSE", "latent_dim": "latent size", "sigma": "sigma of z0",
+          "blocks": "upsampling blocks", "width": "width (filters of the last block)"}
+
+
+def plot_lines(panels: Sequence[Panel], path: Path, title: str, group: str = "row") -> Path:
+    """One line per ``group`` value in each panel, mean ± std over seeds."""
     fig, axes = _pyplot().subplots(1, len(panels), figsize=(4.6 * len(panels), 4.0), squeeze=False)
-    for ax, (panel_title, results, x, y) in zip(axes[0], panels):
-        for name in dict.fromkeys(r[group] for r in results):
-            _line(ax, [r for r in results if r[group] == name], x, y, str(name))
-        ax.set(xlabel=x, ylabel=y, title=panel_title)
-        if xscale == "log":
+    for ax, panel in zip(axes[0], panels):
+        for name in dict.fromkeys(r[group] for r in panel.results):
+            _line(ax, [r for r in panel.results if r[group] == name], panel.x, panel.y, str(name))
+        ax.set(xlabel=LABELS.get(panel.x, panel.x), ylabel=LABELS.get(panel.y, panel.y), title=panel.title)
+        if panel.xscale == "log":
             ax.set_xscale("log", base=2)
-        elif xscale == "symlog":  # sigma = 0 next to sigmas spanning decades
+        elif panel.xscale == "symlog":
             ax.set_xscale("symlog", linthresh=0.01)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)

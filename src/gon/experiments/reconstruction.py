@@ -13,7 +13,7 @@ import torch
 
 from gon.baselines import GLO_FIT_STEPS
 from gon.experiments.common import Budget, Data, Row, load_data, run_rows
-from gon.experiments.figures import image_rows, plot_curves, plot_lines
+from gon.experiments.figures import Panel, image_rows, plot_curves, plot_lines
 from gon.experiments.tables import write_csv, write_tables
 from gon.metrics import evaluating, reconstruction_metrics
 
@@ -101,8 +101,8 @@ def activations(budget: Budget, out: Path) -> str:
     rows = [Row(f"{a}, k={k}", "gon", {"activation": a, "latent_dim": k}, {"activation": a, "latent_dim": k})
             for k in LATENTS for a in ACTIVATIONS]
     results, _ = run_rows(rows, budget, load_data(budget))
-    plot_lines([("test error by activation", results, "latent_dim", "sse")], out / "activations.png",
-               "Activations (Fig. 3)", group="activation", xscale="log")
+    plot_lines([Panel("test error by activation", results, "latent_dim", "sse", "log")], out / "activations.png",
+               "Activations (Fig. 3)", group="activation")
     return write_tables(results, out, "activations", ["activation", "latent_dim"], {**SSE, "psnr": ("PSNR (dB)", 2)})
 
 
@@ -119,8 +119,8 @@ def origin(budget: Budget, out: Path) -> str:
                  for s in SIGMAS]
     results, _ = run_rows(rows, budget, load_data(budget))
     results += [{**r, "parametrisation": DESCENT} for r in results if r["sigma"] == 0.0]
-    plot_lines([("test error vs sigma of z0", results, "sigma", "sse")], out / "origin.png",
-               "Initialising z0 (Fig. 11)", group="parametrisation", xscale="symlog")
+    plot_lines([Panel("test error vs sigma of z0", results, "sigma", "sse", "symlog")], out / "origin.png",
+               "Initialising z0 (Fig. 11)", group="parametrisation")
     return write_tables(sorted(results, key=lambda r: (r["parametrisation"], r["sigma"])), out, "origin",
                         ["parametrisation", "sigma"], SSE)
 
@@ -145,8 +145,9 @@ def capacity(budget: Budget, out: Path) -> str:
     def sweep(vary: str) -> list[dict]:  # the runs where only ``vary`` departs from the paper's configuration
         return [r for r in results if all(r[k] == v for k, v in BASE.items() if k != vary)]
 
-    panels = [("width (filters)", sweep("width"), "width", "mse"), ("depth (upsampling blocks)", sweep("image_size"), "blocks", "mse"),
-              ("latent size", sweep("latent_dim"), "latent_dim", "mse")]
-    plot_lines(panels, out / "capacity.png", "GON vs AE on the same decoder (Fig. 10)", group="model", xscale="log")
+    panels = [Panel("width", sweep("width"), "width", "mse", "log"),
+              Panel("depth (8, 16, 32 pixels)", sweep("image_size"), "blocks", "mse"),
+              Panel("latent size", sweep("latent_dim"), "latent_dim", "mse", "log")]
+    plot_lines(panels, out / "capacity.png", "GON vs AE on the same decoder (Fig. 10)", group="model")
     return write_tables(results, out, "capacity", ["model", "width", "latent_dim", "image_size"],
                         {"parameters": ("parameters", 0), "mse": ("per-pixel MSE", 5), **SSE})

@@ -14,11 +14,16 @@ from gon.tasks import SOURCES, degrade
 SOURCE_NAMES = {"mask": "the image with its centre masked", "downsample": "the 4x downsampled image"}
 
 
+# per-image summed squared error is ~10-30 against a cross-entropy of ~1: weighted 1, the reconstruction
+# swamps the classifier (11% accuracy with a 2-D latent after 300 steps, against 47% on CE alone)
+JOINT_WEIGHT = 0.1
+
+
 def classifier(budget: Budget, out: Path) -> str:
     """Test accuracy of a linear softmax on the gradient latent, trained on cross-entropy alone or jointly
     with reconstruction; with a 2-D latent, the test latents are drawn coloured by class (Fig. 12)."""
     rows = [Row(f"{name}, k={k}", "classifier", {"latent_dim": k, "recon_weight": w}, {"loss": name, "latent_dim": k})
-            for k in (2, 32) for name, w in (("CE only", 0.0), ("CE + reconstruction", 1.0))]
+            for k in (2, 32) for name, w in (("CE only", 0.0), ("CE + reconstruction", JOINT_WEIGHT))]
     data = load_data(budget)
 
     def evaluate(model, d: Data) -> dict[str, float]:
