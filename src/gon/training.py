@@ -60,7 +60,9 @@ class GonModule(L.LightningModule):
         self.lr = lr
 
     def training_step(self, batch, batch_idx):
-        terms = self.model.loss_terms(batch[0])
+        x, label, index = batch  # a model lists the extra fields its loss takes in ``batch_fields`` (GLO: index)
+        extras = {"label": label, "index": index}
+        terms = self.model.loss_terms(x, **{k: extras[k] for k in getattr(self.model, "batch_fields", ())})
         self.log("train/loss", terms["loss"], prog_bar=True, sync_dist=True)  # DDP: the mean over all processes
         for name, value in terms.items():
             if name != "loss":
@@ -101,13 +103,26 @@ class GonDataModule(L.LightningDataModule):
 
     def train_dataloader(self):  # under DDP, Lightning swaps in a DistributedSampler: each process its own images
         c = self.config
-        return DataLoader(ImageDataset(self.train), batch_size=self.per_process_batch(), shuffle=True, drop_last=True,
+        return DataLoader(IndexedDataset(ImageDataset(self.train)), batch_size=self.per_process_batch(), shuffle=True, drop_last=True,
                           num_workers=c.num_workers, persistent_workers=c.num_workers > 0)
 
     def val_dataloader(self):
         subset = ImageData(self.test.images[: self.config.val_size], None if self.test.labels is None else
                            self.test.labels[: self.config.val_size], self.test.name, self.test.classes)
         return DataLoader(ImageDataset(subset), batch_size=self.per_process_batch(), num_workers=0)
+
+
+class IndexedDataset(torch.utils.data.Dataset):
+    """(image, label, index): the index of each training image, for models with one latent per image (GLO)."""
+
+    def __init__(self, dataset: ImageDataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        return (*self.dataset[index], index)
 
 
 class ReconstructionPictures(Callback):
@@ -170,6 +185,8 @@ def fit(config: FitConfig) -> Path:
     data = GonDataModule(config, image_size)
     data.setup()
     options = {"channels": data.train.images.shape[1], "image_size": image_size, **config.model_options}
+    if "index" in getattr(MODELS[config.model], "batch_fields", ()):
+        options["num_images"] = len(data.train)  # one persistent latent per training image
 
     if config.resume:
         module = resume_module(last_checkpoint(run))
@@ -243,7 +260,6 @@ def resume_module(checkpoint: Path) -> GonModule:
         return GonModule(**hparams)
     except TypeError:
         raise GonError(f"{checkpoint} is not a gon fit checkpoint (its hyperparameters do not describe a model)") from None
-
 
 
 def finish_run(run: Path, model: GradientOriginModel, data: GonDataModule, steps: int, seconds: float) -> None:

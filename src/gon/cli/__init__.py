@@ -11,7 +11,7 @@ import sys
 from gon.errors import GonError
 
 #: subcommand modules, in the order ``gon --help`` lists them
-COMMAND_MODULES = ["gon.cli.fit", "gon.cli.export", "gon.cli.encode", "gon.cli.reconstruct", "gon.cli.sample", "gon.cli.interpolate", "gon.cli.render", "gon.cli.report", "gon.cli.bench"]
+COMMAND_MODULES = ["gon.cli.fit", "gon.cli.export", "gon.cli.encode", "gon.cli.reconstruct", "gon.cli.sample", "gon.cli.interpolate", "gon.cli.render", "gon.cli.report", "gon.cli.bench", "gon.cli.evaluate", "gon.cli.reproduce"]
 
 
 def build_parser() -> argparse.ArgumentParser:
