@@ -1,7 +1,7 @@
 """Fig. 8: how fast a GON learns: reconstructions at fixed wall-clock times of training, beside an AE's.
 
 Training time is measured around the optimiser steps only (the snapshots pause the clock), so
-the times are those of the training itself on this machine; ``--steps`` caps a run.
+the times are those of the training itself on this machine; ``--steps`` or ``--epochs`` cap a run.
 """
 from __future__ import annotations
 
@@ -44,9 +44,10 @@ def convergence(budget: Budget, out: Path) -> str:
                         snapshot(step, seconds, f"{pending.pop(0)} s")
                     return not pending
 
-                seconds = train(model, data.train, budget, seed, budget.steps or MAX_STEPS, on_step)
-                if pending:  # stopped by --steps before the last time point
-                    snapshot(budget.steps, seconds, f"{seconds:.1f} s (end)")
+                cap = budget.train_steps(len(data.train)) if budget.steps or budget.epochs else MAX_STEPS
+                seconds = train(model, data.train, budget, seed, cap, on_step)
+                if pending:  # stopped by --steps / --epochs before the last time point
+                    snapshot(cap, seconds, f"{seconds:.1f} s (end)")
     image_rows(strip, out / "convergence.png", "Test reconstructions after t seconds of training (seed 0)")
     return write_tables(results, out, "convergence", ["row", "seconds"],
                         {"steps": ("steps", 0), "sse": ("test SSE / image", 3)},
