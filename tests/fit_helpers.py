@@ -41,5 +41,10 @@ def gon_fit(*args: str, **popen) -> subprocess.Popen:
 def run_gon_fit(*args: str, timeout: float = 300, **popen) -> tuple[int, str]:
     """Run `gon fit ARGS` to the end; returns (exit code, output)."""
     proc = gon_fit(*args, **popen)
-    out, _ = proc.communicate(timeout=timeout)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        raise AssertionError(f"gon fit {' '.join(args)} ran past {timeout} s:\n{out[-3000:]}") from None
     return proc.returncode, out
