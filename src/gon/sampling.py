@@ -173,8 +173,9 @@ def renders_any_size(model) -> bool:
     return "size" in inspect.signature(model.decode).parameters
 
 
-#: pixels x images decoded at once when rendering (bounds the SIREN's activations: ~1 GB at 256 units)
-RENDER_CHUNK_PIXELS = 1 << 20
+#: pixels x images decoded at once when rendering: bounds the memory of the activations (about 1 GB for
+#: a 4x256 SIREN, four 256x256 images at a time)
+RENDER_CHUNK_PIXELS = 1 << 18
 
 
 def decode(model, z: Tensor, size: tuple[int, int] | None = None, chunk_pixels: int = RENDER_CHUNK_PIXELS) -> Tensor:

@@ -38,10 +38,11 @@ table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.92rem; }
 th, td { border: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; vertical-align: top; }
 th { background: #f4f4f6; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { display: inline-block; margin: 0 1.5rem 1.5rem 0; vertical-align: top; max-width: 100%; }
-figure img { max-width: 100%; border: 1px solid #ddd; image-rendering: pixelated; }
+figure img { max-width: 100%; border: 1px solid #ddd; }
+img.grid { image-rendering: pixelated; }  /* image grids: crisp pixels; plots: smooth */
 figcaption { color: #555; font-size: 0.88rem; max-width: 36rem; }
 .summary td:first-child { font-weight: 600; }
-td img { max-width: 260px; image-rendering: pixelated; }
+td img { max-width: 260px; }
 """
 
 
@@ -144,7 +145,8 @@ def _figure(path: Path, title: str, caption: str) -> str:
 
 def _img(path: Path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
+    kind = "plot" if re.search(r"curves|histogram|latents", path.name) else "grid"
+    return f'<img class="{kind}" src="data:image/png;base64,{data}" alt="{_e(alt)}">'
 
 
 def _table(rows: list, header: list[str]) -> str:

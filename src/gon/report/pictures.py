@@ -54,7 +54,7 @@ def render_grid(model, images: Tensor, resolution: int, pairs_per_row: int = 4) 
 
 def save_grid(image: Image.Image, path: str | Path) -> Path:
     """Save a grid, enlarged (nearest neighbour) up to 4x when small so that pixels stay visible."""
-    scale = max(1, min(4, 512 // max(image.width, image.height)))
+    scale = max(1, min(4, 768 // max(image.width, image.height)))
     return save_image(image, path, scale=scale)
 
 
