@@ -62,17 +62,19 @@ class GracefulStop(Callback):
         self.requested: int | None = None  # the signal received
         self.stopped = False
         self._previous: dict[int, object] = {}
+        self._global_zero = True
 
     def _handle(self, signum, frame) -> None:
         if self.requested is not None:  # asked twice: stop now
             self._restore()
             raise KeyboardInterrupt
         self.requested = signum
-        print(f"\ngon: {signal.Signals(signum).name} received: stopping after this step and saving a checkpoint "
-              "(press Ctrl-C again to abort without saving)", file=sys.stderr, flush=True)
+        if self._global_zero:  # under DDP every process gets the signal; one message is enough
+            print(f"\ngon: {signal.Signals(signum).name} received: stopping after this step and saving a checkpoint "
+                  "(press Ctrl-C again to abort without saving)", file=sys.stderr, flush=True)
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self.requested, self.stopped = None, False
+        self.requested, self.stopped, self._global_zero = None, False, trainer.is_global_zero
         if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
             self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
 
