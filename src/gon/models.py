@@ -174,6 +174,10 @@ class ImplicitGON(GradientOriginModel):
         shared pass applies only where every image starts from the same z0: with ``z0_std > 0``
         the naive pass is used (with a warning), with ``steps > 1`` only the first step is
         shared, and a batch with fewer images than channels uses the naive pass (cheaper there).
+    The inner loss integrates over coordinates as a mean over pixels (summed over channels and
+    over the batch, so latents stay batch-independent). With the conv GON's summed error the
+    latents of a SIREN would be H * W times larger, its sines saturate and it barely learns
+    (test MSE 0.146 after 300 steps for a 3x64 SIREN, against 0.036 with the mean).
     coord_fraction: p in (0, 1]: while training, both coordinate integrals (inner and outer loss)
         run over a random p of the pixels, fresh each step and scaled by 1/p, so each is an
         unbiased estimate of its full sum. Evaluation (eval mode) always uses the full grid.
@@ -230,7 +234,8 @@ class ImplicitGON(GradientOriginModel):
     def _latents(self, coords: Tensor, target: Tensor, scale: float = 1.0) -> Tensor:
         """Latents of images given as pixel values ``target`` [B, n, C] at ``coords`` [n, 2].
 
-        ``scale`` multiplies the inner loss (N / n for a Monte Carlo subset of n of N pixels).
+        ``scale`` multiplies the summed inner loss: 1 / n for n pixels, so the inner loss is the mean
+        over the image (Eq. 12's integral over coordinates), whatever the resolution or subset.
         """
         b = target.shape[0]
         z0 = self.origin.start(b, self.latent_dim, target)
@@ -251,15 +256,16 @@ class ImplicitGON(GradientOriginModel):
         """x [B, C, H, W] -> z [B, k].
 
         pixels: indices (into the H * W grid, row-major) of the n pixels the inner loss integrates
-            over, scaled by H * W / n (the Monte Carlo estimate of the full sum); None: all pixels.
+            over (their mean is the Monte Carlo estimate of the mean over all pixels); None: all pixels.
         """
         coords, target = coordinate_grid(*x.shape[-2:], x.device, x.dtype), as_pixels(x)  # (N, 2), (B, N, C)
         if pixels is None:
-            return self._latents(coords, target)
-        return self._latents(coords[pixels], target[:, pixels], coords.shape[0] / len(pixels))
+            return self._latents(coords, target, 1 / coords.shape[0])
+        return self._latents(coords[pixels], target[:, pixels], 1 / len(pixels))
 
     def inner_loss(self, z: Tensor, x: Tensor) -> Tensor:
-        return sum_squared_error(self.decode(z, size=tuple(x.shape[-2:])), x)
+        """The squared error integrated over the image: the mean over pixels, summed over channels and images."""
+        return sum_squared_error(self.decode(z, size=tuple(x.shape[-2:])), x) / (x.shape[-2] * x.shape[-1])
 
     def reconstruct(self, x: Tensor, size: tuple[int, int] | None = None) -> Tensor:
         """Reconstruct x, optionally rendered at another resolution (super-resolution)."""
