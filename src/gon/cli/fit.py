@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from gon.config import FitConfig, read_yaml
+from gon.registry import MODELS
 
 # CLI flag -> model constructor keyword; a flag the chosen model does not take is an error
 MODEL_FLAGS = {
@@ -17,7 +18,7 @@ MODEL_FLAGS = {
 def add_parser(commands) -> None:
     p = commands.add_parser("fit", help="train a GON", description=__doc__, argument_default=argparse.SUPPRESS,
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", help="gon | vgon | implicit (default gon)")
+    p.add_argument("--model", help=f"{' | '.join(MODELS)} (default gon)")
     p.add_argument("--dataset", help="fashion-mnist | mnist | cifar10 | folder:PATH (default fashion-mnist)")
     p.add_argument("--data-dir", help="where to look for dataset files first")
     p.add_argument("--image-size", type=int, help="training size (default: the data's; 32 for conv models on 28x28 data)")
