@@ -3,7 +3,7 @@
 # Fashion-MNIST (offline, from Debian's dataset-fashion-mnist) and write their pictures.
 #   runs/quickstart/gon/recon.png        test images (odd rows) and their reconstructions (even rows)
 #   runs/quickstart/implicit/recon.png   the same for the implicit GON (a SIREN)
-# About 5-8 minutes on 2 CPU cores, setup included. Run it again to start over.
+# About 7 minutes on 2 CPU cores, setup included. Run it again to start over.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
