@@ -27,7 +27,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gon.data import load_dataset
+    from gon.cli.infer import load_images
     from gon.errors import GonError
     from gon.io import load
     from gon.metrics import classification_accuracy, elbo_bits_per_dim, reconstruction_metrics
@@ -37,20 +37,7 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, key) is not None and getattr(args, key) < 1:
             raise GonError(f"option --{key.replace('_', '-')} must be >= 1, got {getattr(args, key)}")
     model = load(args.model, args.device)
-    trained_on = model.training_data or {}
-    dataset = args.dataset or trained_on.get("dataset")
-    if not dataset:
-        raise GonError(f"{args.model} does not record its training data: pass --dataset")
-    size = model.config.get("image_size")
-    if isinstance(size, (list, tuple)):
-        if size[0] != size[1]:
-            raise GonError(f"{args.model} was trained on {size[0]}x{size[1]} images; gon evaluate needs square ones")
-        size = size[0]
-    data = load_dataset(dataset, args.split, data_dir=args.data_dir or trained_on.get("data_dir"), image_size=size,
-                        resize=trained_on.get("resize") or "resize", limit=args.limit)
-    channels = model.config.get("channels")
-    if channels is not None and data.channels != channels:
-        raise GonError(f"{dataset} has {data.channels} channel(s); {args.model} was trained on {channels}")
+    data = load_images(model, args, limit=args.limit)
 
     images = data.images.to(args.device)
     results = {"model": str(args.model), "class": type(model).__name__, "dataset": data.name, "split": args.split,

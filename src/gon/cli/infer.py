@@ -78,7 +78,7 @@ def load_images(model, args: argparse.Namespace, limit: int | None = None, split
     trained = model.training_data or {}
     name = args.dataset or trained.get("dataset")
     if not name:
-        raise GonError(f"--dataset is required: {args.model} does not record the dataset it was trained on")
+        raise GonError(f"{args.model} does not record the dataset it was trained on: pass --dataset")
     size = model.config.get("image_size")
     if isinstance(size, (list, tuple)):
         if len(set(size)) != 1:
