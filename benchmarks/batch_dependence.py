@@ -11,10 +11,9 @@ batches of 64. Prints a markdown table.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-
 import torch
 
+import gon
 from gon import GON
 from gon.data import load_dataset
 
@@ -41,14 +40,8 @@ def measure(name: str, model: GON, x: torch.Tensor, test: torch.Tensor) -> str:
 
 
 def load_trained(path: str) -> tuple[str, GON]:
-    ckpt = Path(path)
-    if ckpt.is_dir():
-        ckpt = ckpt / "checkpoints" / "last.ckpt"
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    options = state["hyper_parameters"]["model_options"]
-    model = GON(**options)
-    model.load_state_dict({k.removeprefix("model."): v for k, v in state["state_dict"].items()})
-    return f"{path} (norm={options.get('norm', 'layer')}, trained)", model
+    model = gon.load(path)
+    return f"{path} (norm={model.config.get('norm', 'layer')}, trained)", model
 
 
 def main(paths: list[str]) -> None:

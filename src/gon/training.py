@@ -27,12 +27,11 @@ from gon.config import FitConfig
 from gon.data import ImageData, ImageDataset, load_dataset
 from gon.errors import GonError
 from gon.guards import GracefulStop, StopOnNonFiniteLoss
-from gon.images import save_image, side_by_side
 from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel, per_image_sse
 from gon.registry import MODELS
 from gon.io import TRAINING_DATA_KEYS
-from gon.report import final_pictures, interval_pictures, write_report
+from gon.report import final_pictures, interval_pictures, reconstruction_grid, save_grid, write_report
 from gon.runs import default_run_dir, last_checkpoint, prepare_run_dir, read_metrics, write_metrics_csv
 
 CONV_MODELS_MIN_SIZE = 32  # 28x28 data is grown to 32x32 for the conv models, as in the paper
@@ -125,22 +124,9 @@ class IndexedDataset(torch.utils.data.Dataset):
         return (*self.dataset[index], index)
 
 
-class ReconstructionPictures(Callback):
-    """Writes a grid of fixed test images beside their reconstructions every N steps."""
-
-    def __init__(self, images: torch.Tensor, folder: Path, every: int):
-        self.images, self.folder, self.every = images, folder, every
-
-    @rank_zero_only
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        step = trainer.global_step
-        if step % self.every == 0:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            save_reconstructions(module.model, self.images, self.folder / f"recon_step{step:07d}.png")
-
-
 class RunPictures(Callback):
-    """Every N steps: samples, interpolations and the latent histogram in pictures/, and loss_curves.png so far."""
+    """Every N steps: reconstructions, samples, interpolations and the latent histogram in pictures/, and
+    loss_curves.png so far."""
 
     def __init__(self, run: Path, data: GonDataModule, every: int):
         self.run, self.data, self.every = run, data, every
@@ -151,16 +137,6 @@ class RunPictures(Callback):
             trainer.logger.save()  # flush this session's metrics so that the curves include them
             interval_pictures(module.model, self.run / "pictures", trainer.global_step, self.data.train.images,
                               self.data.test.images, read_metrics(self.run), self.run / "loss_curves.png")
-
-
-def save_reconstructions(model: GradientOriginModel, images: torch.Tensor, path: Path) -> Path:
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        x = images.to(next(model.parameters()).device)
-        grid = side_by_side(x, model.reconstruct(x))
-    model.train(was_training)
-    return save_image(grid, path, scale=2 if x.shape[-1] <= 64 else 1)
 
 
 def resolve_image_size(config: FitConfig, native: int) -> int:
@@ -198,7 +174,6 @@ def fit(config: FitConfig) -> Path:
         check_output_dir(run, run_space_needed(sum(p.numel() for p in module.parameters())))
         (run / "config.yaml").write_text(yaml.safe_dump({**config.to_dict(), "model_options": module.hparams.model_options}, sort_keys=False))
 
-    fixed = data.test.images[:32]
     stop = GracefulStop()
     callbacks = [
         StopOnNonFiniteLoss(last_checkpoint(run)),
@@ -206,7 +181,6 @@ def fit(config: FitConfig) -> Path:
         ModelCheckpoint(dirpath=run / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
                         every_n_train_steps=config.checkpoint_every, save_top_k=1, monitor="step", mode="max",
                         save_last=True),
-        ReconstructionPictures(fixed, run / "pictures", config.picture_every),
         RunPictures(run, data, config.picture_every),
     ]
     max_epochs = config.max_epochs if config.max_epochs is not None else (-1 if config.max_steps else 1)
@@ -265,7 +239,7 @@ def resume_module(checkpoint: Path) -> GonModule:
 def finish_run(run: Path, model: GradientOriginModel, data: GonDataModule, steps: int, seconds: float) -> None:
     """Final pictures and test figures of a run (rank zero only)."""
     write_metrics_csv(run)
-    save_reconstructions(model, data.test.images[:32], run / "recon.png")
+    save_grid(reconstruction_grid(model, data.test.images[:32]), run / "recon.png")
     results = reconstruction_metrics(model, data.test.images)
     results = {f"test_{k}": v for k, v in results.items()}
     results.update(steps=steps, train_seconds=round(seconds, 2),

@@ -61,8 +61,10 @@ def save_grid(image: Image.Image, path: str | Path) -> Path:
 # -- the pictures of a run ------------------------------------------------------------------------
 def interval_pictures(model, folder: Path, step: int, train: Tensor, test: Tensor,
                       rows: list[dict[str, float]] | None = None, curves: Path | None = None) -> None:
-    """Samples, interpolations and the latent histogram at ``step`` (into ``folder``), and the loss curves so far."""
+    """Reconstructions of the first 32 test images, samples, interpolations and the latent histogram at
+    ``step`` (into ``folder``), and the loss curves so far."""
     folder.mkdir(parents=True, exist_ok=True)
+    save_grid(reconstruction_grid(model, test[:32]), folder / f"recon_step{step:07d}.png")
     latents = encode_images(model, train[:INTERVAL_FIT_IMAGES])
     gaussian = LatentGaussian.fit(latents)
     save_grid(sample_grid(model, gaussian=gaussian), folder / f"samples_step{step:07d}.png")
