@@ -54,6 +54,7 @@ def test_quick_settings_are_smaller():
     (["--sections", "speed"], "unknown section speed"),
     (["--fractions", "0.5,2"], "every fraction must be in (0, 1]"),
     (["--fractions", "half"], "comma-separated numbers"),
+    (["--samplings", "same,twice"], "--samplings must list some of same, independent"),
     (["--repeats", "0"], "--repeats must be > 0"),
     (["--threads", "0"], "--threads must be >= 1"),
     (["--device", "tpu"], "--device must be"),

@@ -18,6 +18,7 @@ def add_parser(commands) -> None:
                    help="run the Monte Carlo sweep: implicit GON test MSE at equal wall-clock per coordinate fraction")
     p.add_argument("--seconds", type=float, help="--quality: training seconds per configuration (default 300; quick 10)")
     p.add_argument("--fractions", help="--quality: comma-separated coordinate fractions (default 1,0.5,0.25,0.1)")
+    p.add_argument("--samplings", help="--quality: comma-separated subset samplings for p < 1 (default same,independent)")
     p.add_argument("--no-naive", action="store_true", help="--quality: leave out the naive-pass reference run")
     p.add_argument("--sections", help="comma-separated subset of throughput,data,overhead,time-to-quality (default all)")
     p.add_argument("--batch-size", type=int, help="images per step (default 64; quick 16)")
@@ -59,6 +60,13 @@ def settings_from_args(args: argparse.Namespace):
         if not all(0 < f <= 1 for f in fractions):
             raise GonError(f"option --fractions: every fraction must be in (0, 1], got {args.fractions}")
         overrides["fractions"] = fractions
+    if args.samplings:
+        from gon.bench.quality import SAMPLINGS
+
+        samplings = tuple(s.strip() for s in args.samplings.split(",") if s.strip())
+        if not samplings or any(s not in SAMPLINGS for s in samplings):
+            raise GonError(f"option --samplings must list some of {', '.join(SAMPLINGS)}, got {args.samplings!r}")
+        overrides["samplings"] = samplings
     if args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
         raise GonError(f"option --device must be cpu, cuda[:N] or auto, got {args.device!r}")
     return Settings.quick(**overrides) if args.quick else Settings(**overrides)
