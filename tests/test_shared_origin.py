@@ -20,7 +20,8 @@ def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def twins(channels, size, **options):
-    """A shared-pass model and a naive-pass model with the same weights."""
+    """A shared-pass model and a naive-pass model with the same weights (full grid unless told)."""
+    options.setdefault("coord_fraction", 1.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         shared = ImplicitGON(channels=channels, image_size=size, origin_pass="shared", **TINY, **options)
@@ -159,7 +160,7 @@ def test_subsets_are_fresh_sized_and_uniform_and_only_in_training():
     inner, outer = independent.coordinate_subsets(40)
     assert not torch.equal(inner, outer)
     assert model.eval().coordinate_subsets(40) == (None, None)
-    assert ImplicitGON(**TINY).coordinate_subsets(40) == (None, None)
+    assert ImplicitGON(coord_fraction=1, **TINY).coordinate_subsets(40) == (None, None)
 
 
 def test_evaluation_uses_the_full_grid():

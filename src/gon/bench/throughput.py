@@ -15,8 +15,8 @@ from gon.registry import MODELS
 
 #: the implicit GON configurations compared against each other: (name, ImplicitGON options)
 IMPLICIT_PASSES = [
-    ("naive (double backward)", {"origin_pass": "naive"}),
-    ("shared origin", {"origin_pass": "shared"}),
+    ("naive (double backward)", {"origin_pass": "naive", "coord_fraction": 1.0}),
+    ("shared origin", {"origin_pass": "shared", "coord_fraction": 1.0}),
     ("shared origin + Monte Carlo p=0.25", {"origin_pass": "shared", "coord_fraction": 0.25}),
 ]
 #: (channels, size) of the implicit comparisons: Fashion-MNIST-like and CIFAR-10-like

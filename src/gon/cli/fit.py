@@ -58,7 +58,7 @@ def add_parser(commands) -> None:
     g.add_argument("--origin-pass", choices=["shared", "naive"],
                    help="implicit GON: exact shared-origin pass (default) or the naive double backward (reference)")
     g.add_argument("--coord-fraction", type=float,
-                   help="implicit GON: train on a random fraction p of the pixels each step (Monte Carlo, default 1)")
+                   help="implicit GON: train on a random fraction p of the pixels each step (Monte Carlo, default 0.25; 1 = every pixel)")
     g.add_argument("--coord-sampling", choices=["same", "independent"],
                    help="implicit GON: one pixel subset for inner and outer integrals, or two (default same)")
     p.set_defaults(run=run)
