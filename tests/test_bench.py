@@ -62,3 +62,15 @@ def test_quick_settings_are_smaller():
 def test_bench_cli_rejects_bad_options(argv, message, capsys, tmp_path):
     assert main(["bench", "--json", str(tmp_path / "b.json"), *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_every_registered_model_gets_a_throughput_row():
+    from gon.bench.throughput import model_cases
+    from gon.registry import MODELS
+
+    cases, skipped = model_cases(2, torch.device("cpu"))
+    assert skipped == []
+    assert [c.name.split(" ")[0] for c in cases] == list(MODELS)
+    glo = next(c for c in cases if c.name.startswith("glo "))
+    glo.step()  # a real Adam step over its code table
+    assert glo.params > 60_000 * 32

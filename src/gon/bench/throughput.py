@@ -19,6 +19,8 @@ IMPLICIT_PASSES = [
     ("shared origin", {"origin_pass": "shared", "coord_fraction": 1.0}),
     ("shared origin + Monte Carlo p=0.25", {"origin_pass": "shared", "coord_fraction": 0.25}),
 ]
+#: codes of the GLO baseline in the models table: one per Fashion-MNIST training image
+GLO_CODES = 60_000
 #: (channels, size) of the implicit comparisons: Fashion-MNIST-like and CIFAR-10-like
 IMPLICIT_SHAPES = [(1, 28), (3, 32)]
 
@@ -35,13 +37,15 @@ def _params(model: torch.nn.Module) -> int:
 
 def model_cases(batch: int, device: torch.device) -> tuple[list[Case], list[dict]]:
     """Every registered model at its paper configuration on 1-channel images (conv: 32x32, implicit: 28x28);
-    and a row for each registered model that cannot be built that way."""
+    and a row for each registered model that cannot be built that way. GLO holds a code per training
+    image: a Fashion-MNIST-sized table of GLO_CODES (its parameter count includes them)."""
     cases, skipped = [], []
     for name, cls in MODELS.items():
         size = 28 if cls is ImplicitGON else 32
+        options = {"num_images": GLO_CODES} if "index" in getattr(cls, "batch_fields", ()) else {}
         torch.manual_seed(0)
         try:
-            model = cls(channels=1, image_size=size).to(device)
+            model = cls(channels=1, image_size=size, **options).to(device)
         except (TypeError, ValueError) as e:
             skipped.append({"group": "models", "name": name, "note": f"skipped: {e}"})
             continue
