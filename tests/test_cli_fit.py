@@ -36,6 +36,16 @@ def test_fit_writes_a_run_and_resume_continues_at_the_same_step(tmp_path):
     assert steps == sorted(steps) and max(steps) >= 9 and min(steps) < 6  # both sessions, in order
 
 
+def test_log_every_thins_the_train_loss_rows(tmp_path):
+    run = tmp_path / "run"
+    assert fit("--max-steps", "10", "--out", str(run), "--log-every", "5", *TINY_RUN) == 0
+    header, *rows = (run / "metrics.csv").read_text().splitlines()
+    loss = header.split(",").index("train/loss")
+    steps = [int(r.split(",")[0]) for r in rows if r.split(",")[loss]]
+    assert steps == [4, 9]  # Lightning logs after steps 5 and 10 (0-based 4 and 9)
+    assert yaml.safe_load((run / "config.yaml").read_text())["log_every"] == 5
+
+
 def test_an_existing_run_is_never_overwritten_by_accident(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()

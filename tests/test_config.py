@@ -60,6 +60,7 @@ def test_wrong_types_are_named(tmp_path, values, key):
     ({"val_every": 0}, "val_every"),
     ({"val_size": 0}, "val_size"),
     ({"checkpoint_every": 0}, "checkpoint_every"),
+    ({"log_every": 0}, "log_every"),
     ({"limit_train": -1}, "limit_train"),
     ({"num_workers": -2}, "num_workers"),
     ({"seed": -1}, "seed"),

@@ -50,11 +50,12 @@ class FitConfig:
     val_size: int = 10000  # test images used at intervals (the final evaluation uses all)
     checkpoint_every: int = 500  # steps
     picture_every: int = 500  # steps
+    log_every: int = 1  # steps between metrics.csv rows and progress-bar refreshes (each reads the loss off the device)
     limit_train: int | None = None  # use only the first N training images (quick runs, tests)
     model_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        positive = ["batch_size", "lr", "val_size", "checkpoint_every", "picture_every", "num_nodes",
+        positive = ["batch_size", "lr", "val_size", "checkpoint_every", "picture_every", "log_every", "num_nodes",
                     "max_steps", "max_epochs", "val_every", "image_size", "limit_train"]
         for key in positive:
             value = getattr(self, key)

@@ -26,6 +26,8 @@ def add_parser(commands) -> None:
     p.add_argument("--test-images", type=int, help="test images for the quality figures (default 10000; quick 500)")
     p.add_argument("--conv-seconds", type=float, help="time-to-quality budget of the conv GON (default 60; quick 5)")
     p.add_argument("--implicit-seconds", type=float, help="time-to-quality budget of the implicit GON (default 300; quick 10)")
+    p.add_argument("--overhead-steps", type=int,
+                   help="timed steps of the gon fit vs bare loop comparison (default 40; quick 15; a GPU needs ~400)")
     p.add_argument("--no-peer", action="store_true", help="skip the gon-pytorch peer (otherwise pip-installed into the cache)")
     p.add_argument("--device", default="auto", help="cpu | cuda | auto (default auto)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice, one per core)")
@@ -40,7 +42,7 @@ def settings_from_args(args: argparse.Namespace):
                  "quality_naive": not args.no_naive}
     for flag, key in (("batch_size", "batch"), ("repeats", "repeats"), ("test_images", "test_images"),
                       ("conv_seconds", "conv_seconds"), ("implicit_seconds", "implicit_seconds"),
-                      ("seconds", "quality_seconds")):
+                      ("seconds", "quality_seconds"), ("overhead_steps", "overhead_steps")):
         value = getattr(args, flag)
         if value is not None:
             if value <= 0:
