@@ -12,7 +12,6 @@ hence the separate step).
 """
 from __future__ import annotations
 
-import ctypes
 import platform
 import re
 import statistics
@@ -24,6 +23,7 @@ from typing import Callable
 
 import torch
 
+from gon.cpu_memory import LIBC, M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX
 from gon.models import GradientOriginModel
 
 
@@ -77,7 +77,7 @@ class PeakMemory:
             self.start = torch.cuda.memory_allocated(self.device)
         else:
             try:
-                _LIBC.malloc_trim(0)  # hand freed memory back, so the resident set is what is live
+                LIBC.malloc_trim(0)  # hand freed memory back, so the resident set is what is live
                 Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to VmRSS
                 self.start = _proc_status_kb("VmRSS") * 1024
             except (OSError, AttributeError):
@@ -92,19 +92,6 @@ class PeakMemory:
             self.mb = max(0.0, (_proc_status_kb("VmHWM") * 1024 - self.start) / 2**20)
 
 
-def _glibc():
-    """glibc through ctypes (None elsewhere)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-    except OSError:
-        return None
-
-
-_LIBC = _glibc()
-_M_MMAP_THRESHOLD = -3
-
-
 def _proc_status_kb(key: str) -> int:
     match = re.search(rf"^{key}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.M)
     return int(match.group(1))
@@ -112,13 +99,13 @@ def _proc_status_kb(key: str) -> int:
 
 def measure_memory(step: Callable[[], None], device: torch.device) -> float | None:
     """Peak memory (MB) of one call of ``step`` above what was held before it."""
-    small_maps = device.type != "cuda" and _LIBC is not None and _LIBC.mallopt(_M_MMAP_THRESHOLD, 1 << 16) == 1
+    small_maps = device.type != "cuda" and LIBC is not None and LIBC.mallopt(M_MMAP_THRESHOLD, 1 << 16) == 1
     try:
         with PeakMemory(device) as peak:
             step()
     finally:
-        if small_maps:  # back to glibc's steady state: large blocks reused from the heap, as when timing
-            _LIBC.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+        if small_maps:  # back to the training setting: large blocks reused from the heap, as when timing
+            LIBC.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)
     return peak.mb if (device.type == "cuda" or small_maps) else None
 
 

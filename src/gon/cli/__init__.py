@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
+from gon.cpu_memory import tune_for_training
 from gon.errors import GonError
 
 #: subcommand modules, in the order ``gon --help`` lists them
@@ -24,10 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Big CPU tensors on transparent huge pages (PyTorch reads this at its first large allocation):
-    # an implicit GON step allocates hundreds of MB afresh, and 4 KiB pages cost it ~250k page faults
-    # (shared pass 1.48 -> 1.29 s per step, naive 5.49 -> 4.37 s; docs/performance.md). 0 turns it off.
-    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+    tune_for_training()  # a step's activations stay mapped between steps (gon.cpu_memory)
     args = build_parser().parse_args(argv)
     try:
         return args.run(args) or 0
