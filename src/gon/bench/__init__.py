@@ -38,6 +38,7 @@ class Settings:
     fractions: tuple[float, ...] = (1.0, 0.5, 0.25, 0.1)
     samplings: tuple[str, ...] = ("same", "independent")
     quality_naive: bool = True
+    seed: int = 0  # --quality: initial weights, batches and pixel subsets
     device: str = "auto"
 
     @classmethod
@@ -65,7 +66,7 @@ def run_suite(settings: Settings, log: Callable[[str], None] = print) -> dict:
         log("# Monte Carlo sweep: implicit GON, equal wall-clock")
         results["monte-carlo"] = quality.run_monte_carlo_sweep(
             settings.quality_seconds, settings.batch, settings.lr, settings.test_images, device,
-            settings.fractions, settings.samplings, settings.quality_naive, log=log)
+            settings.fractions, settings.samplings, settings.quality_naive, settings.seed, log=log)
         return record
     if "throughput" in settings.sections:
         log("# training throughput and peak memory")

@@ -19,6 +19,7 @@ def add_parser(commands) -> None:
     p.add_argument("--seconds", type=float, help="--quality: training seconds per configuration (default 300; quick 10)")
     p.add_argument("--fractions", help="--quality: comma-separated coordinate fractions (default 1,0.5,0.25,0.1)")
     p.add_argument("--samplings", help="--quality: comma-separated subset samplings for p < 1 (default same,independent)")
+    p.add_argument("--seed", type=int, default=0, help="--quality: seed of the weights, batches and pixel subsets (default 0)")
     p.add_argument("--no-naive", action="store_true", help="--quality: leave out the naive-pass reference run")
     p.add_argument("--sections", help="comma-separated subset of throughput,data,overhead,time-to-quality (default all)")
     p.add_argument("--batch-size", type=int, help="images per step (default 64; quick 16)")
@@ -38,7 +39,9 @@ def add_parser(commands) -> None:
 def settings_from_args(args: argparse.Namespace):
     from gon.bench import SECTIONS, Settings
 
-    overrides = {"device": args.device, "peer": not args.no_peer, "quality": args.quality,
+    if args.seed < 0:
+        raise GonError(f"option --seed must be >= 0, got {args.seed}")
+    overrides = {"device": args.device, "peer": not args.no_peer, "quality": args.quality, "seed": args.seed,
                  "quality_naive": not args.no_naive}
     for flag, key in (("batch_size", "batch"), ("repeats", "repeats"), ("test_images", "test_images"),
                       ("conv_seconds", "conv_seconds"), ("implicit_seconds", "implicit_seconds"),
