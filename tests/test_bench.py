@@ -7,6 +7,7 @@ import torch
 from gon.bench import Settings, markdown
 from gon.bench.measure import Case, machine, measure_memory, time_cases
 from gon.cli import main
+from tests.conftest import FASHION_MNIST
 
 
 def test_time_cases_interleaves_rounds_and_reports_medians():
@@ -58,6 +59,8 @@ def test_quick_settings_are_smaller():
     (["--repeats", "0"], "--repeats must be > 0"),
     (["--threads", "0"], "--threads must be >= 1"),
     (["--device", "tpu"], "--device must be"),
+    (["--seed", "-1"], "--seed must be >= 0"),
+    (["--overhead-steps", "0"], "--overhead-steps must be > 0"),
 ])
 def test_bench_cli_rejects_bad_options(argv, message, capsys, tmp_path):
     assert main(["bench", "--json", str(tmp_path / "b.json"), *argv]) == 2
@@ -74,3 +77,12 @@ def test_every_registered_model_gets_a_throughput_row():
     glo = next(c for c in cases if c.name.startswith("glo "))
     glo.step()  # a real Adam step over its code table
     assert glo.params > 60_000 * 32
+
+
+@pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="needs apt-get install dataset-fashion-mnist")
+def test_the_sweep_records_its_seed(tmp_path):
+    out = tmp_path / "sweep.json"
+    assert main(["bench", "--quality", "--quick", "--no-naive", "--fractions", "0.25", "--samplings", "same",
+                 "--seed", "3", "--seconds", "0.5", "--test-images", "16", "--device", "cpu", "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())["results"]["monte-carlo"]
+    assert row["seed"] == 3 and row["options"] == {"coord_fraction": 0.25, "coord_sampling": "same"} and row["steps"] >= 1
