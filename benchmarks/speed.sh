@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # gon's speed benchmarks: bash benchmarks/speed.sh [quick|full|quality] [extra gon bench flags]
-#   quick    ~1.5 min on 2 CPU cores: the whole suite at small budgets (a smoke run)
-#   full     ~13 min (default): throughput, memory, peer, data loading, fit overhead, time-to-quality
+#   quick    ~1 min on 2 CPU cores: the whole suite at small budgets (a smoke run)
+#   full     ~9.5 min (default): throughput, memory, peer, data loading, fit overhead, time-to-quality
 #   quality  ~45 min: the Monte Carlo sweep, implicit GON test MSE after 300 s per configuration
 # Writes benchmarks/results/<mode>-<device>.json and .md; run it on a quiet machine.
 set -euo pipefail
