@@ -25,13 +25,12 @@ wait
 python=$(dirname "$gon")/python; [ -x "$python" ] || python=python3
 "$python" - "$out" <<'PY'
 import glob, json, sys
+from gon.bench import markdown
 out = sys.argv[1]
 records = [json.load(open(f)) for f in sorted(glob.glob(f"{out}/[0-9]*.json"))]
 merged = {**records[0], "results": {"monte-carlo": [r for rec in records for r in rec["results"]["monte-carlo"]]},
           "note": f"{len(records)} gon bench --quality processes at once, each pinned to 2 cores, --threads 2"}
 json.dump(merged, open(f"{out}/sweep.json", "w"), indent=1)
-print("| configuration | seconds | steps | images/s | test MSE | PSNR dB |\n|---|---:|---:|---:|---:|---:|")
-for r in merged["results"]["monte-carlo"]:
-    print(f"| {r['name']} | {r['seconds_budget']:g} | {r['steps']} | {r['images_per_s']:.1f} | {r['test_mse']:.5f} | {r['test_psnr']:.2f} |")
+print(markdown(merged))
 print(f"written: {out}/sweep.json")
 PY
