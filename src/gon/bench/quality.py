@@ -53,7 +53,7 @@ def evaluate(model: GradientOriginModel, test: torch.Tensor, device: torch.devic
 def _run(name: str, model: GradientOriginModel, train: torch.Tensor, test: torch.Tensor, seconds: float, batch: int,
          lr: float, device: torch.device, log: Callable[[str], None], seed: int = 0, **extra) -> dict:
     log(f"  {name}: training for {seconds:g} s")
-    row = {"name": name, "seconds_budget": seconds, **({"seed": seed} if seed else {}), **extra}
+    row = {"name": name, "seconds_budget": seconds, "seed": seed, **extra}
     row.update(train_for_seconds(model.to(device), train, seconds, batch, lr, device, seed))
     row.update(evaluate(model, test, device))
     log(f"  {name}: {row['steps']} steps, test MSE {row['test_mse']:.5f}")
