@@ -8,9 +8,11 @@ batch of 8 (train mode), its norm, and the relative difference between its eval-
 train-mode latents, and the per-pixel test MSE (2048 test images) in eval mode and in train-mode
 batches of 64. Prints a markdown table.
 """
+
 from __future__ import annotations
 
 import sys
+
 import torch
 
 import gon
@@ -36,7 +38,8 @@ def measure(name: str, model: GON, x: torch.Tensor, test: torch.Tensor) -> str:
     alone = model.encode(x[:1])[0].detach()
     model.eval()
     evaluated = model.encode(x)[0].detach()
-    return (f"| {name} | {rel(alone, in_batch):.3g} | {in_batch.norm().item():.4g} | {rel(evaluated, in_batch):.3g} | {mse} |")
+    cells = [f"{rel(alone, in_batch):.3g}", f"{in_batch.norm().item():.4g}", f"{rel(evaluated, in_batch):.3g}", mse]
+    return f"| {name} | {' | '.join(cells)} |"
 
 
 def load_trained(path: str) -> tuple[str, GON]:
@@ -47,8 +50,10 @@ def load_trained(path: str) -> tuple[str, GON]:
 def main(paths: list[str]) -> None:
     test = load_dataset("fashion-mnist", "test", image_size=32, limit=2048).images  # (2048, 1, 32, 32)
     x = test[:8]
-    print("| model | latent change alone vs batch of 8 (train mode) | latent norm | eval vs train latent "
-          "| test MSE, eval mode | test MSE, train-mode batches of 64 |")
+    print(
+        "| model | latent change alone vs batch of 8 (train mode) | latent norm | eval vs train latent "
+        "| test MSE, eval mode | test MSE, train-mode batches of 64 |"
+    )
     print("|---|---|---|---|---|---|")
     for norm in ("batch", "layer"):
         torch.manual_seed(0)

@@ -13,10 +13,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 extras=""; [ "${1:-}" = "test" ] && extras="[test]"
 stamp=".venv/.gon-installed$extras"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/constraints.txt -nt "$stamp" ]; then
   echo "==> installing gon$extras and its dependencies (torch==2.13.0, CPU build)"
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".$extras"
+  .venv/bin/python -m pip install --quiet -c scripts/constraints.txt -e ".$extras"
   touch "$stamp"
 fi
 

@@ -1,4 +1,5 @@
 """Shared fixtures: tiny models of every registered class, and a small real Fashion-MNIST subset."""
+
 from __future__ import annotations
 
 from pathlib import Path

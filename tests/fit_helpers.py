@@ -1,4 +1,5 @@
 """Helpers for end-to-end `gon fit` tests that run it as a real process (faults, determinism, DDP)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -12,8 +13,20 @@ from PIL import Image
 GON = Path(sys.executable).with_name("gon")
 
 #: a model and run small enough for a step to take milliseconds on a busy 2-core machine
-TINY = ["--image-size", "16", "--latent-dim", "8", "--width", "4", "--batch-size", "8", "--val-size", "16",
-        "--picture-every", "1000000"]
+TINY = [
+    "--image-size",
+    "16",
+    "--latent-dim",
+    "8",
+    "--width",
+    "4",
+    "--batch-size",
+    "8",
+    "--val-size",
+    "16",
+    "--picture-every",
+    "1000000",
+]
 
 
 def blob_folder(root: Path, n: int = 96, size: int = 16, seed: int = 0) -> str:
@@ -34,8 +47,9 @@ def gon_fit(*args: str, **popen) -> subprocess.Popen:
     """Start `gon fit ARGS` as a process (stdout and stderr captured together)."""
     if not GON.is_file():
         raise AssertionError(f"{GON} not found: install gon into the environment running the tests")
-    return subprocess.Popen([str(GON), "fit", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            **popen)
+    return subprocess.Popen(
+        [str(GON), "fit", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen
+    )
 
 
 def run_gon_fit(*args: str, timeout: float = 300, **popen) -> tuple[int, str]:

@@ -1,4 +1,5 @@
 """The baselines and task models: what each claims about its encoder, worked out exactly where possible."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -25,7 +26,9 @@ def test_autoencoder_is_the_gons_decoder_plus_a_mirrored_encoder():
 def test_tied_autoencoder_encodes_with_the_decoders_transposed_weights():
     torch.manual_seed(0)
     tied = TiedAutoEncoder(latent_dim=4, width=2, image_size=8, norm="none")
-    assert count(tied) - count(gon.GON(latent_dim=4, width=2, image_size=8, norm="none")) == 4 + 2  # encoder biases only
+    assert (
+        count(tied) - count(gon.GON(latent_dim=4, width=2, image_size=8, norm="none")) == 4 + 2
+    )  # encoder biases only
     # the encoder's first map is the adjoint of the decoder's output layer: <A x, y> = <x, A^T y>
     out_conv = tied.decoder.main[-2]
     x, y = torch.rand(3, 1, 8, 8), torch.rand(3, 2, 4, 4)
@@ -152,8 +155,37 @@ def test_glo_through_gon_fit_gets_one_code_per_training_image(tmp_path, fashion_
 
     run, config = tmp_path / "glo", tmp_path / "glo.yaml"
     config.write_text("model_options: {fit_steps: 2}\n")  # the final evaluation fits codes for 10,000 test images
-    assert main(["fit", "--model", "glo", "--config", str(config), "--max-steps", "3", "--limit-train", "96", "--batch-size", "32",
-                 "--val-size", "16", "--image-size", "16", "--latent-dim", "8", "--width", "4", "--out", str(run),
-                 "--checkpoint-every", "100", "--picture-every", "100"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--model",
+                "glo",
+                "--config",
+                str(config),
+                "--max-steps",
+                "3",
+                "--limit-train",
+                "96",
+                "--batch-size",
+                "32",
+                "--val-size",
+                "16",
+                "--image-size",
+                "16",
+                "--latent-dim",
+                "8",
+                "--width",
+                "4",
+                "--out",
+                str(run),
+                "--checkpoint-every",
+                "100",
+                "--picture-every",
+                "100",
+            ]
+        )
+        == 0
+    )
     model = load(run)
     assert isinstance(model, GLO) and model.codes.shape == (96, 8)

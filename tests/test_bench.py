@@ -1,4 +1,5 @@
 """The benchmark harness (not its figures): interleaved timing, peak memory, tables, CLI checks."""
+
 import json
 
 import pytest
@@ -31,16 +32,48 @@ def test_peak_memory_sees_a_temporary_allocation():
 
 
 def test_markdown_renders_every_section():
-    row = {"group": "implicit 28x28x1", "name": "shared origin", "batch": 64, "params": 10, "step_ms": 100.0,
-           "images_per_s": 640.0, "peak_mb": 5.0, "vs_naive": 4.0, "memory_vs_naive": 0.5}
-    quality = {"name": "p=1", "train_seconds": 1.0, "steps": 3, "images_per_s": 2.0, "test_mse": 0.01,
-               "test_psnr": 20.0, "test_images": 8}
-    record = {"date": "now", "device": "cpu", "machine": machine(), "settings": {"repeats": 5, "batch": 64},
-              "results": {"throughput": [row, {"group": "models", "name": "glo", "note": "skipped: why"}],
-                          "data": [{"name": "loader", "images": 10, "seconds": 1.0, "images_per_s": 10.0}],
-                          "overhead": [{"name": "gon", "batch": 64, "timed_steps": 40, "bare_step_ms": 50.0,
-                                        "fit_step_ms": 52.0, "overhead": 0.04}],
-                          "time-to-quality": [quality], "monte-carlo": [quality]}}
+    row = {
+        "group": "implicit 28x28x1",
+        "name": "shared origin",
+        "batch": 64,
+        "params": 10,
+        "step_ms": 100.0,
+        "images_per_s": 640.0,
+        "peak_mb": 5.0,
+        "vs_naive": 4.0,
+        "memory_vs_naive": 0.5,
+    }
+    quality = {
+        "name": "p=1",
+        "train_seconds": 1.0,
+        "steps": 3,
+        "images_per_s": 2.0,
+        "test_mse": 0.01,
+        "test_psnr": 20.0,
+        "test_images": 8,
+    }
+    record = {
+        "date": "now",
+        "device": "cpu",
+        "machine": machine(),
+        "settings": {"repeats": 5, "batch": 64},
+        "results": {
+            "throughput": [row, {"group": "models", "name": "glo", "note": "skipped: why"}],
+            "data": [{"name": "loader", "images": 10, "seconds": 1.0, "images_per_s": 10.0}],
+            "overhead": [
+                {
+                    "name": "gon",
+                    "batch": 64,
+                    "timed_steps": 40,
+                    "bare_step_ms": 50.0,
+                    "fit_step_ms": 52.0,
+                    "overhead": 0.04,
+                }
+            ],
+            "time-to-quality": [quality],
+            "monte-carlo": [quality],
+        },
+    }
     text = markdown(json.loads(json.dumps(record)))
     assert "| implicit 28x28x1 | shared origin | 10 | 100 | 640.0 | 5 | 4.00x | 0.50x | - |" in text
     assert "skipped: why" in text and "+4.0%" in text and text.count("| p=1 |") == 2
@@ -51,17 +84,20 @@ def test_quick_settings_are_smaller():
     assert quick.batch < full.batch and quick.repeats < full.repeats and quick.implicit_seconds < full.implicit_seconds
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--sections", "speed"], "unknown section speed"),
-    (["--fractions", "0.5,2"], "every fraction must be in (0, 1]"),
-    (["--fractions", "half"], "comma-separated numbers"),
-    (["--samplings", "same,twice"], "--samplings must list some of same, independent"),
-    (["--repeats", "0"], "--repeats must be > 0"),
-    (["--threads", "0"], "--threads must be >= 1"),
-    (["--device", "tpu"], "--device must be"),
-    (["--seed", "-1"], "--seed must be >= 0"),
-    (["--overhead-steps", "0"], "--overhead-steps must be > 0"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--sections", "speed"], "unknown section speed"),
+        (["--fractions", "0.5,2"], "every fraction must be in (0, 1]"),
+        (["--fractions", "half"], "comma-separated numbers"),
+        (["--samplings", "same,twice"], "--samplings must list some of same, independent"),
+        (["--repeats", "0"], "--repeats must be > 0"),
+        (["--threads", "0"], "--threads must be >= 1"),
+        (["--device", "tpu"], "--device must be"),
+        (["--seed", "-1"], "--seed must be >= 0"),
+        (["--overhead-steps", "0"], "--overhead-steps must be > 0"),
+    ],
+)
 def test_bench_cli_rejects_bad_options(argv, message, capsys, tmp_path):
     assert main(["bench", "--json", str(tmp_path / "b.json"), *argv]) == 2
     assert message in capsys.readouterr().err
@@ -82,7 +118,32 @@ def test_every_registered_model_gets_a_throughput_row():
 @pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="needs apt-get install dataset-fashion-mnist")
 def test_the_sweep_records_its_seed(tmp_path):
     out = tmp_path / "sweep.json"
-    assert main(["bench", "--quality", "--quick", "--no-naive", "--fractions", "0.25", "--samplings", "same",
-                 "--seed", "3", "--seconds", "0.5", "--test-images", "16", "--device", "cpu", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--quality",
+                "--quick",
+                "--no-naive",
+                "--fractions",
+                "0.25",
+                "--samplings",
+                "same",
+                "--seed",
+                "3",
+                "--seconds",
+                "0.5",
+                "--test-images",
+                "16",
+                "--device",
+                "cpu",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     (row,) = json.loads(out.read_text())["results"]["monte-carlo"]
-    assert row["seed"] == 3 and row["options"] == {"coord_fraction": 0.25, "coord_sampling": "same"} and row["steps"] >= 1
+    assert (
+        row["seed"] == 3 and row["options"] == {"coord_fraction": 0.25, "coord_sampling": "same"} and row["steps"] >= 1
+    )

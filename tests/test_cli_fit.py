@@ -1,4 +1,5 @@
 """`gon fit` end to end through the CLI entry point: run directory, resume, configs and bad input."""
+
 import json
 
 import pytest
@@ -10,8 +11,24 @@ from tests.conftest import FASHION_MNIST
 
 pytestmark = pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="needs apt-get install dataset-fashion-mnist")
 
-TINY_RUN = ["--limit-train", "128", "--batch-size", "32", "--val-size", "64", "--image-size", "16",
-            "--latent-dim", "8", "--width", "4", "--checkpoint-every", "3", "--picture-every", "3"]
+TINY_RUN = [
+    "--limit-train",
+    "128",
+    "--batch-size",
+    "32",
+    "--val-size",
+    "64",
+    "--image-size",
+    "16",
+    "--latent-dim",
+    "8",
+    "--width",
+    "4",
+    "--checkpoint-every",
+    "3",
+    "--picture-every",
+    "3",
+]
 
 
 def fit(*args):
@@ -21,8 +38,15 @@ def fit(*args):
 def test_fit_writes_a_run_and_resume_continues_at_the_same_step(tmp_path):
     run = tmp_path / "run"
     assert fit("--max-steps", "6", "--out", str(run), *TINY_RUN) == 0
-    for name in ["config.yaml", "metrics.csv", "metrics.json", "recon.png", "checkpoints/last.ckpt",
-                 "pictures/recon_step0000003.png", "pictures/recon_step0000006.png"]:
+    for name in [
+        "config.yaml",
+        "metrics.csv",
+        "metrics.json",
+        "recon.png",
+        "checkpoints/last.ckpt",
+        "pictures/recon_step0000003.png",
+        "pictures/recon_step0000006.png",
+    ]:
         assert (run / name).is_file(), name
     assert json.loads((run / "metrics.json").read_text())["steps"] == 6
     config = yaml.safe_load((run / "config.yaml").read_text())
@@ -62,16 +86,19 @@ def test_resume_without_a_checkpoint_is_an_error(tmp_path, capsys):
     assert "no checkpoint" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args,culprit", [
-    (["--model", "transformer"], "unknown model 'transformer'"),
-    (["--dataset", "imagenet"], "imagenet"),
-    (["--dataset", "folder:/definitely/not/here"], "/definitely/not/here"),
-    (["--batch-size", "0"], "batch-size"),
-    (["--lr", "-0.1"], "lr"),
-    (["--max-steps", "-3"], "max-steps"),
-    (["--image-size", "28"], "power of two"),
-    (["--hidden", "64"], "hidden"),
-])
+@pytest.mark.parametrize(
+    "args,culprit",
+    [
+        (["--model", "transformer"], "unknown model 'transformer'"),
+        (["--dataset", "imagenet"], "imagenet"),
+        (["--dataset", "folder:/definitely/not/here"], "/definitely/not/here"),
+        (["--batch-size", "0"], "batch-size"),
+        (["--lr", "-0.1"], "lr"),
+        (["--max-steps", "-3"], "max-steps"),
+        (["--image-size", "28"], "power of two"),
+        (["--hidden", "64"], "hidden"),
+    ],
+)
 def test_bad_input_is_one_line_naming_the_culprit(tmp_path, capsys, args, culprit):
     code = fit("--out", str(tmp_path / "r"), "--max-steps", "1", "--limit-train", "64", *args)
     err = capsys.readouterr().err.strip()
@@ -81,8 +108,18 @@ def test_bad_input_is_one_line_naming_the_culprit(tmp_path, capsys, args, culpri
 
 def test_yaml_config_with_flags_overriding_it(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(yaml.safe_dump({"max_steps": 50, "batch_size": 16, "limit_train": 64, "val_size": 32,
-                                   "image_size": 16, "model_options": {"latent_dim": 4, "width": 2}}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "max_steps": 50,
+                "batch_size": 16,
+                "limit_train": 64,
+                "val_size": 32,
+                "image_size": 16,
+                "model_options": {"latent_dim": 4, "width": 2},
+            }
+        )
+    )
     run = tmp_path / "run"
     assert fit("--config", str(cfg), "--max-steps", "2", "--out", str(run)) == 0
     saved = yaml.safe_load((run / "config.yaml").read_text())
@@ -95,7 +132,25 @@ def test_yaml_config_with_flags_overriding_it(tmp_path, capsys):
 
 def test_fit_implicit_gon(tmp_path):
     run = tmp_path / "imp"
-    args = ["--model", "implicit", "--max-steps", "3", "--out", str(run), "--limit-train", "64", "--batch-size", "16",
-            "--val-size", "32", "--hidden", "16", "--depth", "2", "--latent-dim", "8"]
+    args = [
+        "--model",
+        "implicit",
+        "--max-steps",
+        "3",
+        "--out",
+        str(run),
+        "--limit-train",
+        "64",
+        "--batch-size",
+        "16",
+        "--val-size",
+        "32",
+        "--hidden",
+        "16",
+        "--depth",
+        "2",
+        "--latent-dim",
+        "8",
+    ]
     assert fit(*args) == 0
     assert json.loads((run / "metrics.json").read_text())["test_mse"] < 1

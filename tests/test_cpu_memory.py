@@ -1,4 +1,5 @@
 """gon.cpu_memory: training steps keep their activations mapped instead of page-faulting them back in."""
+
 import os
 import subprocess
 import sys

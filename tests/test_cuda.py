@@ -3,6 +3,7 @@
 Checks that the exact shared-origin pass matches the naive pass on the GPU, that `gon fit` trains
 on the GPU, and that what it saves loads and reconstructs the same on the CPU.
 """
+
 import json
 
 import pytest
@@ -33,10 +34,14 @@ def test_shared_origin_pass_matches_the_naive_pass_on_cuda(channels):
     assert_same(shared.to(CUDA), naive.to(CUDA), torch.rand(6, channels, 12, 12, device=CUDA))
 
 
-@pytest.mark.parametrize("make, shape", [(lambda: GON(image_size=16, latent_dim=8, width=4), (1, 16, 16)),
-                                         (lambda: VariationalGON(image_size=16, latent_dim=8, width=4), (1, 16, 16)),
-                                         (lambda: ImplicitGON(image_size=12, latent_dim=8, hidden=32, depth=2),
-                                          (1, 12, 12))])
+@pytest.mark.parametrize(
+    "make, shape",
+    [
+        (lambda: GON(image_size=16, latent_dim=8, width=4), (1, 16, 16)),
+        (lambda: VariationalGON(image_size=16, latent_dim=8, width=4), (1, 16, 16)),
+        (lambda: ImplicitGON(image_size=12, latent_dim=8, hidden=32, depth=2), (1, 12, 12)),
+    ],
+)
 def test_models_compute_the_same_loss_and_gradients_on_cpu_and_cuda(make, shape):
     torch.manual_seed(0)
     model = make().eval()  # eval: the variational GON's posterior sample is its mean
@@ -66,6 +71,21 @@ def test_gon_fit_trains_on_cuda_like_on_the_cpu_and_the_saved_model_runs_on_the_
     assert next(on_gpu.parameters()).is_cuda
     x = torch.rand(3, 1, 16, 16)
     assert torch.allclose(on_gpu.reconstruct(x.to(CUDA)).cpu(), on_cpu.reconstruct(x), atol=1e-4)
-    assert main(["reconstruct", str(tmp_path / "gpu"), "--dataset", dataset, "--device", "cuda", "-n", "4",
-                 "--out", str(tmp_path / "recon.png")]) == 0
+    assert (
+        main(
+            [
+                "reconstruct",
+                str(tmp_path / "gpu"),
+                "--dataset",
+                dataset,
+                "--device",
+                "cuda",
+                "-n",
+                "4",
+                "--out",
+                str(tmp_path / "recon.png"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "recon.png").is_file()

@@ -1,4 +1,5 @@
 """Tests for gon.data: real Fashion-MNIST, IDX parsing, finding/downloading, folders and CIFAR-10."""
+
 from __future__ import annotations
 
 import gzip
@@ -23,7 +24,8 @@ from gon.errors import GonError
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 needs_fashion = pytest.mark.skipif(
     not (FASHION / "train-images-idx3-ubyte.gz").is_file(),
-    reason=f"Fashion-MNIST not installed at {FASHION} (apt-get install dataset-fashion-mnist)")
+    reason=f"Fashion-MNIST not installed at {FASHION} (apt-get install dataset-fashion-mnist)",
+)
 
 
 @pytest.fixture
@@ -83,8 +85,9 @@ def test_fashion_mnist_resize_matches_bilinear_interpolate_and_is_fast():
     native = load_dataset("fashion-mnist", limit=64, download=False).images
     for size in (32, 16):
         got = load_dataset("fashion-mnist", limit=64, image_size=size, download=False).images
-        want = F.interpolate(native, size=(size, size), mode="bilinear", align_corners=False,
-                             antialias=size < 28).clamp(0, 1)
+        want = F.interpolate(
+            native, size=(size, size), mode="bilinear", align_corners=False, antialias=size < 28
+        ).clamp(0, 1)
         assert torch.allclose(got, want, atol=1e-5)
     first = load_dataset("fashion-mnist", limit=64, image_size=32, download=False).images
     assert torch.allclose(full.images[:64], first, atol=1e-6)
@@ -115,16 +118,19 @@ def test_limit_takes_the_first_images():
 
 
 @pytest.mark.parametrize("gz", [False, True])
-@pytest.mark.parametrize("code, array", [
-    (0x08, np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)),
-    (0x08, np.array([3, 1, 4, 1, 5], dtype=np.uint8)),
-    (0x09, np.array([-3, 7], dtype=np.int8)),
-    (0x0B, np.array([[-300, 300]], dtype=np.int16)),
-    (0x0C, np.arange(-4, 4, dtype=np.int32).reshape(2, 2, 2)),
-    (0x0D, np.linspace(0, 1, 6, dtype=np.float32).reshape(1, 2, 3, 1)),
-    (0x0E, np.array([0.5, -2.25])),
-    (0x08, np.zeros((0, 28, 28), dtype=np.uint8)),
-])
+@pytest.mark.parametrize(
+    "code, array",
+    [
+        (0x08, np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)),
+        (0x08, np.array([3, 1, 4, 1, 5], dtype=np.uint8)),
+        (0x09, np.array([-3, 7], dtype=np.int8)),
+        (0x0B, np.array([[-300, 300]], dtype=np.int16)),
+        (0x0C, np.arange(-4, 4, dtype=np.int32).reshape(2, 2, 2)),
+        (0x0D, np.linspace(0, 1, 6, dtype=np.float32).reshape(1, 2, 3, 1)),
+        (0x0E, np.array([0.5, -2.25])),
+        (0x08, np.zeros((0, 28, 28), dtype=np.uint8)),
+    ],
+)
 def test_read_idx_round_trip(tmp_path, gz, code, array):
     got = read_idx(write_idx(tmp_path / "x.idx", array, code, gz=gz))
     assert got.shape == array.shape and got.dtype.isnative and np.array_equal(got, array)
@@ -135,17 +141,21 @@ def _raw_header(code, dims):
 
 
 @pytest.mark.parametrize("gz", [False, True])
-@pytest.mark.parametrize("blob, message", [
-    (b"\x01\x02\x08\x01" + b"\0\0\0\x01" + b"x", "magic"),
-    (b"", "magic"),
-    (_raw_header(0x07, [1]) + b"x", "type code"),
-    (_raw_header(0x08, []), "dimensions"),
-    (_raw_header(0x08, [1, 1, 1, 1, 1]) + b"x", "dimensions"),
-    (b"\0\0\x08\x03\0\0\0\x02", "header"),
-    (_raw_header(0x08, [4, 2]) + b"1234567", "7"),
-    (_raw_header(0x0C, [2]) + b"1234", "bytes"),
-    (_raw_header(0x08, [2]) + b"123", "after|holds 3 bytes"),  # trailing bytes
-], ids=["magic", "empty", "dtype", "0-dims", "5-dims", "short-header", "truncated", "truncated-int32", "trailing"])
+@pytest.mark.parametrize(
+    "blob, message",
+    [
+        (b"\x01\x02\x08\x01" + b"\0\0\0\x01" + b"x", "magic"),
+        (b"", "magic"),
+        (_raw_header(0x07, [1]) + b"x", "type code"),
+        (_raw_header(0x08, []), "dimensions"),
+        (_raw_header(0x08, [1, 1, 1, 1, 1]) + b"x", "dimensions"),
+        (b"\0\0\x08\x03\0\0\0\x02", "header"),
+        (_raw_header(0x08, [4, 2]) + b"1234567", "7"),
+        (_raw_header(0x0C, [2]) + b"1234", "bytes"),
+        (_raw_header(0x08, [2]) + b"123", "after|holds 3 bytes"),  # trailing bytes
+    ],
+    ids=["magic", "empty", "dtype", "0-dims", "5-dims", "short-header", "truncated", "truncated-int32", "trailing"],
+)
 def test_read_idx_rejects_bad_files_naming_them(tmp_path, gz, blob, message):
     path = tmp_path / "bad-idx"
     path.write_bytes(gzip.compress(blob) if gz else blob)
@@ -213,8 +223,12 @@ def test_missing_dataset_without_download_lists_every_place(isolated):
     with pytest.raises(GonError) as err:
         find_or_download("fashion-mnist", isolated / "given", download=False)
     message = str(err.value)
-    for place in (isolated / "given", isolated / "given" / "fashion-mnist",
-                  isolated / "system" / "fashion-mnist", isolated / "cache" / "fashion-mnist"):
+    for place in (
+        isolated / "given",
+        isolated / "given" / "fashion-mnist",
+        isolated / "system" / "fashion-mnist",
+        isolated / "cache" / "fashion-mnist",
+    ):
         assert str(place) in message
     assert "apt-get install dataset-fashion-mnist" in message and "disabled" in message and "\n" not in message
 
@@ -267,8 +281,12 @@ def test_download_with_wrong_checksum_is_refused(isolated, monkeypatch):
 
 def _cifar_batch(n: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
-    return {b"batch_label": b"synthetic", b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-            b"labels": rng.integers(0, 10, n).tolist(), b"filenames": [b"x.png"] * n}
+    return {
+        b"batch_label": b"synthetic",
+        b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        b"labels": rng.integers(0, 10, n).tolist(),
+        b"filenames": [b"x.png"] * n,
+    }
 
 
 def write_fake_cifar(directory: Path, protocol: int = 2) -> dict[str, dict]:
@@ -312,11 +330,14 @@ def test_cifar_refuses_malicious_pickle(isolated):
     assert not target.exists()
 
 
-@pytest.mark.parametrize("payload, message", [
-    (pickle.dumps([1, 2, 3]), "not a CIFAR-10 batch"),
-    (pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1]}), "2 images but 1 labels"),
-    (b"not a pickle at all", "cannot read"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (pickle.dumps([1, 2, 3]), "not a CIFAR-10 batch"),
+        (pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1]}), "2 images but 1 labels"),
+        (b"not a pickle at all", "cannot read"),
+    ],
+)
 def test_cifar_rejects_malformed_batches(isolated, payload, message):
     root = isolated / "c"
     write_fake_cifar(root)
@@ -472,16 +493,19 @@ def test_folder_missing_empty_or_too_small(tmp_path):
 # Options and the Dataset wrapper
 
 
-@pytest.mark.parametrize("kwargs, option", [
-    ({"split": "valid"}, "split"),
-    ({"image_size": 0}, "image_size"),
-    ({"image_size": -3}, "image_size"),
-    ({"image_size": 2.5}, "image_size"),
-    ({"resize": "crop"}, "resize"),
-    ({"test_fraction": 0.0}, "test_fraction"),
-    ({"test_fraction": 1.0}, "test_fraction"),
-    ({"limit": 0}, "limit"),
-])
+@pytest.mark.parametrize(
+    "kwargs, option",
+    [
+        ({"split": "valid"}, "split"),
+        ({"image_size": 0}, "image_size"),
+        ({"image_size": -3}, "image_size"),
+        ({"image_size": 2.5}, "image_size"),
+        ({"resize": "crop"}, "resize"),
+        ({"test_fraction": 0.0}, "test_fraction"),
+        ({"test_fraction": 1.0}, "test_fraction"),
+        ({"limit": 0}, "limit"),
+    ],
+)
 def test_bad_options_are_named(isolated, kwargs, option):
     with pytest.raises(GonError, match=option):
         load_dataset("fashion-mnist", **kwargs)

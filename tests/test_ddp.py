@@ -3,6 +3,7 @@
 --batch-size is the global batch: with 2 processes each takes half of it, so the two runs below
 take the same optimiser steps over the same number of images, and their test losses agree.
 """
+
 import json
 import math
 import os
@@ -15,8 +16,10 @@ from gon.data import load_dataset
 from gon.metrics import reconstruction_metrics
 from tests.fit_helpers import TINY, blob_folder, run_gon_fit
 
-pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
-                                reason="torch.distributed with gloo is needed")
+pytestmark = pytest.mark.skipif(
+    not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+    reason="torch.distributed with gloo is needed",
+)
 
 # 96 images -> 86 train / 10 test; global batch 16 -> 5 steps per epoch (10 if each process saw every image)
 RUN = ["--batch-size", "16", "--lr", "2e-3", "--max-epochs", "3", "--accelerator", "cpu", "--seed", "0"]
@@ -26,8 +29,11 @@ STEPS = 15
 def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path):
     dataset = blob_folder(tmp_path / "blobs")
     common = ["--dataset", dataset, *TINY, *RUN]
-    env = {k: v for k, v in os.environ.items() if k not in ("MASTER_PORT", "MASTER_ADDR", "WORLD_SIZE", "RANK",
-                                                              "LOCAL_RANK", "NODE_RANK")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MASTER_PORT", "MASTER_ADDR", "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK")
+    }
     code, out = run_gon_fit("--out", str(tmp_path / "ddp"), "--devices", "2", "--strategy", "ddp", *common, env=env)
     assert code == 0, out[-4000:]
     assert "Starting with 2 processes" in out or "MEMBER: 2/2" in out  # really two processes
@@ -55,12 +61,32 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path):
     assert math.isclose(float([v for v in logged if v][-1]), ddp["test_mse"], rel_tol=1e-5)
     # only rank 0 writes: one log directory, one set of checkpoints
     assert [p.name for p in (tmp_path / "ddp" / "logs").iterdir()] == ["version_0"]
-    print(f"DDP 2 processes: test SSE {ddp['test_sse']:.4f}; 1 process: {single['test_sse']:.4f} "
-          f"({100 * (ddp['test_sse'] / single['test_sse'] - 1):+.2f}%) after {STEPS} steps at global batch 16")
+    print(
+        f"DDP 2 processes: test SSE {ddp['test_sse']:.4f}; 1 process: {single['test_sse']:.4f} "
+        f"({100 * (ddp['test_sse'] / single['test_sse'] - 1):+.2f}%) after {STEPS} steps at global batch 16"
+    )
 
 
 def test_a_batch_that_does_not_split_evenly_is_refused(tmp_path, capsys):
-    code = main(["fit", "--out", str(tmp_path / "r"), "--dataset", blob_folder(tmp_path / "blobs", n=24), *TINY,
-                 "--devices", "2", "--strategy", "ddp", "--accelerator", "cpu", "--max-steps", "1", "--batch-size", "15"])
+    code = main(
+        [
+            "fit",
+            "--out",
+            str(tmp_path / "r"),
+            "--dataset",
+            blob_folder(tmp_path / "blobs", n=24),
+            *TINY,
+            "--devices",
+            "2",
+            "--strategy",
+            "ddp",
+            "--accelerator",
+            "cpu",
+            "--max-steps",
+            "1",
+            "--batch-size",
+            "15",
+        ]
+    )
     assert code == 2  # refused before any process is started
     assert "--batch-size 15 is the global batch; it must divide evenly among the 2 processes" in capsys.readouterr().err

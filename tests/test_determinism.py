@@ -1,4 +1,5 @@
 """Two `gon fit` runs with the same seed on CPU give identical metrics CSVs and identical weights."""
+
 import json
 
 from safetensors.torch import load_file
@@ -29,8 +30,9 @@ def test_same_seed_same_metrics_and_weights_other_seed_differs(tmp_path):
     for name in exported:  # the saved model too, latent statistics included
         ta, tb = load_file(a / "model" / name), load_file(b / "model" / name)
         assert ta.keys() == tb.keys() and all(ta[k].equal(tb[k]) for k in ta)
-    figures = [{k: v for k, v in json.loads((r / "metrics.json").read_text()).items() if k != "train_seconds"}
-               for r in (a, b)]
+    figures = [
+        {k: v for k, v in json.loads((r / "metrics.json").read_text()).items() if k != "train_seconds"} for r in (a, b)
+    ]
     assert figures[0] == figures[1]
 
     # the test can fail: another seed gives other numbers

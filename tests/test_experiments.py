@@ -1,4 +1,5 @@
 """`gon reproduce` and `gon evaluate`: the budget, the table writer, and every experiment at a tiny budget."""
+
 import csv
 import json
 
@@ -30,8 +31,12 @@ def test_budget_defaults_fill_only_what_was_not_given():
 
 
 def test_tables_are_mean_and_sample_std_over_seeds(tmp_path):
-    results = [{"row": "a", "seed": 0, "sse": 1.0}, {"row": "a", "seed": 1, "sse": 2.0},
-               {"row": "b", "seed": 0, "sse": 4.0}, {"row": "b", "seed": 1, "sse": 4.0}]
+    results = [
+        {"row": "a", "seed": 0, "sse": 1.0},
+        {"row": "a", "seed": 1, "sse": 2.0},
+        {"row": "b", "seed": 0, "sse": 4.0},
+        {"row": "b", "seed": 1, "sse": 4.0},
+    ]
     summary = summarise(results, ["row"], ["sse"])
     assert summary[0]["sse"] == 1.5 and summary[0]["sse_std"] == pytest.approx(0.5**0.5)
     table = markdown_table(summary, ["row"], {"sse": ("SSE", 2)})
@@ -46,8 +51,18 @@ def test_every_experiment_is_listed_with_its_budget(capsys):
     assert main(["reproduce", "--list"]) == 0
     listing = capsys.readouterr().out
     assert all(name in listing for name in EXPERIMENTS)
-    assert set(EXPERIMENTS) == {"table1", "table2", "steps", "generalisation", "activations", "origin", "capacity",
-                                "convergence", "classifier", "conversion"}
+    assert set(EXPERIMENTS) == {
+        "table1",
+        "table2",
+        "steps",
+        "generalisation",
+        "activations",
+        "origin",
+        "capacity",
+        "convergence",
+        "classifier",
+        "conversion",
+    }
 
 
 @pytest.mark.parametrize("args,message", [(["nope"], "invalid choice"), ([], "name an EXPERIMENT")])
@@ -61,7 +76,9 @@ def test_reproduce_rejects_bad_input(args, message, capsys):
 
 @needs_data
 def test_reproduce_rejects_a_budget_smaller_than_a_batch(tmp_path, capsys):
-    assert main(["reproduce", "steps", "--limit-train", "8", "--steps", "1", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert (
+        main(["reproduce", "steps", "--limit-train", "8", "--steps", "1", "--out", str(tmp_path), "--no-progress"]) == 2
+    )
     assert "fewer than one batch" in capsys.readouterr().err
 
 
@@ -117,6 +134,19 @@ def test_evaluate_needs_a_dataset_when_the_model_does_not_record_one(tmp_path, c
     gon.GON(latent_dim=8, width=4).save_pretrained(tmp_path / "gon")
     assert main(["evaluate", str(tmp_path / "gon")]) == 2
     assert "pass --dataset" in capsys.readouterr().err
-    assert main(["evaluate", str(tmp_path / "gon"), "--dataset", "fashion-mnist", "--limit", "8",
-                 "--out", str(tmp_path / "e.json")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(tmp_path / "gon"),
+                "--dataset",
+                "fashion-mnist",
+                "--limit",
+                "8",
+                "--out",
+                str(tmp_path / "e.json"),
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "e.json").read_text())["images"] == 8

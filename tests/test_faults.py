@@ -2,8 +2,10 @@
 
 The kill test kills `gon fit` KILLS_PER_RUN = 5 times per run of the suite (so 20 kills take
 four CI runs), each at a random moment of a random kind: during start-up, during training (a
-checkpoint is written every step) or the moment a checkpoint's temporary file appears. The seed is random per run and printed; set GON_FAULT_SEED to replay.
+checkpoint is written every step) or the moment a checkpoint's temporary file appears. The seed is
+random per run and printed; set GON_FAULT_SEED to replay.
 """
+
 from __future__ import annotations
 
 import json
@@ -107,12 +109,16 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, dataset):
     assert read_checkpoint(last(run))["global_step"] == step + 5
     assert json.loads((run / "metrics.json").read_text())["steps"] == step + 5
     firsts = session_first_steps(run)  # of the sessions that lived long enough to log
-    assert firsts == sorted(firsts) and firsts[-1] == step and set(firsts) <= set(resumed_at), \
+    assert firsts == sorted(firsts) and firsts[-1] == step and set(firsts) <= set(resumed_at), (
         f"sessions started at {firsts}, checkpoints after kills at {resumed_at} {where}"
+    )
     logged = [int(line.split(",")[0]) for line in (run / "metrics.csv").read_text().splitlines()[1:]]
     assert logged == sorted(logged) and logged[0] == 0 and logged[-1] == step + 4  # sessions merged in order
     assert not list((run / "checkpoints").glob(f".*{TEMP_SUFFIX}")), "stale temporary files were not cleaned"
-    print(f"{KILLS_PER_RUN} kills survived ({mid_write} left a half-written temporary file), resumed at step {step} {where}")
+    print(
+        f"{KILLS_PER_RUN} kills survived ({mid_write} left a half-written temporary file), "
+        f"resumed at step {step} {where}"
+    )
 
 
 def test_ctrl_c_and_sigterm_stop_cleanly_with_a_checkpoint_and_resume_hint(tmp_path, dataset):
@@ -127,8 +133,11 @@ def test_ctrl_c_and_sigterm_stop_cleanly_with_a_checkpoint_and_resume_hint(tmp_p
         proc.send_signal(sig)
         out, _ = proc.communicate(timeout=120)
         assert proc.returncode == 130, out[-3000:]
-        stopped = re.search(r"training stopped at step (\d+); checkpoint saved to (\S+); "
-                            r"resume with: gon fit (--resume --out \S+)", out)
+        stopped = re.search(
+            r"training stopped at step (\d+); checkpoint saved to (\S+); "
+            r"resume with: gon fit (--resume --out \S+)",
+            out,
+        )
         assert stopped and "Traceback" not in out, out[-3000:]
         assert Path(stopped.group(2)) == last(run)
         assert int(stopped.group(1)) == read_checkpoint(last(run))["global_step"] > step
@@ -140,7 +149,9 @@ def test_ctrl_c_and_sigterm_stop_cleanly_with_a_checkpoint_and_resume_hint(tmp_p
 def test_a_nan_loss_stops_at_that_step_and_keeps_the_last_good_checkpoint(tmp_path, dataset, capsys):
     run = tmp_path / "run"
     # An absurd learning rate sends the weights to ~1e30 after one step; the next loss is NaN.
-    code = main(["fit", "--dataset", dataset, "--out", str(run), "--max-steps", "50", "--lr", "1e30", *EVERY_STEP, *TINY])
+    code = main(
+        ["fit", "--dataset", dataset, "--out", str(run), "--max-steps", "50", "--lr", "1e30", *EVERY_STEP, *TINY]
+    )
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 2
     found = re.search(r"loss became (nan|inf|-inf) at step (\d+).*last good checkpoint: (\S+) \(step (\d+)\)", err)
@@ -183,13 +194,34 @@ def test_a_full_disk_is_reported_before_training(tmp_path, dataset):
     if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
         pytest.skip("unshare -rm (user namespaces) not available to mount a small tmpfs")
     mount_then_fit = f'mount -t tmpfs -o size=1m none "{mount}" && exec "$0" "$@"'
-    proc = subprocess.run(["unshare", "-rm", "sh", "-c", mount_then_fit, str(GON), "fit", "--dataset", dataset,
-                           "--out", str(mount / "run"), "--max-steps", "2", *TINY],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            "unshare",
+            "-rm",
+            "sh",
+            "-c",
+            mount_then_fit,
+            str(GON),
+            "fit",
+            "--dataset",
+            dataset,
+            "--out",
+            str(mount / "run"),
+            "--max-steps",
+            "2",
+            *TINY,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out[-3000:]
-    assert re.search(rf"gon: error: not enough free space for the run in {re.escape(str(mount / 'run'))}: "
-                     r"[\d.]+ MiB free, about [\d.]+ MiB needed", out), out[-3000:]
+    assert re.search(
+        rf"gon: error: not enough free space for the run in {re.escape(str(mount / 'run'))}: "
+        r"[\d.]+ MiB free, about [\d.]+ MiB needed",
+        out,
+    ), out[-3000:]
 
 
 def test_a_failing_checkpoint_write_names_the_file_and_keeps_the_previous_one(tmp_path, dataset):
@@ -205,8 +237,11 @@ def test_a_failing_checkpoint_write_names_the_file_and_keeps_the_previous_one(tm
     code, out = run_gon_fit("--resume", "--out", str(run), "--max-steps", "4", preexec_fn=small_file_limit)
     error = [line for line in out.splitlines() if "gon: error:" in line]
     assert code == 2 and error, out[-3000:]
-    assert re.search(rf"cannot write {re.escape(str(run / 'checkpoints'))}/\S+\.ckpt: File too large; "
-                     "the previous version \\(if any\\) is intact", error[0]), error[0]
+    assert re.search(
+        rf"cannot write {re.escape(str(run / 'checkpoints'))}/\S+\.ckpt: File too large; "
+        "the previous version \\(if any\\) is intact",
+        error[0],
+    ), error[0]
     assert "Traceback" not in out
     assert last(run).read_bytes() == before  # untouched
     assert not list((run / "checkpoints").glob(f".*{TEMP_SUFFIX}"))

@@ -8,6 +8,7 @@ Each run tries FUZZ_INPUTS = 10,400 inputs (the sum of the ``max_examples`` belo
 counting calls), derandomised so that every run tries the same ones. Every example runs under a
 watchdog (a hang fails the test) and an address-space limit (a blow-up fails it as MemoryError).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,11 +43,18 @@ _IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x
 @contextlib.contextmanager
 def guarded():
     """A watchdog alarm and an address-space cap (current size + MEMORY_HEADROOM) around one input."""
+
     def hang(signum, frame):
         raise TimeoutError(f"one input ran for more than {HANG_SECONDS} s")
 
-    vm = int(next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmSize"))
-             .split()[1]) * 1024
+    vm = (
+        int(
+            next(
+                line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmSize")
+            ).split()[1]
+        )
+        * 1024
+    )
     old_limit = resource.getrlimit(resource.RLIMIT_AS)
     old_handler = signal.signal(signal.SIGALRM, hang)
     resource.setrlimit(resource.RLIMIT_AS, (vm + MEMORY_HEADROOM, old_limit[1]))
@@ -63,8 +71,13 @@ def fuzz(name: str, strategy, check) -> None:
     """Run ``check`` on COUNTS[name] derandomised examples of ``strategy``; assert they all ran."""
     calls = 0
 
-    @settings(max_examples=COUNTS[name], derandomize=True, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=COUNTS[name],
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(strategy)
     def run(example):
         nonlocal calls
@@ -109,7 +122,7 @@ def mutated(draw, blob: bytes) -> tuple[bytes, str]:
         blob += draw(st.binary(min_size=1, max_size=64))
     elif kind == "splice" and blob:
         at = draw(st.integers(0, len(blob)))
-        blob = blob[:at] + draw(st.binary(max_size=16)) + blob[at + draw(st.integers(0, 16)):]
+        blob = blob[:at] + draw(st.binary(max_size=16)) + blob[at + draw(st.integers(0, 16)) :]
     elif kind == "empty":
         blob = b""
     elif kind == "random":
@@ -198,8 +211,12 @@ def test_fuzz_idx_dataset_pairs(workdir):
 # -- CIFAR-10 python batches -------------------------------------------------------------------------
 def cifar_pickle(n: int, protocol: int, seed: int) -> bytes:
     rng = np.random.default_rng(seed)
-    batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"labels": [int(v) for v in rng.integers(0, 10, n)],
-             b"batch_label": b"fuzz", b"filenames": [b"x.png"] * n}
+    batch = {
+        b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        b"labels": [int(v) for v in rng.integers(0, 10, n)],
+        b"batch_label": b"fuzz",
+        b"filenames": [b"x.png"] * n,
+    }
     return pickle.dumps(batch, protocol=protocol)
 
 
@@ -226,16 +243,28 @@ def test_fuzz_cifar_batch_bytes(workdir):
 def test_fuzz_cifar_batch_structure(workdir):
     """Well-formed pickles of the wrong shapes, dtypes and label types."""
     path = workdir / "data_batch_2"
-    arrays = hnp.arrays(st.sampled_from([np.uint8, np.int64, np.float32, np.bool_]),
-                        hnp.array_shapes(min_dims=0, max_dims=3, max_side=8), elements=None)
+    arrays = hnp.arrays(
+        st.sampled_from([np.uint8, np.int64, np.float32, np.bool_]),
+        hnp.array_shapes(min_dims=0, max_dims=3, max_side=8),
+        elements=None,
+    )
     rows = st.integers(0, 3).map(lambda n: np.zeros((n, 3072), np.uint8))
-    labels = st.one_of(st.none(), st.lists(st.one_of(st.integers(-2**70, 2**70), st.floats(), st.text(max_size=3),
-                                                     st.none()), max_size=4), arrays)
-    batches = st.one_of(st.fixed_dictionaries({b"data": st.one_of(rows, arrays), b"labels": labels}),
-                        st.dictionaries(st.one_of(st.binary(max_size=6), st.text(max_size=6)), st.integers(), max_size=3),
-                        st.lists(st.integers(), max_size=3), st.integers())
-    fuzz("cifar_structure", st.tuples(batches, st.integers(2, 5)),
-         lambda ex: check_cifar(path, pickle.dumps(ex[0], protocol=ex[1]), must_load=False))
+    labels = st.one_of(
+        st.none(),
+        st.lists(st.one_of(st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=3), st.none()), max_size=4),
+        arrays,
+    )
+    batches = st.one_of(
+        st.fixed_dictionaries({b"data": st.one_of(rows, arrays), b"labels": labels}),
+        st.dictionaries(st.one_of(st.binary(max_size=6), st.text(max_size=6)), st.integers(), max_size=3),
+        st.lists(st.integers(), max_size=3),
+        st.integers(),
+    )
+    fuzz(
+        "cifar_structure",
+        st.tuples(batches, st.integers(2, 5)),
+        lambda ex: check_cifar(path, pickle.dumps(ex[0], protocol=ex[1]), must_load=False),
+    )
 
 
 # -- folders of images -------------------------------------------------------------------------------
@@ -250,8 +279,11 @@ def image_files(draw):
     mode = draw(st.sampled_from(MODES[fmt]))
     w, h = draw(st.integers(1, 40)), draw(st.integers(1, 40))
     pixels = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).bytes(w * h)
-    image = Image.frombytes("L", (w, h), pixels).convert(mode) if mode != "I;16" else \
-        Image.fromarray(np.frombuffer(pixels, np.uint8).reshape(h, w).astype(np.uint16) * 257)
+    image = (
+        Image.frombytes("L", (w, h), pixels).convert(mode)
+        if mode != "I;16"
+        else Image.fromarray(np.frombuffer(pixels, np.uint8).reshape(h, w).astype(np.uint16) * 257)
+    )
     buffer = io.BytesIO()
     image.save(buffer, fmt)
     blob, _ = draw(mutated(buffer.getvalue()))
@@ -277,8 +309,10 @@ def test_fuzz_image_folder(workdir):
 
 def png_with_size(width: int, height: int, mode_byte: int, body: bytes) -> bytes:
     """A PNG whose header (with a correct CRC) declares any size, followed by a short image body."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, mode_byte, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(body)) + chunk(b"IEND", b"")
 

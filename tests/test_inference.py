@@ -1,4 +1,5 @@
 """Using a trained model: latent Gaussian, slerp, rendering, grids, and every inference command end to end."""
+
 import json
 import math
 
@@ -46,8 +47,10 @@ def test_latent_gaussian_fits_samples_and_saves(tmp_path):
     draws = fitted.sample(20000, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(torch.cov(draws.T), mix @ mix.T, atol=0.15, rtol=0.05)
     assert torch.equal(fitted.sample(4, temperature=0.0), fitted.mean.expand(4, 3))
-    assert torch.equal(fitted.sample(5, generator=torch.Generator().manual_seed(3)),
-                       fitted.sample(5, generator=torch.Generator().manual_seed(3)))
+    assert torch.equal(
+        fitted.sample(5, generator=torch.Generator().manual_seed(3)),
+        fitted.sample(5, generator=torch.Generator().manual_seed(3)),
+    )
     loaded = LatentGaussian.load(fitted.save(tmp_path / "g.safetensors"))
     assert torch.equal(loaded.mean, fitted.mean) and torch.equal(loaded.scale_tril, fitted.scale_tril)
 
@@ -126,9 +129,32 @@ def run(tmp_path_factory):
     if not FASHION_MNIST.is_dir():
         pytest.skip("needs apt-get install dataset-fashion-mnist")
     out = tmp_path_factory.mktemp("infer") / "run"
-    assert gon_cli("fit", "--model", "implicit", "--max-steps", 4, "--out", out, "--limit-train", 64,
-                   "--batch-size", 16, "--val-size", 32, "--hidden", 16, "--depth", 2, "--latent-dim", 8,
-                   "--picture-every", 1000) == 0
+    assert (
+        gon_cli(
+            "fit",
+            "--model",
+            "implicit",
+            "--max-steps",
+            4,
+            "--out",
+            out,
+            "--limit-train",
+            64,
+            "--batch-size",
+            16,
+            "--val-size",
+            32,
+            "--hidden",
+            16,
+            "--depth",
+            2,
+            "--latent-dim",
+            8,
+            "--picture-every",
+            1000,
+        )
+        == 0
+    )
     return out
 
 
@@ -137,8 +163,12 @@ def test_every_command_accepts_a_run_a_saved_model_and_a_checkpoint(run, tmp_pat
     sources = [run, run / "model", run / "checkpoints" / "last.ckpt"]
     pictures = []
     for i, src in enumerate(sources):
-        for cmd, extra in [("reconstruct", ["-n", 8]), ("sample", ["-n", 9]), ("interpolate", ["--pairs", 2, "--steps", 3]),
-                           ("render", ["--resolution", 40, "-n", 2])]:
+        for cmd, extra in [
+            ("reconstruct", ["-n", 8]),
+            ("sample", ["-n", 9]),
+            ("interpolate", ["--pairs", 2, "--steps", 3]),
+            ("render", ["--resolution", 40, "-n", 2]),
+        ]:
             out = tmp_path / f"{cmd}{i}.png"
             assert gon_cli(cmd, src, *extra, "--out", out) == 0, (cmd, src)
             pictures.append(out.read_bytes())
@@ -162,7 +192,9 @@ def test_every_command_accepts_a_run_a_saved_model_and_a_checkpoint(run, tmp_pat
 def test_sample_seed_and_temperature(tmp_path):
     model = tiny_model("implicit")
     with torch.no_grad():
-        [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1].bias.fill_(0.5)  # mid-grey outputs, so that different draws show as different pixels
+        [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1].bias.fill_(
+            0.5
+        )  # mid-grey outputs, so that different draws show as different pixels
     model.save_pretrained(tmp_path / "m", latent_gaussian=LatentGaussian.fit(5 * torch.randn(50, 8)))
     outs = [tmp_path / f"{k}.png" for k in "abcd"]
     for out, extra in zip(outs, [["--seed", 1], ["--seed", 1], ["--seed", 2], ["--seed", 1, "--temperature", 0]]):
@@ -193,26 +225,31 @@ def saved_gon(tmp_path):
 
 
 @needs_data
-@pytest.mark.parametrize("case,culprit", [
-    ("render_gon", "super-resolution needs an implicit GON"),
-    ("tampered", "model.safetensors does not match"),
-    ("missing_weights", "model.safetensors is missing"),
-    ("unknown_class", "unknown model class 'Mystery'"),
-    ("n_zero", "-n must be >= 1"),
-    ("missing_folder", "folder"),
-    ("not_a_model", "is not a saved model"),
-    ("pickle_ckpt", "x.ckpt is not readable"),
-    ("bad_dataset", "unknown dataset 'imagenet'"),
-    ("steps_one", "--steps must be >= 2"),
-])
+@pytest.mark.parametrize(
+    "case,culprit",
+    [
+        ("render_gon", "super-resolution needs an implicit GON"),
+        ("tampered", "model.safetensors does not match"),
+        ("missing_weights", "model.safetensors is missing"),
+        ("unknown_class", "unknown model class 'Mystery'"),
+        ("n_zero", "-n must be >= 1"),
+        ("missing_folder", "folder"),
+        ("not_a_model", "is not a saved model"),
+        ("pickle_ckpt", "x.ckpt is not readable"),
+        ("bad_dataset", "unknown dataset 'imagenet'"),
+        ("steps_one", "--steps must be >= 2"),
+    ],
+)
 def test_bad_input_is_one_line_naming_the_culprit(saved_gon, tmp_path, capsys, case, culprit):
     out = tmp_path / "o.png"
-    args = {"render_gon": ["render", saved_gon, "--out", out],
-            "n_zero": ["sample", saved_gon, "-n", 0, "--out", out],
-            "missing_folder": ["reconstruct", saved_gon, "--out", tmp_path / "nowhere" / "r.png"],
-            "not_a_model": ["sample", saved_gon / "config.json", "--out", out],
-            "bad_dataset": ["reconstruct", saved_gon, "--dataset", "imagenet", "--out", out],
-            "steps_one": ["interpolate", saved_gon, "--steps", 1, "--out", out]}.get(case)
+    args = {
+        "render_gon": ["render", saved_gon, "--out", out],
+        "n_zero": ["sample", saved_gon, "-n", 0, "--out", out],
+        "missing_folder": ["reconstruct", saved_gon, "--out", tmp_path / "nowhere" / "r.png"],
+        "not_a_model": ["sample", saved_gon / "config.json", "--out", out],
+        "bad_dataset": ["reconstruct", saved_gon, "--dataset", "imagenet", "--out", out],
+        "steps_one": ["interpolate", saved_gon, "--steps", 1, "--out", out],
+    }.get(case)
     if case == "tampered":
         (saved_gon / "model.safetensors").write_bytes((saved_gon / "model.safetensors").read_bytes()[:-4] + b"\0\0\0\0")
     elif case == "missing_weights":

@@ -1,4 +1,5 @@
 """Saved models: every registered class round-trips exactly; runs and checkpoints load; bad files are refused."""
+
 import json
 import pickle
 
@@ -101,8 +102,14 @@ def _checkpoint(tmp_path, name="implicit"):
     model = trained_a_little(name)
     options = {k: v for k, v in model.config.items()}
     path = tmp_path / "last.ckpt"
-    torch.save({"hyper_parameters": {"model": name, "model_options": options, "lr": 1e-4},
-                "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, "global_step": 3}, path)
+    torch.save(
+        {
+            "hyper_parameters": {"model": name, "model_options": options, "lr": 1e-4},
+            "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+            "global_step": 3,
+        },
+        path,
+    )
     return model, path
 
 
@@ -156,12 +163,15 @@ def test_weights_that_do_not_fit_the_config_are_named(tmp_path):
     assert "model.safetensors does not fit the GON" in _message(lambda: load(tmp_path))
 
 
-@pytest.mark.parametrize("edit,culprit", [
-    (lambda r: r.update({"class": "Transformer"}), "unknown model class 'Transformer'"),
-    (lambda r: r["config"].update({"heads": 3}), "cannot build GON"),
-    (lambda r: r.update({"format": "other"}), "not a gon saved-model config"),
-    (lambda r: r.update({"format_version": 99}), "format version 99"),
-])
+@pytest.mark.parametrize(
+    "edit,culprit",
+    [
+        (lambda r: r.update({"class": "Transformer"}), "unknown model class 'Transformer'"),
+        (lambda r: r["config"].update({"heads": 3}), "cannot build GON"),
+        (lambda r: r.update({"format": "other"}), "not a gon saved-model config"),
+        (lambda r: r.update({"format_version": 99}), "format version 99"),
+    ],
+)
 def test_a_bad_config_is_named(tmp_path, edit, culprit):
     tiny_model("gon").save_pretrained(tmp_path)
     record = json.loads((tmp_path / CONFIG).read_text())
@@ -198,7 +208,9 @@ class _Payload:
 def test_a_pickled_payload_is_never_executed(tmp_path):
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.ckpt"
-    evil.write_bytes(pickle.dumps({"hyper_parameters": {"model": "gon"}, "state_dict": _Payload(str(marker))}, protocol=2))
+    evil.write_bytes(
+        pickle.dumps({"hyper_parameters": {"model": "gon"}, "state_dict": _Payload(str(marker))}, protocol=2)
+    )
     assert "refusing to load checkpoint" in _message(lambda: load(evil))
     assert not marker.exists()
 
@@ -207,4 +219,6 @@ def test_save_refuses_an_unregistered_class(tmp_path):
     class Unregistered(gon.GON):
         pass
 
-    assert "not in gon.registry.MODELS" in _message(lambda: save_pretrained(Unregistered(latent_dim=4, width=2, image_size=8), tmp_path))
+    assert "not in gon.registry.MODELS" in _message(
+        lambda: save_pretrained(Unregistered(latent_dim=4, width=2, image_size=8), tmp_path)
+    )

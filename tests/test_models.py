@@ -1,4 +1,5 @@
 """Every model: shapes, parameter counts, batch independence of encode, a falling loss, seeded determinism."""
+
 import pytest
 import torch
 

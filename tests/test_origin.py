@@ -3,6 +3,7 @@
 With L_in = sum ||A z + b - x||^2, grad_z L_in = 2 A^T (A z + b - x), so from the origin
 z1 = 2 A^T (x - b), and each further step is z <- z - a * 2 A^T (A z + b - x).
 """
+
 import pytest
 import torch
 
@@ -64,9 +65,9 @@ def test_detach_cuts_the_second_order_terms():
     A, b, x, inner = linear_problem()
     z = gradient_origin(inner, torch.zeros(5, 3), detach=True)
     assert not z.requires_grad
-    grad_A, = torch.autograd.grad(sum_squared_error(z @ A.T + b, x), A)
+    (grad_A,) = torch.autograd.grad(sum_squared_error(z @ A.T + b, x), A)
     z_const = (2 * (x - b) @ A).detach()
-    grad_A_const, = torch.autograd.grad(sum_squared_error(z_const @ A.T + b, x), A)
+    (grad_A_const,) = torch.autograd.grad(sum_squared_error(z_const @ A.T + b, x), A)
     torch.testing.assert_close(grad_A, grad_A_const)
 
 

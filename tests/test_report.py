@@ -1,4 +1,5 @@
 """Plots, the files `gon fit` writes, and the HTML report, checked in a headless browser as a person would see it."""
+
 import json
 import re
 import shutil
@@ -15,8 +16,16 @@ from gon.report import latent_normality, plot_latent_histogram, plot_loss_curves
 from gon.report.plots import ks_distance
 from tests.conftest import FASHION_MNIST
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def test_normality_statistics_tell_normal_from_not():
@@ -57,15 +66,56 @@ def run(tmp_path_factory):
     if not FASHION_MNIST.is_dir():
         pytest.skip("needs apt-get install dataset-fashion-mnist")
     out = tmp_path_factory.mktemp("report") / "run"
-    assert main(["fit", "--model", "gon", "--max-steps", "4", "--out", str(out), "--limit-train", "64",
-                 "--batch-size", "16", "--val-size", "32", "--val-every", "2", "--image-size", "16", "--latent-dim", "8",
-                 "--width", "4", "--picture-every", "2", "--checkpoint-every", "2"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--model",
+                "gon",
+                "--max-steps",
+                "4",
+                "--out",
+                str(out),
+                "--limit-train",
+                "64",
+                "--batch-size",
+                "16",
+                "--val-size",
+                "32",
+                "--val-every",
+                "2",
+                "--image-size",
+                "16",
+                "--latent-dim",
+                "8",
+                "--width",
+                "4",
+                "--picture-every",
+                "2",
+                "--checkpoint-every",
+                "2",
+            ]
+        )
+        == 0
+    )
     return out
 
 
-RUN_FILES = ["config.yaml", "metrics.csv", "metrics.json", "checkpoints/last.ckpt", "recon.png", "samples.png",
-             "interpolation.png", "loss_curves.png", "latent_histogram.png", "report.html", "model/config.json",
-             "model/model.safetensors", "model/latents.safetensors"]
+RUN_FILES = [
+    "config.yaml",
+    "metrics.csv",
+    "metrics.json",
+    "checkpoints/last.ckpt",
+    "recon.png",
+    "samples.png",
+    "interpolation.png",
+    "loss_curves.png",
+    "latent_histogram.png",
+    "report.html",
+    "model/config.json",
+    "model/model.safetensors",
+    "model/latents.safetensors",
+]
 
 
 def test_fit_writes_every_picture_the_saved_model_and_the_report(run):
@@ -91,8 +141,18 @@ def test_report_is_self_contained(run, tmp_path):
     sources = re.findall(r'src="([^"]*)"', page)
     assert len(sources) >= 5 + 2 * 4 and all(s.startswith("data:image/png;base64,") for s in sources)
     assert "http://" not in page and "https://" not in page
-    for text in ("parameters", "training time", "test_mse", "latent_ks", "model_options.latent_dim",
-                 "Loss curves", "Samples", "Interpolations", "Latent distribution", "model/model.safetensors"):
+    for text in (
+        "parameters",
+        "training time",
+        "test_mse",
+        "latent_ks",
+        "model_options.latent_dim",
+        "Loss curves",
+        "Samples",
+        "Interpolations",
+        "Latent distribution",
+        "model/model.safetensors",
+    ):
         assert text in page, text
 
 
@@ -115,8 +175,19 @@ window.addEventListener("load", () => {
 
 
 def _browse(exe, page, tmp_path, *flags):
-    result = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
-                             *flags, page.as_uri()], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            exe,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=10000",
+            *flags,
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return result.stdout
 
 
@@ -131,8 +202,14 @@ def test_report_renders_in_a_browser_with_every_image_and_table(run, tmp_path):
     assert int(body["tables"]) >= 5 and int(body["rows"]) > 30, body
 
     # the check can fail: a corrupt image is counted as broken
-    page.write_text(page.read_text().replace("</body>", '<img src="data:image/png;base64,iVBORw0KGgo=" alt="x"></body>'))
-    body = dict(re.findall(r'data-(\w+)="(\d+)"', re.search(r"<body[^>]*>", _browse(exe, page, tmp_path, "--dump-dom")).group(0)))
+    page.write_text(
+        page.read_text().replace("</body>", '<img src="data:image/png;base64,iVBORw0KGgo=" alt="x"></body>')
+    )
+    body = dict(
+        re.findall(
+            r'data-(\w+)="(\d+)"', re.search(r"<body[^>]*>", _browse(exe, page, tmp_path, "--dump-dom")).group(0)
+        )
+    )
     assert body["broken"] == "1"
 
     shot = tmp_path / "report.png"

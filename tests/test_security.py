@@ -3,6 +3,7 @@
 Each test first shows the payload is live (plain ``pickle`` / ``torch.load(weights_only=False)``
 does create the file), then that gon refuses it with a GonError and the file never appears.
 """
+
 import hashlib
 import io
 import json
@@ -35,8 +36,12 @@ def marker(tmp_path):
 
 def evil_checkpoint(path, marker, *, zip_format=True):
     """A file that looks like a gon checkpoint and runs code when fully unpickled."""
-    payload = {"hyper_parameters": {"model": "gon", "model_options": {}}, "state_dict": {},
-               "global_step": 3, "callbacks": CreatesFile(marker)}
+    payload = {
+        "hyper_parameters": {"model": "gon", "model_options": {}},
+        "state_dict": {},
+        "global_step": 3,
+        "callbacks": CreatesFile(marker),
+    }
     if zip_format:
         torch.save(payload, path)
     else:
@@ -113,8 +118,24 @@ def test_fit_resume_refuses_a_hostile_checkpoint(tmp_path, marker, capsys, zip_f
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     evil_checkpoint(run / "checkpoints" / "last.ckpt", marker, zip_format=zip_format)
-    code = main(["fit", "--resume", "--out", str(run), "--limit-train", "16", "--val-size", "8",
-                 "--image-size", "16", "--batch-size", "8", "--max-steps", "1"])
+    code = main(
+        [
+            "fit",
+            "--resume",
+            "--out",
+            str(run),
+            "--limit-train",
+            "16",
+            "--val-size",
+            "8",
+            "--image-size",
+            "16",
+            "--batch-size",
+            "8",
+            "--max-steps",
+            "1",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and "refusing to load checkpoint" in err and len(err.splitlines()) == 1
     assert not marker.exists()
@@ -123,8 +144,11 @@ def test_fit_resume_refuses_a_hostile_checkpoint(tmp_path, marker, capsys, zip_f
 def test_a_truncated_or_random_checkpoint_is_a_clear_error(tmp_path):
     good = io.BytesIO()
     torch.save({"global_step": 1, "state_dict": {"w": torch.ones(100)}}, good)
-    for name, data in [("truncated.ckpt", good.getvalue()[: len(good.getvalue()) // 2]),
-                       ("random.ckpt", bytes(range(256)) * 4), ("empty.ckpt", b"")]:
+    for name, data in [
+        ("truncated.ckpt", good.getvalue()[: len(good.getvalue()) // 2]),
+        ("random.ckpt", bytes(range(256)) * 4),
+        ("empty.ckpt", b""),
+    ]:
         (tmp_path / name).write_bytes(data)
         with pytest.raises(GonError, match="not readable"):
             read_checkpoint(tmp_path / name)

@@ -1,6 +1,7 @@
 """The implicit GON's exact shared-origin pass against the naive double backward, and its Monte
 Carlo coordinates: same latents and parameter gradients (relative error <= 1e-4), and integrals
 that are unbiased in expectation (checked exactly, by enumerating every pixel subset)."""
+
 import itertools
 import warnings
 
@@ -101,8 +102,14 @@ def test_shared_origin_gradient_matches_autograd_on_a_plain_siren():
     z = torch.zeros(3, 4, requires_grad=True)
     inputs = torch.cat([coords.expand(3, -1, -1), z[:, None].expand(-1, 9, -1)], dim=-1)
     (expected,) = torch.autograd.grad(sum_squared_error(siren(inputs), x), z)
-    grad = shared_origin_gradient(siren.trunk, siren.first_linear(coords), siren.first_weight(start=2),
-                                  lambda y: sum_squared_error(y, x), batch=3, create_graph=False)
+    grad = shared_origin_gradient(
+        siren.trunk,
+        siren.first_linear(coords),
+        siren.first_weight(start=2),
+        lambda y: sum_squared_error(y, x),
+        batch=3,
+        create_graph=False,
+    )
     assert rel_error(grad, expected) <= TOL
 
 
@@ -137,8 +144,9 @@ def test_monte_carlo_outer_loss_is_unbiased_for_given_latents():
     x = torch.rand(3, 3, 2, 3, dtype=torch.float64)
     with torch.no_grad():
         full = model.loss_terms(x, subsets=(None, None))["loss"]
-        estimates = [model.loss_terms(x, subsets=(None, torch.tensor(s)))["loss"]
-                     for s in itertools.combinations(range(6), 3)]
+        estimates = [
+            model.loss_terms(x, subsets=(None, torch.tensor(s)))["loss"] for s in itertools.combinations(range(6), 3)
+        ]
     assert rel_error(torch.stack(estimates).mean(), full) <= 1e-10
 
 
@@ -183,12 +191,15 @@ def test_monte_carlo_training_step_runs_and_changes_the_loss():
     assert model.eval().loss(x).item() < before
 
 
-@pytest.mark.parametrize("options,match", [
-    (dict(origin_pass="fast"), "origin_pass"),
-    (dict(coord_fraction=0.0), "coord_fraction"),
-    (dict(coord_fraction=1.5), "coord_fraction"),
-    (dict(coord_sampling="mixed"), "coord_sampling"),
-])
+@pytest.mark.parametrize(
+    "options,match",
+    [
+        (dict(origin_pass="fast"), "origin_pass"),
+        (dict(coord_fraction=0.0), "coord_fraction"),
+        (dict(coord_fraction=1.5), "coord_fraction"),
+        (dict(coord_sampling="mixed"), "coord_sampling"),
+    ],
+)
 def test_options_are_validated(options, match):
     with pytest.raises(ValueError, match=match):
         ImplicitGON(**TINY, **options)

@@ -10,6 +10,7 @@ The detached and multi-step GON rows of Table 1 are not classes: they are ``GON(
 ``GON(steps=10, step_size=0.1)``. Every baseline has the shared API of
 :class:`~gon.models.GradientOriginModel` (encode / decode / reconstruct / loss / loss_terms).
 """
+
 from __future__ import annotations
 
 import torch
@@ -39,8 +40,15 @@ class _ConvBaseline(GradientOriginModel):
 class AutoEncoder(_ConvBaseline):
     """Table 1's "AE": ``ConvEncoder`` (the decoder mirrored) -> the GON's ``ConvDecoder``."""
 
-    def __init__(self, latent_dim: int = 32, width: int = 16, channels: int = 1, image_size: int = 32,
-                 activation: str = "elu", norm: str = "layer"):
+    def __init__(
+        self,
+        latent_dim: int = 32,
+        width: int = 16,
+        channels: int = 1,
+        image_size: int = 32,
+        activation: str = "elu",
+        norm: str = "layer",
+    ):
         super().__init__(latent_dim, width, channels, image_size, activation, norm)
         self.encoder = ConvEncoder(latent_dim, width, channels, image_size, activation, norm)
 
@@ -56,8 +64,15 @@ class TiedAutoEncoder(_ConvBaseline):
     only its own biases and normalisation layers.
     """
 
-    def __init__(self, latent_dim: int = 32, width: int = 16, channels: int = 1, image_size: int = 32,
-                 activation: str = "elu", norm: str = "layer"):
+    def __init__(
+        self,
+        latent_dim: int = 32,
+        width: int = 16,
+        channels: int = 1,
+        image_size: int = 32,
+        activation: str = "elu",
+        norm: str = "layer",
+    ):
         super().__init__(latent_dim, width, channels, image_size, activation, norm)
         convs = self._convs()
         self.biases = nn.ParameterList(nn.Parameter(torch.zeros(c.in_channels)) for c in convs)
@@ -101,13 +116,25 @@ class GLO(_ConvBaseline):
     #: extra batch fields ``loss_terms`` takes as keywords (gon.training and the experiments pass them)
     batch_fields = ("index",)
 
-    def __init__(self, num_images: int, latent_dim: int = 32, width: int = 16, channels: int = 1,
-                 image_size: int = 32, activation: str = "elu", norm: str = "layer", code_scale: float = 100.0,
-                 fit_steps: int = GLO_FIT_STEPS, fit_lr: float = 0.3):
+    def __init__(
+        self,
+        num_images: int,
+        latent_dim: int = 32,
+        width: int = 16,
+        channels: int = 1,
+        image_size: int = 32,
+        activation: str = "elu",
+        norm: str = "layer",
+        code_scale: float = 100.0,
+        fit_steps: int = GLO_FIT_STEPS,
+        fit_lr: float = 0.3,
+    ):
         super().__init__(latent_dim, width, channels, image_size, activation, norm)
         if num_images < 1 or fit_steps < 1 or code_scale <= 0 or fit_lr <= 0:
-            raise ValueError(f"GLO needs num_images >= 1, fit_steps >= 1, code_scale > 0 and fit_lr > 0; got "
-                             f"{num_images}, {fit_steps}, {code_scale}, {fit_lr}")
+            raise ValueError(
+                f"GLO needs num_images >= 1, fit_steps >= 1, code_scale > 0 and fit_lr > 0; got "
+                f"{num_images}, {fit_steps}, {code_scale}, {fit_lr}"
+            )
         self.code_scale, self.fit_steps, self.fit_lr = code_scale, fit_steps, fit_lr
         self.codes = nn.Parameter(torch.randn(num_images, latent_dim) / code_scale)  # codes ~ N(0, I) at start
 
@@ -154,8 +181,15 @@ class VAE(VariationalGON):
     origin); the ELBO, ``encode`` (the posterior mean) and ``sample`` are the variational GON's.
     """
 
-    def __init__(self, latent_dim: int = 32, width: int = 16, channels: int = 1, image_size: int = 32,
-                 activation: str = "elu", norm: str = "layer"):
+    def __init__(
+        self,
+        latent_dim: int = 32,
+        width: int = 16,
+        channels: int = 1,
+        image_size: int = 32,
+        activation: str = "elu",
+        norm: str = "layer",
+    ):
         super().__init__(latent_dim, width, channels, image_size, activation, norm)
         self.encoder = ConvEncoder(latent_dim, width, channels, image_size, activation, norm)
 

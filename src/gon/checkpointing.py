@@ -8,6 +8,7 @@ truncated file; a killed writer leaves at most a ``.NAME.*.tmp`` file, removed a
 Checkpoints are read with ``torch.load(weights_only=True)``: tensors, numbers, strings and plain
 containers only. A pickle that would build any other object (and so could run code) is refused.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,9 @@ import re
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
@@ -78,8 +80,9 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     except pickle.UnpicklingError as e:
         culprit = re.search(r"GLOBAL (\S+)", str(e))
         if culprit:  # weights_only refused a global: the file wants to build arbitrary objects
-            raise GonError(f"refusing to load checkpoint {path}: it would call {culprit.group(1)}, "
-                           "which could run code") from None
+            raise GonError(
+                f"refusing to load checkpoint {path}: it would call {culprit.group(1)}, which could run code"
+            ) from None
         raise GonError(f"checkpoint {path} is not readable: not a weights-only torch.save file") from None
     except Exception as e:  # truncated zip, random bytes, wrong format: the file is not a checkpoint
         first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
@@ -143,8 +146,10 @@ def check_output_dir(run: Path, need_bytes: int) -> None:
     remove_stale_temp_files(run / "checkpoints")
     free = shutil.disk_usage(run).free
     if free < need_bytes:
-        raise GonError(f"not enough free space for the run in {run}: {free / 2**20:.1f} MiB free, "
-                       f"about {need_bytes / 2**20:.1f} MiB needed (checkpoints, pictures, saved model)")
+        raise GonError(
+            f"not enough free space for the run in {run}: {free / 2**20:.1f} MiB free, "
+            f"about {need_bytes / 2**20:.1f} MiB needed (checkpoints, pictures, saved model)"
+        )
 
 
 def run_space_needed(parameters: int) -> int:

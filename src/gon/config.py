@@ -3,6 +3,7 @@
 Every value is checked when the record is built, so a typo or a wrong value in a YAML config
 fails at once with the key named, not as a traceback hours into training.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -55,8 +56,20 @@ class FitConfig:
     model_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        positive = ["batch_size", "lr", "val_size", "checkpoint_every", "picture_every", "log_every", "num_nodes",
-                    "max_steps", "max_epochs", "val_every", "image_size", "limit_train"]
+        positive = [
+            "batch_size",
+            "lr",
+            "val_size",
+            "checkpoint_every",
+            "picture_every",
+            "log_every",
+            "num_nodes",
+            "max_steps",
+            "max_epochs",
+            "val_every",
+            "image_size",
+            "limit_train",
+        ]
         for key in positive:
             value = getattr(self, key)
             if value is not None and not value > 0:  # `not >` also rejects NaN
@@ -78,7 +91,7 @@ class FitConfig:
         check_model_options(self.model, self.model_options)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> "FitConfig":
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> FitConfig:
         """Build from a dict, rejecting unknown keys, wrong types and out-of-range values with the key named."""
         known = {f.name: f for f in dataclasses.fields(cls)}
         hints = typing.get_type_hints(cls)
@@ -95,7 +108,7 @@ class FitConfig:
             raise GonError(f"{source}: {e}") from None
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "FitConfig":
+    def from_yaml(cls, path: str | Path) -> FitConfig:
         return cls.from_dict(read_yaml(path), source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,8 +139,9 @@ def check_model_options(model: str, options: Any) -> None:
         if not isinstance(hint, str) and hint is not inspect.Parameter.empty:
             options[key] = value = _coerce(value, hint)
             if not _matches(value, hint):
-                raise GonError(f"model_options: option {key!r} of model {model!r} should be {_type_name(hint)}, "
-                               f"got {value!r}")
+                raise GonError(
+                    f"model_options: option {key!r} of model {model!r} should be {_type_name(hint)}, got {value!r}"
+                )
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -153,7 +167,12 @@ def _valid_devices(devices: str | int) -> bool:
 
 def _coerce(value: Any, hint: Any) -> Any:
     """Numbers YAML reads as strings ("1e-4") become floats where a float is expected; nothing else changes."""
-    if isinstance(value, str) and _allows(hint, float) and not _allows(hint, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+    if (
+        isinstance(value, str)
+        and _allows(hint, float)
+        and not _allows(hint, str)
+        and _FLOAT_TEXT.fullmatch(value.strip())
+    ):
         return float(value)
     return value
 
@@ -178,8 +197,11 @@ def _matches(value: Any, hint: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if origin in (tuple, list):  # YAML has no tuples: a list stands for either
         args = [a for a in typing.get_args(hint) if a is not Ellipsis]
-        return isinstance(value, (list, tuple)) and all(any(_matches(v, a) for a in args) for v in value) if args \
+        return (
+            isinstance(value, (list, tuple)) and all(any(_matches(v, a) for a in args) for v in value)
+            if args
             else isinstance(value, (list, tuple))
+        )
     if origin is dict:
         return isinstance(value, dict)
     if origin is not None:

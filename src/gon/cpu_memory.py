@@ -15,6 +15,7 @@ section 4):
 A setting the user made (the variable, glibc's ``MALLOC_*_`` variables or ``GLIBC_TUNABLES``) is
 left alone. In your own Python code, call :func:`tune_for_training` before training.
 """
+
 from __future__ import annotations
 
 import ctypes

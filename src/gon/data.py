@@ -6,6 +6,7 @@ Raw files are looked for locally first (``data_dir``, the system dataset directo
 and downloaded into the cache only as a last resort; problems the user can fix raise
 :class:`~gon.errors.GonError` with a one-line message that names the file, option or dataset.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -59,11 +60,20 @@ CHECKSUMS = {
     "cifar10": {"cifar-10-python.tar.gz": "c58f30108f718f92721af3b95e74349a"},
 }
 CLASSES = {
-    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    "fashion-mnist": [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
     "mnist": [str(d) for d in range(10)],
-    "cifar10": ["airplane", "automobile", "bird", "cat", "deer",
-                "dog", "frog", "horse", "ship", "truck"],
+    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
 }
 _CIFAR_DIR = "cifar-10-batches-py"
 _CIFAR_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
@@ -71,7 +81,7 @@ _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 _HOW_TO_GET = {
     "fashion-mnist": "install it with `apt-get install dataset-fashion-mnist` or pass --data-dir DIR "
-                     "holding train-images-idx3-ubyte.gz and the three other IDX files",
+    "holding train-images-idx3-ubyte.gz and the three other IDX files",
     "mnist": f"download the four IDX files from {URLS['mnist']} and pass --data-dir DIR",
     "cifar10": f"download and extract {URLS['cifar10']} and pass --data-dir DIR",
 }
@@ -117,9 +127,18 @@ class ImageDataset(torch.utils.data.Dataset):
 # Entry point
 
 
-def load_dataset(name: str, split: str = "train", *, data_dir: str | Path | None = None,
-                 image_size: int | None = None, resize: str = "resize", test_fraction: float = 0.1,
-                 seed: int = 0, download: bool = True, limit: int | None = None) -> ImageData:
+def load_dataset(
+    name: str,
+    split: str = "train",
+    *,
+    data_dir: str | Path | None = None,
+    image_size: int | None = None,
+    resize: str = "resize",
+    test_fraction: float = 0.1,
+    seed: int = 0,
+    download: bool = True,
+    limit: int | None = None,
+) -> ImageData:
     """Load one split of a named dataset (or ``folder:PATH``) as an in-memory :class:`ImageData`.
 
     ``image_size`` None keeps the native size (28 for MNIST-likes, 32 for CIFAR-10 and folders).
@@ -146,8 +165,12 @@ def load_dataset(name: str, split: str = "train", *, data_dir: str | Path | None
     root = find_or_download(key, data_dir, download)
     images, labels = (_read_cifar if key == "cifar10" else _read_idx_pair)(root, split, limit)
     x = torch.from_numpy(images)  # uint8 [N, C, h, w]
-    return ImageData(_fit(x, image_size or x.shape[-1], resize, name=key),
-                     torch.from_numpy(labels.astype(np.int64)), key, list(CLASSES[key]))
+    return ImageData(
+        _fit(x, image_size or x.shape[-1], resize, name=key),
+        torch.from_numpy(labels.astype(np.int64)),
+        key,
+        list(CLASSES[key]),
+    )
 
 
 def _fit(x: torch.Tensor, size: int, resize: str, *, name: str) -> torch.Tensor:
@@ -276,8 +299,14 @@ def _extract_cifar(archive: Path, target: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # IDX (MNIST-style) files
 
-_IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
-               0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_IDX_DTYPES = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -304,7 +333,7 @@ def read_idx(path: str | Path) -> np.ndarray:
             dims_raw = stream.read(4 * ndim)
             if len(dims_raw) < 4 * ndim:
                 raise GonError(f"{path}: truncated IDX header")
-            shape = tuple(int.from_bytes(dims_raw[4 * i:4 * i + 4], "big") for i in range(ndim))
+            shape = tuple(int.from_bytes(dims_raw[4 * i : 4 * i + 4], "big") for i in range(ndim))
             nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize  # Python ints: no overflow
             # (zero-sized dims included: numpy cannot even describe an empty 0 x 2^24 x 2^24 x 2^24 array)
             if max(nbytes, int(np.prod([d for d in shape if d], dtype=object)) * dtype.itemsize) > MAX_IDX_BYTES:
@@ -312,8 +341,10 @@ def read_idx(path: str | Path) -> np.ndarray:
             if not gzipped:
                 actual = os.fstat(raw.fileno()).st_size - 4 - 4 * ndim
                 if actual != nbytes:
-                    raise GonError(f"{path}: IDX header declares shape {shape} ({nbytes} bytes) "
-                                   f"but the file holds {actual} bytes of data")
+                    raise GonError(
+                        f"{path}: IDX header declares shape {shape} ({nbytes} bytes) "
+                        f"but the file holds {actual} bytes of data"
+                    )
             payload = bytearray()
             while len(payload) < nbytes and (chunk := stream.read(min(1 << 24, nbytes - len(payload)))):
                 payload += chunk
@@ -350,9 +381,12 @@ class _RestrictedUnpickler(pickle.Unpickler):
     """Unpickles plain containers and numpy arrays only; anything else could run code."""
 
     ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),  # protocol 5
-        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),  # protocol 5
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
         ("_codecs", "encode"),  # how Python 3 writes bytes at protocol 2
     }
 
@@ -378,7 +412,8 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(labels, np.ndarray):
         labels = labels.tolist()  # Python ints, so the check below sees their true values
     if not isinstance(labels, (list, tuple)) or not all(
-            isinstance(v, int) and not isinstance(v, bool) and 0 <= v < len(CLASSES["cifar10"]) for v in labels):
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v < len(CLASSES["cifar10"]) for v in labels
+    ):
         raise GonError(f"{path}: CIFAR-10 labels must be a list of class numbers 0 to 9")
     labels = np.asarray(labels, dtype=np.int64)
     if labels.shape != (len(data),):
@@ -402,20 +437,23 @@ def _read_cifar(root: Path, split: str, limit: int | None) -> tuple[np.ndarray, 
 # Folders of images
 
 
-def _load_folder(spec: str, split: str, size: int, test_fraction: float, seed: int,
-                 limit: int | None) -> ImageData:
+def _load_folder(spec: str, split: str, size: int, test_fraction: float, seed: int, limit: int | None) -> ImageData:
     """Recursively load PNG/JPEG/BMP files; the test split is a seeded, stable subset of files."""
-    root = Path(spec[len("folder:"):]).expanduser()
-    if not spec[len("folder:"):] or not root.is_dir():
+    root = Path(spec[len("folder:") :]).expanduser()
+    if not spec[len("folder:") :] or not root.is_dir():
         raise GonError(f"dataset {spec}: no such directory {root}")
-    files = sorted((p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES),
-                   key=lambda p: p.relative_to(root).as_posix())
+    files = sorted(
+        (p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES),
+        key=lambda p: p.relative_to(root).as_posix(),
+    )
     if not files:
         raise GonError(f"dataset {spec}: no PNG/JPEG/BMP images under {root}")
     # Each file's rank depends only on (seed, its relative path), so adding or removing files
     # moves few others between splits; the lowest-ranked ones are held out for testing.
-    rank = sorted(range(len(files)), key=lambda i: hashlib.sha256(
-        f"{seed}\0{files[i].relative_to(root).as_posix()}".encode()).digest())
+    rank = sorted(
+        range(len(files)),
+        key=lambda i: hashlib.sha256(f"{seed}\0{files[i].relative_to(root).as_posix()}".encode()).digest(),
+    )
     n_test = min(max(round(len(files) * test_fraction), 1), len(files) - 1)
     held_out = set(rank[:n_test])
     chosen = [f for i, f in enumerate(files) if (i in held_out) == (split == "test")][:limit]

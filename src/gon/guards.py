@@ -3,6 +3,7 @@
 Both decide together across processes (under DDP one rank's bad loss or signal stops every
 rank at the same step), and neither ever writes over a good checkpoint with a bad state.
 """
+
 from __future__ import annotations
 
 import signal
@@ -46,7 +47,8 @@ class StopOnNonFiniteLoss(Callback):
             value = loss.detach().float().reshape(-1)[0].item()
             raise NonFiniteLossError(
                 f"loss became {value} at step {trainer.global_step}; training stopped before that step's update; "
-                f"last good checkpoint: {describe_checkpoint(self.last_checkpoint)}; a lower --lr may help")
+                f"last good checkpoint: {describe_checkpoint(self.last_checkpoint)}; a lower --lr may help"
+            )
 
 
 class GracefulStop(Callback):
@@ -70,8 +72,12 @@ class GracefulStop(Callback):
             raise KeyboardInterrupt
         self.requested = signum
         if self._global_zero:  # under DDP every process gets the signal; one message is enough
-            print(f"\ngon: {signal.Signals(signum).name} received: stopping after this step and saving a checkpoint "
-                  "(press Ctrl-C again to abort without saving)", file=sys.stderr, flush=True)
+            print(
+                f"\ngon: {signal.Signals(signum).name} received: stopping after this step and saving a checkpoint "
+                "(press Ctrl-C again to abort without saving)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.requested, self.stopped, self._global_zero = None, False, trainer.is_global_zero

@@ -1,4 +1,5 @@
 """Image grids as PIL images: the pictures a person looks at."""
+
 from __future__ import annotations
 
 import math

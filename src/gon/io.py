@@ -9,6 +9,7 @@ A saved model is a directory with no pickle in it::
 ``gon.load(path)`` also takes a run directory (its ``model/`` export, else its last checkpoint) and
 a Lightning ``.ckpt``, read with ``torch.load(weights_only=True)``, which refuses to run pickled code.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,8 +38,12 @@ class PretrainedMixin:
     #: the data the model was trained on (dataset name, data_dir, resize): defaults for the CLI
     training_data: dict[str, Any] | None = None
 
-    def save_pretrained(self, directory: str | Path, latent_gaussian: LatentGaussian | None = None,
-                        training_data: dict[str, Any] | None = None) -> Path:
+    def save_pretrained(
+        self,
+        directory: str | Path,
+        latent_gaussian: LatentGaussian | None = None,
+        training_data: dict[str, Any] | None = None,
+    ) -> Path:
         """Write config.json + model.safetensors (+ latents.safetensors) into ``directory``."""
         return save_pretrained(self, directory, latent_gaussian, training_data)
 
@@ -74,8 +79,12 @@ def _json_value(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def save_pretrained(model: torch.nn.Module, directory: str | Path, latent_gaussian: LatentGaussian | None = None,
-                    training_data: dict[str, Any] | None = None) -> Path:
+def save_pretrained(
+    model: torch.nn.Module,
+    directory: str | Path,
+    latent_gaussian: LatentGaussian | None = None,
+    training_data: dict[str, Any] | None = None,
+) -> Path:
     """Save ``model`` as a directory that :func:`load` rebuilds exactly (see the module docstring).
 
     ``latent_gaussian`` and ``training_data`` default to the model's own attributes.
@@ -86,10 +95,16 @@ def save_pretrained(model: torch.nn.Module, directory: str | Path, latent_gaussi
         raise GonError(f"{type(model).__name__} has no constructor config to save; gon models record it when built")
     latent_gaussian = latent_gaussian or getattr(model, "latent_gaussian", None)
     training_data = training_data or getattr(model, "training_data", None)
-    record = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": _registered_name(type(model)),
-              "class": type(model).__name__, "config": config, "training_data": training_data}
+    record = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": _registered_name(type(model)),
+        "class": type(model).__name__,
+        "config": config,
+        "training_data": training_data,
+    }
     try:
-        text = json.dumps(record, indent=2, default=_json_value)
+        json.dumps(record, default=_json_value)  # fail before touching the directory
     except TypeError as e:
         raise GonError(f"{type(model).__name__}'s config cannot be written as JSON: {e}") from None
     try:
@@ -123,8 +138,10 @@ def locate(source: str | Path) -> tuple[str, Path]:
             return "pretrained", path / "model"
         if last_checkpoint(path).is_file():
             return "checkpoint", last_checkpoint(path)
-        raise GonError(f"{path} is not a saved model (no {CONFIG}) nor a run directory (no model/{CONFIG} or "
-                       f"checkpoints/last.ckpt)")
+        raise GonError(
+            f"{path} is not a saved model (no {CONFIG}) nor a run directory (no model/{CONFIG} or "
+            f"checkpoints/last.ckpt)"
+        )
     if path.suffix == ".ckpt":
         return "checkpoint", path
     raise GonError(f"{path} is not a saved model: give a run directory, a saved-model directory or a .ckpt checkpoint")
@@ -165,7 +182,10 @@ def _build(name: Any, options: Any, where: Path) -> torch.nn.Module:
     try:
         cls = model_class(name)
     except KeyError:
-        raise GonError(f"{where} names unknown model class {name!r}; known: {', '.join(c.__name__ for c in {**MODELS, **TASK_MODELS}.values())}") from None
+        raise GonError(
+            f"{where} names unknown model class {name!r}; "
+            f"known: {', '.join(c.__name__ for c in {**MODELS, **TASK_MODELS}.values())}"
+        ) from None
     try:
         return cls(**options)
     except (TypeError, ValueError) as e:
@@ -182,14 +202,18 @@ def load_pretrained(directory: Path) -> torch.nn.Module:
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise GonError(f"{config_path} is not a gon saved-model config (format is not {FORMAT!r})")
     if record.get("format_version", 0) > FORMAT_VERSION:
-        raise GonError(f"{config_path} has format version {record['format_version']}; this gon reads up to {FORMAT_VERSION}")
+        raise GonError(
+            f"{config_path} has format version {record['format_version']}; this gon reads up to {FORMAT_VERSION}"
+        )
     model = _build(record.get("class"), record.get("config"), config_path)
     weights = directory / WEIGHTS
     _check_file(weights, record.get("weights_sha256"), config_path)
     try:
         load_model(model, str(weights), strict=True)
     except (SafetensorError, RuntimeError) as e:
-        raise GonError(f"{weights} does not fit the {type(model).__name__} of {config_path}: {str(e).splitlines()[0]}") from None
+        raise GonError(
+            f"{weights} does not fit the {type(model).__name__} of {config_path}: {str(e).splitlines()[0]}"
+        ) from None
     if record.get("latents_sha256"):
         _check_file(directory / LATENTS, record["latents_sha256"], config_path)
         model.latent_gaussian = LatentGaussian.load(directory / LATENTS)

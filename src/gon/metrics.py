@@ -4,6 +4,7 @@
 - ``elbo_bits_per_dim``: the variational models' negative ELBO in bits per dimension (Table 2).
 - ``classification_accuracy``: the classifier GON's test accuracy (Eq. 13).
 """
+
 from __future__ import annotations
 
 import math
@@ -41,14 +42,17 @@ def reconstruction_metrics(model: GradientOriginModel, images: Tensor, batch_siz
     PSNR is 10 log10(1 / mse) of the mean per-pixel MSE, for pixels in [0, 1].
     """
     with evaluating(model) as device:
-        total_sse = sum(per_image_sse(model.reconstruct(x), x).sum().item() for (x,) in _batches([images], batch_size, device))
+        total_sse = sum(
+            per_image_sse(model.reconstruct(x), x).sum().item() for (x,) in _batches([images], batch_size, device)
+        )
     sse = total_sse / max(len(images), 1)
     mse = sse / images[0].numel()
     return {"sse": sse, "mse": mse, "psnr": 10 * math.log10(1 / mse) if mse > 0 else float("inf")}
 
 
-def elbo_bits_per_dim(model: VariationalGON, images: Tensor, samples: int = 1, batch_size: int = 256,
-                      seed: int = 0) -> dict[str, float]:
+def elbo_bits_per_dim(
+    model: VariationalGON, images: Tensor, samples: int = 1, batch_size: int = 256, seed: int = 0
+) -> dict[str, float]:
     """The negative ELBO of ``images`` in bits per dimension (lower is better), and its two parts.
 
     For an image x in [0, 1]^D (D = C * H * W, at the model's resolution) and the encoder's

@@ -5,6 +5,7 @@ They share one API (:class:`GradientOriginModel`): ``encode(x) -> z``, ``decode(
 named parts). Latents always come from :mod:`gon.origin`; a model only says how to decode
 and what its inner and outer losses are.
 """
+
 from __future__ import annotations
 
 import functools
@@ -48,8 +49,15 @@ class GradientOriginModel(PretrainedMixin, nn.Module):
 
         cls.__init__ = recording_init
 
-    def __init__(self, latent_dim: int, steps: int = 1, step_size: float = 1.0, detach: bool = False,
-                 z0_std: float = 0.0, keep_z0: bool = True):
+    def __init__(
+        self,
+        latent_dim: int,
+        steps: int = 1,
+        step_size: float = 1.0,
+        detach: bool = False,
+        z0_std: float = 0.0,
+        keep_z0: bool = True,
+    ):
         super().__init__()
         if latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
@@ -97,9 +105,20 @@ class GON(GradientOriginModel):
     give different latents altogether; use it to reproduce the original code.
     """
 
-    def __init__(self, latent_dim: int = 32, width: int = 16, channels: int = 1, image_size: int = 32,
-                 activation: str = "elu", norm: str = "layer", steps: int = 1, step_size: float = 1.0,
-                 detach: bool = False, z0_std: float = 0.0, keep_z0: bool = True):
+    def __init__(
+        self,
+        latent_dim: int = 32,
+        width: int = 16,
+        channels: int = 1,
+        image_size: int = 32,
+        activation: str = "elu",
+        norm: str = "layer",
+        steps: int = 1,
+        step_size: float = 1.0,
+        detach: bool = False,
+        z0_std: float = 0.0,
+        keep_z0: bool = True,
+    ):
         super().__init__(latent_dim, steps, step_size, detach, z0_std, keep_z0)
         self.decoder = ConvDecoder(latent_dim, width, channels, image_size, activation, norm)
 
@@ -116,9 +135,20 @@ class VariationalGON(GradientOriginModel):
     that ``decode`` and ``sample`` (z ~ N(0, I)) work in.
     """
 
-    def __init__(self, latent_dim: int = 32, width: int = 16, channels: int = 1, image_size: int = 32,
-                 activation: str = "elu", norm: str = "layer", steps: int = 1, step_size: float = 1.0,
-                 detach: bool = False, z0_std: float = 0.0, keep_z0: bool = True):
+    def __init__(
+        self,
+        latent_dim: int = 32,
+        width: int = 16,
+        channels: int = 1,
+        image_size: int = 32,
+        activation: str = "elu",
+        norm: str = "layer",
+        steps: int = 1,
+        step_size: float = 1.0,
+        detach: bool = False,
+        z0_std: float = 0.0,
+        keep_z0: bool = True,
+    ):
         super().__init__(latent_dim, steps, step_size, detach, z0_std, keep_z0)
         self.heads = GaussianHeads(latent_dim)
         self.decoder = ConvDecoder(latent_dim, width, channels, image_size, activation, norm)
@@ -189,10 +219,23 @@ class ImplicitGON(GradientOriginModel):
     ORIGIN_PASSES = ("shared", "naive")
     COORD_SAMPLINGS = ("same", "independent")
 
-    def __init__(self, latent_dim: int = 32, hidden: int = 256, depth: int = 4, channels: int = 1,
-                 image_size: int | tuple[int, int] | list[int] = 28, w0: float = 30.0, steps: int = 1,
-                 step_size: float = 1.0, detach: bool = False, z0_std: float = 0.0, keep_z0: bool = True,
-                 origin_pass: str = "shared", coord_fraction: float = 0.25, coord_sampling: str = "same"):
+    def __init__(
+        self,
+        latent_dim: int = 32,
+        hidden: int = 256,
+        depth: int = 4,
+        channels: int = 1,
+        image_size: int | tuple[int, int] | list[int] = 28,
+        w0: float = 30.0,
+        steps: int = 1,
+        step_size: float = 1.0,
+        detach: bool = False,
+        z0_std: float = 0.0,
+        keep_z0: bool = True,
+        origin_pass: str = "shared",
+        coord_fraction: float = 0.25,
+        coord_sampling: str = "same",
+    ):
         super().__init__(latent_dim, steps, step_size, detach, z0_std, keep_z0)
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         if len(size) != 2 or min(size) < 1:
@@ -204,11 +247,17 @@ class ImplicitGON(GradientOriginModel):
         if coord_sampling not in self.COORD_SAMPLINGS:
             raise ValueError(f"coord_sampling must be one of {', '.join(self.COORD_SAMPLINGS)}, got {coord_sampling!r}")
         if origin_pass == "shared" and not self.origin.shared_start:
-            warnings.warn("ImplicitGON: origin_pass='shared' needs one z0 for the whole batch; with z0_std > 0 "
-                          "every image starts elsewhere, so the naive pass is used", stacklevel=3)
+            warnings.warn(
+                "ImplicitGON: origin_pass='shared' needs one z0 for the whole batch; with z0_std > 0 "
+                "every image starts elsewhere, so the naive pass is used",
+                stacklevel=3,
+            )
         elif origin_pass == "shared" and steps > 1:
-            warnings.warn(f"ImplicitGON: origin_pass='shared' speeds up only the first of the {steps} latent steps; "
-                          "later steps start from per-image latents and use the naive pass", stacklevel=3)
+            warnings.warn(
+                f"ImplicitGON: origin_pass='shared' speeds up only the first of the {steps} latent steps; "
+                "later steps start from per-image latents and use the naive pass",
+                stacklevel=3,
+            )
         self.image_size = size
         self.channels = channels
         self.origin_pass = origin_pass
@@ -223,7 +272,9 @@ class ImplicitGON(GradientOriginModel):
             b, n = z.shape[0], coords.shape[0]
             return self.siren(torch.cat([coords.expand(b, -1, -1), z[:, None, :].expand(-1, n, -1)], dim=-1))
         b, n = z.shape[0], coords.shape[0]
-        h = self.siren.first_linear(coords)[None] + self.siren.first_linear(z, start=2, bias=False)[:, None]  # (B, n, H)
+        h = (
+            self.siren.first_linear(coords)[None] + self.siren.first_linear(z, start=2, bias=False)[:, None]
+        )  # (B, n, H)
         return self.siren.trunk(h.view(b * n, -1)).view(b, n, -1)  # 2-D rows: faster matmul backward than 3-D
 
     def decode(self, z: Tensor, size: tuple[int, int] | None = None) -> Tensor:
@@ -247,11 +298,14 @@ class ImplicitGON(GradientOriginModel):
 
         first = None
         if self.origin_pass == "shared" and self.origin.shared_start and self.channels <= b:
+
             def first(create_graph: bool) -> Tensor:
                 h0 = self.siren.first_linear(coords) + self.siren.first_linear(z0[:1], start=2, bias=False)  # (n, H)
                 lift = self.siren.first_weight(start=2)  # (H, k): w0 W_z
-                return shared_origin_gradient(self.siren.trunk, h0, lift, lambda y: scale * sum_squared_error(y, target),
-                                              b, create_graph)
+                return shared_origin_gradient(
+                    self.siren.trunk, h0, lift, lambda y: scale * sum_squared_error(y, target), b, create_graph
+                )
+
         return self.origin(inner, z0, first_gradient=first)
 
     def encode(self, x: Tensor, pixels: Tensor | None = None) -> Tensor:

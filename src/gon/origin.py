@@ -14,10 +14,11 @@ faster for networks ``F(c, z) = trunk(h0(c) + W_z z)`` evaluated over many coord
 every sample, so it runs once, and each sample's gradient is a product of its residual with one
 Jacobian of the trunk per output channel.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -100,8 +101,15 @@ class Origin:
         return z0
 
     def __call__(self, inner_loss: InnerLoss, z0: Tensor, first_gradient: FirstGradient | None = None) -> Tensor:
-        return gradient_origin(inner_loss, z0, steps=self.steps, step_size=self.step_size, detach=self.detach,
-                               keep_z0=self.keep_z0, first_gradient=first_gradient)
+        return gradient_origin(
+            inner_loss,
+            z0,
+            steps=self.steps,
+            step_size=self.step_size,
+            detach=self.detach,
+            keep_z0=self.keep_z0,
+            first_gradient=first_gradient,
+        )
 
 
 def shared_origin_gradient(
@@ -135,10 +143,14 @@ def shared_origin_gradient(
         y_batch = y.unsqueeze(0).expand(batch, *y.shape)  # (B, n, C), a view: no copy
         (residual,) = torch.autograd.grad(output_loss(y_batch), y_batch, create_graph=create_graph, retain_graph=True)
         channels = y.shape[-1]
-        jacobians = torch.stack([  # (C, n, H): d y[c, o] / d h[c], row by row
-            torch.autograd.grad(y[:, o].sum(), h, create_graph=create_graph, retain_graph=o + 1 < channels or create_graph)[0]
-            for o in range(channels)
-        ])
+        jacobians = torch.stack(
+            [  # (C, n, H): d y[c, o] / d h[c], row by row
+                torch.autograd.grad(
+                    y[:, o].sum(), h, create_graph=create_graph, retain_graph=o + 1 < channels or create_graph
+                )[0]
+                for o in range(channels)
+            ]
+        )
         pulled = torch.einsum("bno,onh->bh", residual, jacobians)  # (B, H): dL_b / d h, summed over rows
         grad = pulled @ lift  # (B, k)
     return grad if create_graph else grad.detach()

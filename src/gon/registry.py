@@ -1,4 +1,5 @@
 """Every trainable model by its ``--model`` name: the paper's models, then the baselines."""
+
 from __future__ import annotations
 
 from gon.baselines import GLO, VAE, AutoEncoder, TiedAutoEncoder

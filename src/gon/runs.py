@@ -1,12 +1,13 @@
 """The run directory: where a training run keeps everything, and how it is read back.
 
-    RUN/config.yaml          resolved settings
-    RUN/metrics.csv          every logged metric by step, all sessions of the run merged
-    RUN/logs/version_K/      Lightning's CSV log of session K (a --resume starts a new one)
-    RUN/checkpoints/         last.ckpt and the newest periodic checkpoint
-    RUN/pictures/            test reconstructions at intervals
-    RUN/recon.png, RUN/metrics.json   the final reconstructions and test figures
+RUN/config.yaml          resolved settings
+RUN/metrics.csv          every logged metric by step, all sessions of the run merged
+RUN/logs/version_K/      Lightning's CSV log of session K (a --resume starts a new one)
+RUN/checkpoints/         last.ckpt and the newest periodic checkpoint
+RUN/pictures/            test reconstructions at intervals
+RUN/recon.png, RUN/metrics.json   the final reconstructions and test figures
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,7 +32,9 @@ def prepare_run_dir(run: Path, resume: bool, overwrite: bool) -> Path:
             raise GonError(f"--resume: no checkpoint to resume from at {last_checkpoint(run)}")
     elif run.exists() and (not run.is_dir() or any(run.iterdir())):
         if not overwrite:
-            raise GonError(f"run directory {run} already exists; pass --resume to continue it or --overwrite to replace it")
+            raise GonError(
+                f"run directory {run} already exists; pass --resume to continue it or --overwrite to replace it"
+            )
         shutil.rmtree(run) if run.is_dir() else run.unlink()
     try:
         run.mkdir(parents=True, exist_ok=True)

@@ -5,13 +5,14 @@ training latents are approximately normal (early stopping keeps them so), so a m
 normal fitted to them, :class:`LatentGaussian`, stands in for one. The variational GON samples
 its own N(0, I) prior. Nothing here trains; every function runs without building a graph.
 """
+
 from __future__ import annotations
 
 import contextlib
 import inspect
 import math
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 from safetensors import SafetensorError
@@ -30,7 +31,9 @@ class LatentGaussian:
 
     def __init__(self, mean: Tensor, scale_tril: Tensor):
         if mean.ndim != 1 or scale_tril.shape != (mean.shape[0], mean.shape[0]):
-            raise ValueError(f"need mean [k] and scale_tril [k, k], got {tuple(mean.shape)} and {tuple(scale_tril.shape)}")
+            raise ValueError(
+                f"need mean [k] and scale_tril [k, k], got {tuple(mean.shape)} and {tuple(scale_tril.shape)}"
+            )
         self.mean = mean.detach().float().cpu()  # [k]
         self.scale_tril = scale_tril.detach().float().cpu()  # [k, k], lower triangular
 
@@ -43,7 +46,7 @@ class LatentGaussian:
         return self.scale_tril @ self.scale_tril.T
 
     @classmethod
-    def fit(cls, latents: Tensor, jitter: float = 1e-6) -> "LatentGaussian":
+    def fit(cls, latents: Tensor, jitter: float = 1e-6) -> LatentGaussian:
         """Maximum-likelihood mean and covariance of latents [N, k] (N >= 2).
 
         A covariance that is singular (N <= k, or collapsed dimensions) gets the smallest diagonal
@@ -68,12 +71,15 @@ class LatentGaussian:
         return self.mean + temperature * eps @ self.scale_tril.T
 
     def save(self, path: str | Path) -> Path:
-        save_file({"mean": self.mean.contiguous(), "scale_tril": self.scale_tril.contiguous()}, str(path),
-                  metadata={"format": "gon-latent-gaussian"})
+        save_file(
+            {"mean": self.mean.contiguous(), "scale_tril": self.scale_tril.contiguous()},
+            str(path),
+            metadata={"format": "gon-latent-gaussian"},
+        )
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "LatentGaussian":
+    def load(cls, path: str | Path) -> LatentGaussian:
         try:
             tensors = load_file(str(path))
             return cls(tensors["mean"], tensors["scale_tril"])
@@ -102,8 +108,9 @@ def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
         model.train(was_training)
 
 
-def encode_images(model, images: Tensor, batch_size: int = 256,
-                  progress: Callable[[int], None] | None = None) -> Tensor:
+def encode_images(
+    model, images: Tensor, batch_size: int = 256, progress: Callable[[int], None] | None = None
+) -> Tensor:
     """Latents [N, k] of images [N, C, H, W], batch by batch in eval mode, on the CPU.
 
     ``progress(n)`` is called after each batch with the number of images it held.
@@ -123,8 +130,9 @@ def is_variational(model) -> bool:
     return callable(getattr(model, "sample", None))
 
 
-def sample(model, n: int, temperature: float = 1.0, seed: int | None = None,
-           gaussian: LatentGaussian | None = None) -> Tensor:
+def sample(
+    model, n: int, temperature: float = 1.0, seed: int | None = None, gaussian: LatentGaussian | None = None
+) -> Tensor:
     """n images [n, C, H, W]: the prior of a variational model, else its fitted latent Gaussian.
 
     ``gaussian`` defaults to ``model.latent_gaussian`` (set by ``gon.load`` from a saved model).
@@ -140,8 +148,10 @@ def sample(model, n: int, temperature: float = 1.0, seed: int | None = None,
             return decode(model, temperature * z)
         gaussian = gaussian or getattr(model, "latent_gaussian", None)
         if gaussian is None:
-            raise GonError(f"this {type(model).__name__} has no latent statistics to sample from: export it from its "
-                           "run with `gon export RUN DIR` (which fits them on the training latents)")
+            raise GonError(
+                f"this {type(model).__name__} has no latent statistics to sample from: export it from its "
+                "run with `gon export RUN DIR` (which fits them on the training latents)"
+            )
         return decode(model, gaussian.sample(n, temperature, generator))
 
 
@@ -186,8 +196,10 @@ def decode(model, z: Tensor, size: tuple[int, int] | None = None, chunk_pixels: 
     resolution never holds the activations of the whole batch at once.
     """
     if size is not None and not renders_any_size(model):
-        raise GonError(f"a {type(model).__name__} decodes only at its training size; rendering at "
-                       f"{size[0]}x{size[1]} needs an implicit GON (--model implicit)")
+        raise GonError(
+            f"a {type(model).__name__} decodes only at its training size; rendering at "
+            f"{size[0]}x{size[1]} needs an implicit GON (--model implicit)"
+        )
     device, out = model_device(model), []
     per_chunk = max(1, chunk_pixels // math.prod(size)) if size else 256
     with eval_mode(model):
@@ -204,8 +216,10 @@ def render(model, images: Tensor, size: int | tuple[int, int], chunk_pixels: int
     """
     size = (size, size) if isinstance(size, int) else tuple(size)
     if not renders_any_size(model):
-        raise GonError(f"a {type(model).__name__} cannot render at another resolution: super-resolution "
-                       "needs an implicit GON (--model implicit)")
+        raise GonError(
+            f"a {type(model).__name__} cannot render at another resolution: super-resolution "
+            "needs an implicit GON (--model implicit)"
+        )
     if min(size) < 1:
         raise GonError(f"resolution must be >= 1, got {size}")
     z = encode_images(model, images)

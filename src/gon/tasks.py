@@ -7,6 +7,7 @@ downsampled image) and the outer loss on the *target* (the full image), so one g
 from the origin inpaints or super-resolves. :class:`ConversionAE` is the matching baseline: the
 same decoder as an autoencoder whose encoder reads the source.
 """
+
 from __future__ import annotations
 
 import torch
@@ -48,12 +49,25 @@ class ClassifierGON(GON):
     #: extra batch fields ``loss_terms`` takes as keywords
     batch_fields = ("label",)
 
-    def __init__(self, latent_dim: int = 32, num_classes: int = 10, recon_weight: float = 1.0, width: int = 16,
-                 channels: int = 1, image_size: int = 32, activation: str = "elu", norm: str = "layer",
-                 steps: int = 1, step_size: float = 1.0, detach: bool = False, z0_std: float = 0.0,
-                 keep_z0: bool = True):
-        super().__init__(latent_dim, width, channels, image_size, activation, norm, steps, step_size, detach,
-                         z0_std, keep_z0)
+    def __init__(
+        self,
+        latent_dim: int = 32,
+        num_classes: int = 10,
+        recon_weight: float = 1.0,
+        width: int = 16,
+        channels: int = 1,
+        image_size: int = 32,
+        activation: str = "elu",
+        norm: str = "layer",
+        steps: int = 1,
+        step_size: float = 1.0,
+        detach: bool = False,
+        z0_std: float = 0.0,
+        keep_z0: bool = True,
+    ):
+        super().__init__(
+            latent_dim, width, channels, image_size, activation, norm, steps, step_size, detach, z0_std, keep_z0
+        )
         if num_classes < 2 or recon_weight < 0:
             raise ValueError(f"need num_classes >= 2 and recon_weight >= 0, got {num_classes}, {recon_weight}")
         self.recon_weight = recon_weight
@@ -87,11 +101,24 @@ class ConversionGON(GON):
     squared error against ``x``. Use ``encode_source`` for a source signal you already have.
     """
 
-    def __init__(self, latent_dim: int = 32, source: str = "mask", width: int = 16, channels: int = 1,
-                 image_size: int = 32, activation: str = "elu", norm: str = "layer", steps: int = 1,
-                 step_size: float = 1.0, detach: bool = False, z0_std: float = 0.0, keep_z0: bool = True):
-        super().__init__(latent_dim, width, channels, image_size, activation, norm, steps, step_size, detach,
-                         z0_std, keep_z0)
+    def __init__(
+        self,
+        latent_dim: int = 32,
+        source: str = "mask",
+        width: int = 16,
+        channels: int = 1,
+        image_size: int = 32,
+        activation: str = "elu",
+        norm: str = "layer",
+        steps: int = 1,
+        step_size: float = 1.0,
+        detach: bool = False,
+        z0_std: float = 0.0,
+        keep_z0: bool = True,
+    ):
+        super().__init__(
+            latent_dim, width, channels, image_size, activation, norm, steps, step_size, detach, z0_std, keep_z0
+        )
         degrade(torch.zeros(1, channels, image_size, image_size), source)  # reject unknown sources now
         self.source = source
 
@@ -109,8 +136,16 @@ class ConversionGON(GON):
 class ConversionAE(AutoEncoder):
     """The conversion baseline: an autoencoder from the source signal to the target, same decoder."""
 
-    def __init__(self, latent_dim: int = 32, source: str = "mask", width: int = 16, channels: int = 1,
-                 image_size: int = 32, activation: str = "elu", norm: str = "layer"):
+    def __init__(
+        self,
+        latent_dim: int = 32,
+        source: str = "mask",
+        width: int = 16,
+        channels: int = 1,
+        image_size: int = 32,
+        activation: str = "elu",
+        norm: str = "layer",
+    ):
         super().__init__(latent_dim, width, channels, image_size, activation, norm)
         degrade(torch.zeros(1, channels, image_size, image_size), source)
         self.source = source

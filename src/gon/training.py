@@ -6,6 +6,7 @@ step, test loss at intervals), checkpoints/ (every N steps and last.ckpt), pictu
 samples.png, interpolation.png, loss_curves.png, latent_histogram.png, metrics.json (the final
 test figures), model/ (the saved model, ``gon.load``-able) and report.html.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,10 +28,10 @@ from gon.config import FitConfig
 from gon.data import ImageData, ImageDataset, load_dataset
 from gon.errors import GonError
 from gon.guards import GracefulStop, StopOnNonFiniteLoss
+from gon.io import TRAINING_DATA_KEYS
 from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel, per_image_sse
 from gon.registry import MODELS
-from gon.io import TRAINING_DATA_KEYS
 from gon.report import final_pictures, interval_pictures, reconstruction_grid, save_grid, write_report
 from gon.runs import default_run_dir, last_checkpoint, prepare_run_dir, read_metrics, write_metrics_csv
 
@@ -102,12 +103,22 @@ class GonDataModule(L.LightningDataModule):
 
     def train_dataloader(self):  # under DDP, Lightning swaps in a DistributedSampler: each process its own images
         c = self.config
-        return DataLoader(IndexedDataset(ImageDataset(self.train)), batch_size=self.per_process_batch(), shuffle=True, drop_last=True,
-                          num_workers=c.num_workers, persistent_workers=c.num_workers > 0)
+        return DataLoader(
+            IndexedDataset(ImageDataset(self.train)),
+            batch_size=self.per_process_batch(),
+            shuffle=True,
+            drop_last=True,
+            num_workers=c.num_workers,
+            persistent_workers=c.num_workers > 0,
+        )
 
     def val_dataloader(self):
-        subset = ImageData(self.test.images[: self.config.val_size], None if self.test.labels is None else
-                           self.test.labels[: self.config.val_size], self.test.name, self.test.classes)
+        subset = ImageData(
+            self.test.images[: self.config.val_size],
+            None if self.test.labels is None else self.test.labels[: self.config.val_size],
+            self.test.name,
+            self.test.classes,
+        )
         return DataLoader(ImageDataset(subset), batch_size=self.per_process_batch(), num_workers=0)
 
 
@@ -135,8 +146,15 @@ class RunPictures(Callback):
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         if trainer.global_step % self.every == 0:
             trainer.logger.save()  # flush this session's metrics so that the curves include them
-            interval_pictures(module.model, self.run / "pictures", trainer.global_step, self.data.train.images,
-                              self.data.test.images, read_metrics(self.run), self.run / "loss_curves.png")
+            interval_pictures(
+                module.model,
+                self.run / "pictures",
+                trainer.global_step,
+                self.data.train.images,
+                self.data.test.images,
+                read_metrics(self.run),
+                self.run / "loss_curves.png",
+            )
 
 
 def resolve_image_size(config: FitConfig, native: int) -> int:
@@ -172,15 +190,24 @@ def fit(config: FitConfig) -> Path:
         torch.manual_seed(config.seed + rank_zero_only.rank)
     if rank_zero_only.rank == 0:  # a read-only or full output directory fails here, not hours in
         check_output_dir(run, run_space_needed(sum(p.numel() for p in module.parameters())))
-        (run / "config.yaml").write_text(yaml.safe_dump({**config.to_dict(), "model_options": module.hparams.model_options}, sort_keys=False))
+        (run / "config.yaml").write_text(
+            yaml.safe_dump({**config.to_dict(), "model_options": module.hparams.model_options}, sort_keys=False)
+        )
 
     stop = GracefulStop()
     callbacks = [
         StopOnNonFiniteLoss(last_checkpoint(run)),
         stop,
-        ModelCheckpoint(dirpath=run / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
-                        every_n_train_steps=config.checkpoint_every, save_top_k=1, monitor="step", mode="max",
-                        save_last=True),
+        ModelCheckpoint(
+            dirpath=run / "checkpoints",
+            filename="step{step:07d}",
+            auto_insert_metric_name=False,
+            every_n_train_steps=config.checkpoint_every,
+            save_top_k=1,
+            monitor="step",
+            mode="max",
+            save_last=True,
+        ),
         RunPictures(run, data, config.picture_every),
         TQDMProgressBar(refresh_rate=config.log_every),
     ]
@@ -209,8 +236,10 @@ def fit(config: FitConfig) -> Path:
         plugins=[AtomicCheckpointIO()],  # atomic writes; loads never unpickle arbitrary objects
     )
     if config.batch_size % trainer.world_size:
-        raise GonError(f"--batch-size {config.batch_size} is the global batch; it must divide evenly among the "
-                       f"{trainer.world_size} processes")
+        raise GonError(
+            f"--batch-size {config.batch_size} is the global batch; it must divide evenly among the "
+            f"{trainer.world_size} processes"
+        )
     started = time.perf_counter()
     try:
         trainer.fit(module, datamodule=data, ckpt_path=last_checkpoint(run) if config.resume else None)
@@ -219,8 +248,12 @@ def fit(config: FitConfig) -> Path:
         if stop.stopped:  # Ctrl-C / SIGTERM: the checkpoint is saved; skip the final evaluation
             if trainer.is_global_zero:
                 write_metrics_csv(run)
-                print(f"gon: training stopped at step {trainer.global_step}; checkpoint saved to {last_checkpoint(run)}; "
-                      f"resume with: gon fit --resume --out {run}", file=sys.stderr, flush=True)
+                print(
+                    f"gon: training stopped at step {trainer.global_step}; checkpoint saved to {last_checkpoint(run)}; "
+                    f"resume with: gon fit --resume --out {run}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             raise KeyboardInterrupt
         if trainer.is_global_zero:
             finish_run(run, module.model, data, trainer.global_step, seconds)
@@ -236,7 +269,9 @@ def resume_module(checkpoint: Path) -> GonModule:
     try:
         return GonModule(**hparams)
     except TypeError:
-        raise GonError(f"{checkpoint} is not a gon fit checkpoint (its hyperparameters do not describe a model)") from None
+        raise GonError(
+            f"{checkpoint} is not a gon fit checkpoint (its hyperparameters do not describe a model)"
+        ) from None
 
 
 def finish_run(run: Path, model: GradientOriginModel, data: GonDataModule, steps: int, seconds: float) -> None:
@@ -245,12 +280,18 @@ def finish_run(run: Path, model: GradientOriginModel, data: GonDataModule, steps
     save_grid(reconstruction_grid(model, data.test.images[:32]), run / "recon.png")
     results = reconstruction_metrics(model, data.test.images)
     results = {f"test_{k}": v for k, v in results.items()}
-    results.update(steps=steps, train_seconds=round(seconds, 2),
-                   parameters=sum(p.numel() for p in model.parameters()), test_images=len(data.test))
+    results.update(
+        steps=steps,
+        train_seconds=round(seconds, 2),
+        parameters=sum(p.numel() for p in model.parameters()),
+        test_images=len(data.test),
+    )
     training_data = {k: getattr(data.config, k) for k in TRAINING_DATA_KEYS}
     # RUN/model/ with the latent Gaussian, samples, interpolations, loss curves, latent histogram
     results.update(final_pictures(model, run, data.train.images, data.test.images, read_metrics(run), training_data))
     (run / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     write_report(run)
-    print(f"test per-pixel MSE {results['test_mse']:.5f} (PSNR {results['test_psnr']:.2f} dB) after {steps} steps, "
-          f"{seconds:.1f} s; run written to {run}")
+    print(
+        f"test per-pixel MSE {results['test_mse']:.5f} (PSNR {results['test_psnr']:.2f} dB) after {steps} steps, "
+        f"{seconds:.1f} s; run written to {run}"
+    )

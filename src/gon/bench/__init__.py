@@ -4,11 +4,12 @@ quality at equal wall-clock, as markdown tables and one JSON record.
 Each section is a function returning rows (dicts); :func:`run_suite` runs the chosen sections with
 one set of :class:`Settings` and :func:`markdown` renders what came back.
 """
+
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import torch
 
@@ -42,9 +43,19 @@ class Settings:
     device: str = "auto"
 
     @classmethod
-    def quick(cls, **overrides) -> "Settings":
-        values = dict(batch=16, repeats=2, data_batches=50, overhead_models=("gon",), overhead_warm=3, overhead_steps=15,
-                      conv_seconds=5.0, implicit_seconds=10.0, test_images=500, quality_seconds=10.0)
+    def quick(cls, **overrides) -> Settings:
+        values = dict(
+            batch=16,
+            repeats=2,
+            data_batches=50,
+            overhead_models=("gon",),
+            overhead_warm=3,
+            overhead_steps=15,
+            conv_seconds=5.0,
+            implicit_seconds=10.0,
+            test_images=500,
+            quality_seconds=10.0,
+        )
         return cls(**{**values, **overrides})
 
 
@@ -59,14 +70,28 @@ def run_suite(settings: Settings, log: Callable[[str], None] = print) -> dict:
     from gon.bench import overhead, quality, throughput
 
     device = resolve_device(settings.device)
-    record = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "device": str(device),
-              "machine": machine(), "settings": asdict(settings), "results": {}}
+    record = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "device": str(device),
+        "machine": machine(),
+        "settings": asdict(settings),
+        "results": {},
+    }
     results = record["results"]
     if settings.quality:
         log("# Monte Carlo sweep: implicit GON, equal wall-clock")
         results["monte-carlo"] = quality.run_monte_carlo_sweep(
-            settings.quality_seconds, settings.batch, settings.lr, settings.test_images, device,
-            settings.fractions, settings.samplings, settings.quality_naive, settings.seed, log=log)
+            settings.quality_seconds,
+            settings.batch,
+            settings.lr,
+            settings.test_images,
+            device,
+            settings.fractions,
+            settings.samplings,
+            settings.quality_naive,
+            settings.seed,
+            log=log,
+        )
         return record
     if "throughput" in settings.sections:
         log("# training throughput and peak memory")
@@ -76,13 +101,25 @@ def run_suite(settings: Settings, log: Callable[[str], None] = print) -> dict:
         results["data"] = throughput.run_data_loading(settings.batch, settings.data_batches, log)
     if "overhead" in settings.sections:
         log("# gon fit against a bare loop")
-        results["overhead"] = overhead.run_overhead(list(settings.overhead_models), settings.batch,
-                                                    settings.overhead_warm, settings.overhead_steps, device, log=log)
+        results["overhead"] = overhead.run_overhead(
+            list(settings.overhead_models),
+            settings.batch,
+            settings.overhead_warm,
+            settings.overhead_steps,
+            device,
+            log=log,
+        )
     if "time-to-quality" in settings.sections:
         log("# time to quality")
         results["time-to-quality"] = quality.run_time_to_quality(
-            settings.conv_seconds, settings.implicit_seconds, settings.batch, settings.lr, settings.test_images,
-            device, log)
+            settings.conv_seconds,
+            settings.implicit_seconds,
+            settings.batch,
+            settings.lr,
+            settings.test_images,
+            device,
+            log,
+        )
     return record
 
 
@@ -99,39 +136,65 @@ def _x(ratio) -> str:
 
 def markdown(record: dict) -> str:
     m = record["machine"]
-    lines = [f"Measured {record['date']} on {record['device']}: {m.get('gpu') or m['cpu']}, {m['cpu_cores']} cores, "
-             f"torch {m['torch']} ({m['torch_threads']} threads).", ""]
+    lines = [
+        f"Measured {record['date']} on {record['device']}: {m.get('gpu') or m['cpu']}, {m['cpu_cores']} cores, "
+        f"torch {m['torch']} ({m['torch_threads']} threads).",
+        "",
+    ]
     r = record["results"]
     if "throughput" in r:
-        lines += ["### Training throughput and peak memory (median of "
-                  f"{record['settings']['repeats']} steps, batch {record['settings']['batch']})", "",
-                  "| group | configuration | params | ms/step | images/s | peak MB | vs naive | memory vs naive | vs peer |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "### Training throughput and peak memory (median of "
+            f"{record['settings']['repeats']} steps, batch {record['settings']['batch']})",
+            "",
+            "| group | configuration | params | ms/step | images/s | peak MB | vs naive | memory vs naive | vs peer |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         for row in r["throughput"]:
             if "step_ms" not in row:
                 lines.append(f"| {row['group']} | {row['name']} | | | | | | | {row['note']} |")
                 continue
-            lines.append(f"| {row['group']} | {row['name']} | {row['params']:,} | {row['step_ms']:.0f} | "
-                         f"{row['images_per_s']:.1f} | {_f(row['peak_mb'], '.0f')} | {_x(row.get('vs_naive'))} | "
-                         f"{_x(row.get('memory_vs_naive'))} | {_x(row.get('vs_peer'))} |")
+            lines.append(
+                f"| {row['group']} | {row['name']} | {row['params']:,} | {row['step_ms']:.0f} | "
+                f"{row['images_per_s']:.1f} | {_f(row['peak_mb'], '.0f')} | {_x(row.get('vs_naive'))} | "
+                f"{_x(row.get('memory_vs_naive'))} | {_x(row.get('vs_peer'))} |"
+            )
         lines.append("")
     if "data" in r:
         lines += ["### Data loading", "", "| what | images | seconds | images/s |", "|---|---:|---:|---:|"]
-        lines += [f"| {row['name']} | {row['images']:,} | {row['seconds']:.2f} | {row['images_per_s']:,.0f} |"
-                  for row in r["data"]]
+        lines += [
+            f"| {row['name']} | {row['images']:,} | {row['seconds']:.2f} | {row['images_per_s']:,.0f} |"
+            for row in r["data"]
+        ]
         lines.append("")
     if "overhead" in r:
-        lines += ["### gon fit (Lightning) against a bare PyTorch loop", "",
-                  "| model | batch | steps timed | bare loop ms/step | gon fit ms/step | overhead |", "|---|---:|---:|---:|---:|---:|"]
-        lines += [f"| {row['name']} | {row['batch']} | {row['timed_steps']} | {row['bare_step_ms']:.1f} | "
-                  f"{row['fit_step_ms']:.1f} | {100 * row['overhead']:+.1f}% |" for row in r["overhead"]]
+        lines += [
+            "### gon fit (Lightning) against a bare PyTorch loop",
+            "",
+            "| model | batch | steps timed | bare loop ms/step | gon fit ms/step | overhead |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {row['name']} | {row['batch']} | {row['timed_steps']} | {row['bare_step_ms']:.1f} | "
+            f"{row['fit_step_ms']:.1f} | {100 * row['overhead']:+.1f}% |"
+            for row in r["overhead"]
+        ]
         lines.append("")
-    for key, title in (("time-to-quality", "Time to quality (Fashion-MNIST)"),
-                       ("monte-carlo", "Monte Carlo coordinates at equal wall-clock (implicit GON, Fashion-MNIST)")):
+    for key, title in (
+        ("time-to-quality", "Time to quality (Fashion-MNIST)"),
+        ("monte-carlo", "Monte Carlo coordinates at equal wall-clock (implicit GON, Fashion-MNIST)"),
+    ):
         if key in r:
-            lines += [f"### {title}", "", "| configuration | seconds | steps | images/s | test MSE | PSNR dB | test images |",
-                      "|---|---:|---:|---:|---:|---:|---:|"]
-            lines += [f"| {row['name']} | {row['train_seconds']:.0f} | {row['steps']} | {row['images_per_s']:.1f} | "
-                      f"{row['test_mse']:.5f} | {row['test_psnr']:.2f} | {row['test_images']} |" for row in r[key]]
+            lines += [
+                f"### {title}",
+                "",
+                "| configuration | seconds | steps | images/s | test MSE | PSNR dB | test images |",
+                "|---|---:|---:|---:|---:|---:|---:|",
+            ]
+            lines += [
+                f"| {row['name']} | {row['train_seconds']:.0f} | {row['steps']} | {row['images_per_s']:.1f} | "
+                f"{row['test_mse']:.5f} | {row['test_psnr']:.2f} | {row['test_images']} |"
+                for row in r[key]
+            ]
             lines.append("")
     return "\n".join(lines)

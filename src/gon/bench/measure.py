@@ -10,6 +10,7 @@ told to give every allocation of 64 KiB or more its own mapping (``mallopt``), s
 tensors leave the resident set at once and it follows the live tensors (this slows allocation,
 hence the separate step).
 """
+
 from __future__ import annotations
 
 import platform
@@ -17,9 +18,9 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -42,10 +43,18 @@ class Case:
 
     def result(self) -> dict:
         seconds = statistics.median(self.times)
-        return {"group": self.group, "name": self.name, "batch": self.batch, "params": self.params,
-                "step_ms": 1000 * seconds, "images_per_s": self.batch / seconds,
-                "peak_mb": statistics.median(self.peaks) if self.peaks else None,
-                "repeats": len(self.times), "step_ms_all": [round(1000 * t, 2) for t in self.times], "note": self.note}
+        return {
+            "group": self.group,
+            "name": self.name,
+            "batch": self.batch,
+            "params": self.params,
+            "step_ms": 1000 * seconds,
+            "images_per_s": self.batch / seconds,
+            "peak_mb": statistics.median(self.peaks) if self.peaks else None,
+            "repeats": len(self.times),
+            "step_ms_all": [round(1000 * t, 2) for t in self.times],
+            "note": self.note,
+        }
 
 
 def optimiser_step(model: GradientOriginModel, x: torch.Tensor, lr: float = 1e-4) -> Callable[[], None]:
@@ -70,7 +79,7 @@ class PeakMemory:
         self.mb: float | None = None
         self.start: int | None = None
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -114,8 +123,9 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_cases(cases: list[Case], repeats: int, device: torch.device, warmup: int = 2,
-               log: Callable[[str], None] | None = None) -> list[dict]:
+def time_cases(
+    cases: list[Case], repeats: int, device: torch.device, warmup: int = 2, log: Callable[[str], None] | None = None
+) -> list[dict]:
     """Run every case ``warmup + repeats`` times, interleaved, then once more for its peak memory;
     the median step time and the peak of each. (The first steps pay one-off costs: oneDNN kernel
     selection, Adam's state; two warm-up rounds cover them.)"""
@@ -129,7 +139,9 @@ def time_cases(cases: list[Case], repeats: int, device: torch.device, warmup: in
             if round_ >= warmup:
                 case.times.append(seconds)
             if log:
-                label = f"warm-up {round_ + 1}/{warmup}" if round_ < warmup else f"round {round_ - warmup + 1}/{repeats}"
+                label = (
+                    f"warm-up {round_ + 1}/{warmup}" if round_ < warmup else f"round {round_ - warmup + 1}/{repeats}"
+                )
                 log(f"  {case.group} | {case.name}: {label} {1000 * seconds:.0f} ms")
     for case in cases:
         peak = measure_memory(case.step, device)
@@ -146,8 +158,14 @@ def machine() -> dict:
         cpu = names[0] if names else cpu
     except OSError:
         pass
-    info = {"cpu": cpu, "cpu_cores": _cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "python": sys.version.split()[0], "platform": platform.platform()}
+    info = {
+        "cpu": cpu,
+        "cpu_cores": _cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
     return info

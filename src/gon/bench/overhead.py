@@ -8,6 +8,7 @@ report cancel or are left out). The bare loop runs ``timed`` steps after ``warm`
 once before and once after the fit runs (the mean of the two), so a changing background load
 shows in both.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -15,8 +16,8 @@ import io
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -59,17 +60,35 @@ def _bare_seconds(config: FitConfig, warm: int, timed: int, device: torch.device
     return time.perf_counter() - started
 
 
-def run_overhead(models: list[str], batch: int, warm: int, timed: int, device: torch.device,
-                 model_options: dict[str, dict] | None = None, log: Callable[[str], None] = print) -> list[dict]:
+def run_overhead(
+    models: list[str],
+    batch: int,
+    warm: int,
+    timed: int,
+    device: torch.device,
+    model_options: dict[str, dict] | None = None,
+    log: Callable[[str], None] = print,
+) -> list[dict]:
     rows = []
     accelerator = "gpu" if device.type == "cuda" else "cpu"
     with tempfile.TemporaryDirectory(prefix="gon-bench-") as tmp:
         for name in models:
+
             def config(steps: int) -> FitConfig:
-                return FitConfig(model=name, batch_size=batch, max_steps=steps, limit_train=batch * (warm + timed + 2),
-                                 out=str(Path(tmp) / name), overwrite=True, accelerator=accelerator, devices="1",
-                                 checkpoint_every=BIG, picture_every=BIG, val_size=batch,
-                                 model_options=(model_options or {}).get(name, {}))
+                return FitConfig(
+                    model=name,
+                    batch_size=batch,
+                    max_steps=steps,
+                    limit_train=batch * (warm + timed + 2),
+                    out=str(Path(tmp) / name),
+                    overwrite=True,
+                    accelerator=accelerator,
+                    devices="1",
+                    checkpoint_every=BIG,
+                    picture_every=BIG,
+                    val_size=batch,
+                    model_options=(model_options or {}).get(name, {}),
+                )
 
             log(f"  {name}: bare loop, {warm} + {timed} steps")
             bare = _bare_seconds(config(warm + timed), warm, timed, device)
@@ -78,8 +97,18 @@ def run_overhead(models: list[str], batch: int, warm: int, timed: int, device: t
             fit_long = _fit_seconds(config(warm + timed))
             bare = (bare + _bare_seconds(config(warm + timed), warm, timed, device)) / 2
             fit_step, bare_step = (fit_long - fit_warm) / timed, bare / timed
-            rows.append({"name": name, "batch": batch, "timed_steps": timed, "bare_step_ms": 1000 * bare_step,
-                         "fit_step_ms": 1000 * fit_step, "overhead": fit_step / bare_step - 1})
-            log(f"  {name}: bare {1000 * bare_step:.1f} ms/step, fit {1000 * fit_step:.1f} ms/step "
-                f"({100 * (fit_step / bare_step - 1):+.1f}%)")
+            rows.append(
+                {
+                    "name": name,
+                    "batch": batch,
+                    "timed_steps": timed,
+                    "bare_step_ms": 1000 * bare_step,
+                    "fit_step_ms": 1000 * fit_step,
+                    "overhead": fit_step / bare_step - 1,
+                }
+            )
+            log(
+                f"  {name}: bare {1000 * bare_step:.1f} ms/step, fit {1000 * fit_step:.1f} ms/step "
+                f"({100 * (fit_step / bare_step - 1):+.1f}%)"
+            )
     return rows

@@ -10,14 +10,15 @@ step from a zero origin, batch 64. Its ``num_layers`` counts every linear layer,
 ``num_layers=5`` is gon's ``depth=4`` (4 sine layers and a linear output): both have 206,593
 parameters at 1 channel.
 """
+
 from __future__ import annotations
 
 import importlib
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -39,8 +40,18 @@ def import_peer(install: bool = True, log: Callable[[str], None] | None = None):
             raise RuntimeError(f"{PEER_REQUIREMENT} is not installed in {target} (and installing was not allowed)")
         if log:
             log(f"installing {PEER_REQUIREMENT} (no dependencies) into {target}")
-        command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check",
-                   "--target", str(target), PEER_REQUIREMENT]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            PEER_REQUIREMENT,
+        ]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=300)
         except (OSError, subprocess.TimeoutExpired) as e:
@@ -63,9 +74,15 @@ def peer_model(channels: int, latent_dim: int = 32, hidden: int = 256, depth: in
         def loss_inner(self, output, target):  # summed over the batch, as the peer does
             return (output - target).pow(2).sum(0).mean()
 
-    decoder = gp.ImplicitDecoder(latent_dim=latent_dim, out_dim=channels, hidden_dim=hidden, num_layers=depth + 1,
-                                 block_factory=gp.SirenBlockFactory(w0=30), pos_encoder=gp.IdentityPositionalEncoding(2),
-                                 final_activation=None)
+    decoder = gp.ImplicitDecoder(
+        latent_dim=latent_dim,
+        out_dim=channels,
+        hidden_dim=hidden,
+        num_layers=depth + 1,
+        block_factory=gp.SirenBlockFactory(w0=30),
+        pos_encoder=gp.IdentityPositionalEncoding(2),
+        final_activation=None,
+    )
     return MSEGON(decoder)
 
 

@@ -6,11 +6,12 @@ naive pass as the reference) both use :func:`train_for_seconds`: a bare PyTorch 
 Fashion-MNIST training batches (``gon fit`` runs the same step; see overhead.py for what Lightning
 adds), then :func:`gon.metrics.reconstruction_metrics` on the test set, always on the full grid.
 """
+
 from __future__ import annotations
 
 import time
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -22,8 +23,15 @@ FRACTIONS = (1.0, 0.5, 0.25, 0.1)
 SAMPLINGS = ("same", "independent")
 
 
-def train_for_seconds(model: GradientOriginModel, images: torch.Tensor, seconds: float, batch: int, lr: float,
-                      device: torch.device, seed: int = 0) -> dict:
+def train_for_seconds(
+    model: GradientOriginModel,
+    images: torch.Tensor,
+    seconds: float,
+    batch: int,
+    lr: float,
+    device: torch.device,
+    seed: int = 0,
+) -> dict:
     """Adam steps on shuffled batches of ``images`` until ``seconds`` of wall-clock have passed."""
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
@@ -50,8 +58,19 @@ def evaluate(model: GradientOriginModel, test: torch.Tensor, device: torch.devic
     return {"test_mse": metrics["mse"], "test_psnr": metrics["psnr"], "test_images": len(test)}
 
 
-def _run(name: str, model: GradientOriginModel, train: torch.Tensor, test: torch.Tensor, seconds: float, batch: int,
-         lr: float, device: torch.device, log: Callable[[str], None], seed: int = 0, **extra) -> dict:
+def _run(
+    name: str,
+    model: GradientOriginModel,
+    train: torch.Tensor,
+    test: torch.Tensor,
+    seconds: float,
+    batch: int,
+    lr: float,
+    device: torch.device,
+    log: Callable[[str], None],
+    seed: int = 0,
+    **extra,
+) -> dict:
     log(f"  {name}: training for {seconds:g} s")
     row = {"name": name, "seconds_budget": seconds, "seed": seed, **extra}
     row.update(train_for_seconds(model.to(device), train, seconds, batch, lr, device, seed))
@@ -66,8 +85,15 @@ def _fashion(image_size: int | None, test_images: int) -> tuple[torch.Tensor, to
     return train, test
 
 
-def run_time_to_quality(conv_seconds: float, implicit_seconds: float, batch: int, lr: float, test_images: int,
-                        device: torch.device, log: Callable[[str], None] = print) -> list[dict]:
+def run_time_to_quality(
+    conv_seconds: float,
+    implicit_seconds: float,
+    batch: int,
+    lr: float,
+    test_images: int,
+    device: torch.device,
+    log: Callable[[str], None] = print,
+) -> list[dict]:
     """Test MSE of the conv GON (32x32) and the implicit GON (28x28, defaults) after a wall-clock budget each."""
     rows = []
     torch.manual_seed(0)
@@ -75,14 +101,24 @@ def run_time_to_quality(conv_seconds: float, implicit_seconds: float, batch: int
     rows.append(_run("conv GON (gon, 32x32x1)", GON(), train, test, conv_seconds, batch, lr, device, log))
     torch.manual_seed(0)
     train, test = _fashion(None, test_images)
-    rows.append(_run("implicit GON (defaults, 28x28x1)", ImplicitGON(), train, test, implicit_seconds, batch, lr,
-                     device, log))
+    rows.append(
+        _run("implicit GON (defaults, 28x28x1)", ImplicitGON(), train, test, implicit_seconds, batch, lr, device, log)
+    )
     return rows
 
 
-def run_monte_carlo_sweep(seconds: float, batch: int, lr: float, test_images: int, device: torch.device,
-                          fractions=FRACTIONS, samplings=SAMPLINGS, naive: bool = True, seed: int = 0,
-                          log: Callable[[str], None] = print) -> list[dict]:
+def run_monte_carlo_sweep(
+    seconds: float,
+    batch: int,
+    lr: float,
+    test_images: int,
+    device: torch.device,
+    fractions=FRACTIONS,
+    samplings=SAMPLINGS,
+    naive: bool = True,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+) -> list[dict]:
     """The implicit GON at equal wall-clock for each coordinate fraction p and subset sampling (and the naive pass).
 
     ``seed`` sets the initial weights, the batches and the pixel subsets: repeat the sweep with
@@ -90,8 +126,10 @@ def run_monte_carlo_sweep(seconds: float, batch: int, lr: float, test_images: in
     train, test = _fashion(None, test_images)
     configs = [("naive pass, p=1", {"origin_pass": "naive"})] if naive else []
     for p in fractions:
-        for sampling in (("same",) if p >= 1 else samplings):
-            label = f"shared origin, p={p:g}" + ("" if p >= 1 else f", {sampling} subset{'s' if sampling != 'same' else ''}")
+        for sampling in ("same",) if p >= 1 else samplings:
+            label = f"shared origin, p={p:g}" + (
+                "" if p >= 1 else f", {sampling} subset{'s' if sampling != 'same' else ''}"
+            )
             configs.append((label, {"coord_fraction": p, "coord_sampling": sampling}))
     rows = []
     for label, options in configs:

@@ -1,10 +1,11 @@
 """Training throughput and peak memory: every registered model, the implicit GON's passes, the peer,
 and data loading."""
+
 from __future__ import annotations
 
 import time
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -50,13 +51,15 @@ def model_cases(batch: int, device: torch.device) -> tuple[list[Case], list[dict
             skipped.append({"group": "models", "name": name, "note": f"skipped: {e}"})
             continue
         x = _images(batch, 1, size, device)
-        cases.append(Case("models", f"{name} ({cls.__name__}, {size}x{size}x1)", batch, optimiser_step(model, x),
-                          _params(model)))
+        cases.append(
+            Case("models", f"{name} ({cls.__name__}, {size}x{size}x1)", batch, optimiser_step(model, x), _params(model))
+        )
     return cases, skipped
 
 
-def implicit_cases(channels: int, size: int, batch: int, device: torch.device, peer: bool,
-                   log: Callable[[str], None]) -> list[Case]:
+def implicit_cases(
+    channels: int, size: int, batch: int, device: torch.device, peer: bool, log: Callable[[str], None]
+) -> list[Case]:
     """The implicit GON (SIREN 4x256, latent 32) by each pass, and the peer at the same configuration."""
     group = f"implicit {size}x{size}x{channels}"
     x = _images(batch, channels, size, device)
@@ -75,8 +78,9 @@ def implicit_cases(channels: int, size: int, batch: int, device: torch.device, p
     return cases
 
 
-def run_throughput(batch: int, repeats: int, device: torch.device, peer: bool = True,
-                   log: Callable[[str], None] = print) -> list[dict]:
+def run_throughput(
+    batch: int, repeats: int, device: torch.device, peer: bool = True, log: Callable[[str], None] = print
+) -> list[dict]:
     """All throughput groups, each timed interleaved; rows carry ratios to their group's reference."""
     rows = []
     with warnings.catch_warnings():
@@ -92,7 +96,9 @@ def run_throughput(batch: int, repeats: int, device: torch.device, peer: bool = 
             peer_row = next((r for r in group if r["name"].startswith("peer")), None)
             for row in group:
                 row["vs_naive"] = row["images_per_s"] / naive["images_per_s"]
-                row["memory_vs_naive"] = (row["peak_mb"] / naive["peak_mb"]) if row["peak_mb"] and naive["peak_mb"] else None
+                row["memory_vs_naive"] = (
+                    (row["peak_mb"] / naive["peak_mb"]) if row["peak_mb"] and naive["peak_mb"] else None
+                )
                 if peer_row:
                     row["vs_peer"] = row["images_per_s"] / peer_row["images_per_s"]
             rows += group
@@ -121,7 +127,13 @@ def run_data_loading(batch: int, batches: int, log: Callable[[str], None] = prin
     for _ in range(batches):
         n += len(next(loader)[0])
     seconds = time.perf_counter() - started
-    rows.append({"name": f"gon fit's training DataLoader (batch {batch}, shuffled)", "images": n, "seconds": seconds,
-                 "images_per_s": n / seconds})
+    rows.append(
+        {
+            "name": f"gon fit's training DataLoader (batch {batch}, shuffled)",
+            "images": n,
+            "seconds": seconds,
+            "images_per_s": n / seconds,
+        }
+    )
     log(f"  DataLoader: {n / seconds:.0f} images/s")
     return rows

@@ -2,6 +2,7 @@
 
 Every user-fixable problem is a :class:`gon.GonError`: printed on one line, exit code 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,7 +13,19 @@ from gon.cpu_memory import tune_for_training
 from gon.errors import GonError
 
 #: subcommand modules, in the order ``gon --help`` lists them
-COMMAND_MODULES = ["gon.cli.fit", "gon.cli.export", "gon.cli.encode", "gon.cli.reconstruct", "gon.cli.sample", "gon.cli.interpolate", "gon.cli.render", "gon.cli.report", "gon.cli.bench", "gon.cli.evaluate", "gon.cli.reproduce"]
+COMMAND_MODULES = [
+    "gon.cli.fit",
+    "gon.cli.export",
+    "gon.cli.encode",
+    "gon.cli.reconstruct",
+    "gon.cli.sample",
+    "gon.cli.interpolate",
+    "gon.cli.render",
+    "gon.cli.report",
+    "gon.cli.bench",
+    "gon.cli.evaluate",
+    "gon.cli.reproduce",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,7 @@
 """``gon bench``: throughput, peak memory, data loading, gon fit's overhead and time-to-quality, as
 markdown tables (stdout) and JSON (``--json``). ``--quick`` is a 1-2 minute smoke run; ``--quality``
 runs the Monte Carlo sweep (implicit GON, test MSE at equal wall-clock) instead."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,22 +15,40 @@ from gon.errors import GonError
 def add_parser(commands) -> None:
     p = commands.add_parser("bench", help="measure speed, memory and quality at equal wall-clock", description=__doc__)
     p.add_argument("--quick", action="store_true", help="small budgets and few repeats (~1-2 minutes on 2 CPU cores)")
-    p.add_argument("--quality", action="store_true",
-                   help="run the Monte Carlo sweep: implicit GON test MSE at equal wall-clock per coordinate fraction")
-    p.add_argument("--seconds", type=float, help="--quality: training seconds per configuration (default 300; quick 10)")
+    p.add_argument(
+        "--quality",
+        action="store_true",
+        help="run the Monte Carlo sweep: implicit GON test MSE at equal wall-clock per coordinate fraction",
+    )
+    p.add_argument(
+        "--seconds", type=float, help="--quality: training seconds per configuration (default 300; quick 10)"
+    )
     p.add_argument("--fractions", help="--quality: comma-separated coordinate fractions (default 1,0.5,0.25,0.1)")
-    p.add_argument("--samplings", help="--quality: comma-separated subset samplings for p < 1 (default same,independent)")
-    p.add_argument("--seed", type=int, default=0, help="--quality: seed of the weights, batches and pixel subsets (default 0)")
+    p.add_argument(
+        "--samplings", help="--quality: comma-separated subset samplings for p < 1 (default same,independent)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="--quality: seed of the weights, batches and pixel subsets (default 0)"
+    )
     p.add_argument("--no-naive", action="store_true", help="--quality: leave out the naive-pass reference run")
-    p.add_argument("--sections", help="comma-separated subset of throughput,data,overhead,time-to-quality (default all)")
+    p.add_argument(
+        "--sections", help="comma-separated subset of throughput,data,overhead,time-to-quality (default all)"
+    )
     p.add_argument("--batch-size", type=int, help="images per step (default 64; quick 16)")
     p.add_argument("--repeats", type=int, help="timed steps per configuration, after one warm-up (default 5; quick 2)")
     p.add_argument("--test-images", type=int, help="test images for the quality figures (default 10000; quick 500)")
     p.add_argument("--conv-seconds", type=float, help="time-to-quality budget of the conv GON (default 60; quick 5)")
-    p.add_argument("--implicit-seconds", type=float, help="time-to-quality budget of the implicit GON (default 300; quick 10)")
-    p.add_argument("--overhead-steps", type=int,
-                   help="timed steps of the gon fit vs bare loop comparison (default 40; quick 15; a GPU needs ~400)")
-    p.add_argument("--no-peer", action="store_true", help="skip the gon-pytorch peer (otherwise pip-installed into the cache)")
+    p.add_argument(
+        "--implicit-seconds", type=float, help="time-to-quality budget of the implicit GON (default 300; quick 10)"
+    )
+    p.add_argument(
+        "--overhead-steps",
+        type=int,
+        help="timed steps of the gon fit vs bare loop comparison (default 40; quick 15; a GPU needs ~400)",
+    )
+    p.add_argument(
+        "--no-peer", action="store_true", help="skip the gon-pytorch peer (otherwise pip-installed into the cache)"
+    )
     p.add_argument("--device", default="auto", help="cpu | cuda | auto (default auto)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice, one per core)")
     p.add_argument("--json", default="bench.json", help="where to write the JSON record (default bench.json)")
@@ -41,11 +60,22 @@ def settings_from_args(args: argparse.Namespace):
 
     if args.seed < 0:
         raise GonError(f"option --seed must be >= 0, got {args.seed}")
-    overrides = {"device": args.device, "peer": not args.no_peer, "quality": args.quality, "seed": args.seed,
-                 "quality_naive": not args.no_naive}
-    for flag, key in (("batch_size", "batch"), ("repeats", "repeats"), ("test_images", "test_images"),
-                      ("conv_seconds", "conv_seconds"), ("implicit_seconds", "implicit_seconds"),
-                      ("seconds", "quality_seconds"), ("overhead_steps", "overhead_steps")):
+    overrides = {
+        "device": args.device,
+        "peer": not args.no_peer,
+        "quality": args.quality,
+        "seed": args.seed,
+        "quality_naive": not args.no_naive,
+    }
+    for flag, key in (
+        ("batch_size", "batch"),
+        ("repeats", "repeats"),
+        ("test_images", "test_images"),
+        ("conv_seconds", "conv_seconds"),
+        ("implicit_seconds", "implicit_seconds"),
+        ("seconds", "quality_seconds"),
+        ("overhead_steps", "overhead_steps"),
+    ):
         value = getattr(args, flag)
         if value is not None:
             if value <= 0:
@@ -55,7 +85,10 @@ def settings_from_args(args: argparse.Namespace):
         sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
         unknown = [s for s in sections if s not in SECTIONS]
         if unknown or not sections:
-            raise GonError(f"option --sections: unknown section {', '.join(unknown) or '(none)'}; choose from {', '.join(SECTIONS)}")
+            raise GonError(
+                f"option --sections: unknown section {', '.join(unknown) or '(none)'}; "
+                f"choose from {', '.join(SECTIONS)}"
+            )
         overrides["sections"] = sections
     if args.fractions:
         try:

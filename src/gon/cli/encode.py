@@ -3,6 +3,7 @@
 The .npz holds ``latents`` (float32 [N, latent_dim]) and, for labelled datasets, ``labels``
 (int64 [N]); read it with ``numpy.load(path)`` (no pickle needed).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -4,6 +4,7 @@ Reconstruction (every model): summed squared error per image, per-pixel MSE, PSN
 models (vgon, vae): the negative ELBO in bits/dim (gon.metrics.elbo_bits_per_dim). Classifiers:
 test accuracy. MODEL is a run directory, a saved-model directory or a .ckpt checkpoint.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,12 @@ from pathlib import Path
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser("evaluate", help="test-split metrics of a trained model (JSON)", description=__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = commands.add_parser(
+        "evaluate",
+        help="test-split metrics of a trained model (JSON)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("model", metavar="MODEL", help="run directory, saved-model directory or .ckpt file")
     p.add_argument("--dataset", help="dataset to evaluate on (default: the one the model was trained on)")
     p.add_argument("--data-dir", help="where to look for dataset files first")
@@ -40,8 +45,14 @@ def run(args: argparse.Namespace) -> int:
     data = load_images(model, args, limit=args.limit)
 
     images = data.images.to(args.device)
-    results = {"model": str(args.model), "class": type(model).__name__, "dataset": data.name, "split": args.split,
-               "images": len(data), "parameters": sum(p.numel() for p in model.parameters())}
+    results = {
+        "model": str(args.model),
+        "class": type(model).__name__,
+        "dataset": data.name,
+        "split": args.split,
+        "images": len(data),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
     results.update(reconstruction_metrics(model, images, args.batch_size))
     if isinstance(model, VariationalGON):
         results.update(elbo_bits_per_dim(model, images, samples=args.elbo_samples, batch_size=args.batch_size))
@@ -49,7 +60,11 @@ def run(args: argparse.Namespace) -> int:
         results["accuracy"] = classification_accuracy(model, images, data.labels.to(args.device), args.batch_size)
 
     source = Path(args.model)
-    out = Path(args.out) if args.out else (source if source.is_dir() else source.parent) / f"evaluation-{data.name}-{args.split}.json"
+    out = (
+        Path(args.out)
+        if args.out
+        else (source if source.is_dir() else source.parent) / f"evaluation-{data.name}-{args.split}.json"
+    )
     try:
         out.write_text(json.dumps(results, indent=2) + "\n")
     except OSError as e:

@@ -1,8 +1,10 @@
-"""``gon export MODEL DIR``: a saved model (config.json + model.safetensors + latent statistics) from any run or checkpoint.
+"""``gon export MODEL DIR``: a saved model (config.json + model.safetensors + latent statistics) from any
+run or checkpoint.
 
 The latent Gaussian used for sampling is fitted on the training latents when the model records
 its training data (or --dataset is given), else kept from MODEL when it has one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +19,9 @@ def add_parser(commands) -> None:
     add_model_argument(p)
     p.add_argument("out", metavar="DIR", help="the saved-model directory to write (its parent must exist)")
     add_data_arguments(p, split=None)
-    p.add_argument("--fit-images", type=int, default=None, help="training images encoded for the latent Gaussian (default 4096)")
+    p.add_argument(
+        "--fit-images", type=int, default=None, help="training images encoded for the latent Gaussian (default 4096)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace the files of an existing saved model in DIR")
     p.set_defaults(run=run)
 

@@ -1,4 +1,5 @@
 """``gon fit``: train a model; flags override the YAML ``--config``, which overrides the defaults."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,19 +10,36 @@ from gon.registry import MODELS
 
 # CLI flag -> model constructor keyword; a flag the chosen model does not take is an error
 MODEL_FLAGS = {
-    "latent_dim": int, "width": int, "norm": str, "activation": str, "hidden": int, "depth": int, "w0": float,
-    "steps": int, "step_size": float, "z0_std": float,
-    "origin_pass": str, "coord_fraction": float, "coord_sampling": str,
+    "latent_dim": int,
+    "width": int,
+    "norm": str,
+    "activation": str,
+    "hidden": int,
+    "depth": int,
+    "w0": float,
+    "steps": int,
+    "step_size": float,
+    "z0_std": float,
+    "origin_pass": str,
+    "coord_fraction": float,
+    "coord_sampling": str,
 }
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser("fit", help="train a GON", description=__doc__, argument_default=argparse.SUPPRESS,
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = commands.add_parser(
+        "fit",
+        help="train a GON",
+        description=__doc__,
+        argument_default=argparse.SUPPRESS,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--model", help=f"{' | '.join(MODELS)} (default gon)")
     p.add_argument("--dataset", help="fashion-mnist | mnist | cifar10 | folder:PATH (default fashion-mnist)")
     p.add_argument("--data-dir", help="where to look for dataset files first")
-    p.add_argument("--image-size", type=int, help="training size (default: the data's; 32 for conv models on 28x28 data)")
+    p.add_argument(
+        "--image-size", type=int, help="training size (default: the data's; 32 for conv models on 28x28 data)"
+    )
     p.add_argument("--resize", choices=["resize", "pad"], help="how 28x28 data grows to 32x32 (default resize)")
     p.add_argument("--batch-size", type=int, help="images per step (default 64)")
     p.add_argument("--lr", type=float, help="Adam learning rate (default 1e-4)")
@@ -41,15 +59,22 @@ def add_parser(commands) -> None:
     p.add_argument("--val-size", type=int, help="test images used at intervals (default 10000)")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 500)")
     p.add_argument("--picture-every", type=int, help="steps between reconstruction grids (default 500)")
-    p.add_argument("--log-every", type=int,
-                   help="steps between logged train losses and progress-bar refreshes (default 1; on a GPU, 50 makes "
-                        "small models ~10%% faster: docs/performance.md)")
+    p.add_argument(
+        "--log-every",
+        type=int,
+        help="steps between logged train losses and progress-bar refreshes (default 1; on a GPU, 50 makes "
+        "small models ~10%% faster: docs/performance.md)",
+    )
     p.add_argument("--limit-train", type=int, help="train on the first N images only")
     g = p.add_argument_group("model options (each applies to the models that have it)")
     g.add_argument("--latent-dim", type=int, help="latent size (default 32)")
     g.add_argument("--width", type=int, help="conv decoder width ngf (default 16)")
-    g.add_argument("--norm", choices=["layer", "batch", "none"], help="conv normalisation (default layer; batch = the paper's)")
-    g.add_argument("--activation", choices=["elu", "relu", "silu", "tanh", "sine"], help="conv activation (default elu)")
+    g.add_argument(
+        "--norm", choices=["layer", "batch", "none"], help="conv normalisation (default layer; batch = the paper's)"
+    )
+    g.add_argument(
+        "--activation", choices=["elu", "relu", "silu", "tanh", "sine"], help="conv activation (default elu)"
+    )
     g.add_argument("--hidden", type=int, help="SIREN units per layer (default 256)")
     g.add_argument("--depth", type=int, help="SIREN sine layers (default 4)")
     g.add_argument("--w0", type=float, help="SIREN frequency (default 30)")
@@ -58,12 +83,22 @@ def add_parser(commands) -> None:
     g.add_argument("--detach", action="store_true", help="cut second-order terms (ablation)")
     g.add_argument("--z0-std", type=float, help="start from z0 ~ N(0, std^2) instead of the origin")
     g.add_argument("--negative-gradient", action="store_true", help="z = -grad instead of z0 - grad (Fig. 11a)")
-    g.add_argument("--origin-pass", choices=["shared", "naive"],
-                   help="implicit GON: exact shared-origin pass (default) or the naive double backward (reference)")
-    g.add_argument("--coord-fraction", type=float,
-                   help="implicit GON: train on a random fraction p of the pixels each step (Monte Carlo, default 0.25; 1 = every pixel)")
-    g.add_argument("--coord-sampling", choices=["same", "independent"],
-                   help="implicit GON: one pixel subset for inner and outer integrals, or two (default same)")
+    g.add_argument(
+        "--origin-pass",
+        choices=["shared", "naive"],
+        help="implicit GON: exact shared-origin pass (default) or the naive double backward (reference)",
+    )
+    g.add_argument(
+        "--coord-fraction",
+        type=float,
+        help="implicit GON: train on a random fraction p of the pixels each step "
+        "(Monte Carlo, default 0.25; 1 = every pixel)",
+    )
+    g.add_argument(
+        "--coord-sampling",
+        choices=["same", "independent"],
+        help="implicit GON: one pixel subset for inner and outer integrals, or two (default same)",
+    )
     p.set_defaults(run=run)
 
 
@@ -92,8 +127,11 @@ def saved_run_config(given: dict) -> dict:
     """The settings a run was started with (RUN/config.yaml), the base for ``--resume``; {} if absent."""
     from gon.runs import default_run_dir
 
-    run = Path(given["out"]) if given.get("out") else default_run_dir(given.get("model", FitConfig.model),
-                                                                  given.get("dataset", FitConfig.dataset))
+    run = (
+        Path(given["out"])
+        if given.get("out")
+        else default_run_dir(given.get("model", FitConfig.model), given.get("dataset", FitConfig.dataset))
+    )
     if not (run / "config.yaml").is_file():
         return {}
     values = read_yaml(run / "config.yaml")

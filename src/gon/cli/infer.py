@@ -4,6 +4,7 @@ MODEL is a run directory (its model/ export, else checkpoints/last.ckpt), a save
 directory (config.json + model.safetensors) or a Lightning .ckpt. The dataset, its folder and
 how it was resized default to what the model was trained on, when the model records it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,9 @@ def add_model_argument(p: argparse.ArgumentParser) -> None:
 
 def add_data_arguments(p: argparse.ArgumentParser, split: str | None = "test") -> None:
     """--dataset and --data-dir (default: the model's training data), and --split unless ``split`` is None."""
-    p.add_argument("--dataset", help="fashion-mnist | mnist | cifar10 | folder:PATH (default: the model's training data)")
+    p.add_argument(
+        "--dataset", help="fashion-mnist | mnist | cifar10 | folder:PATH (default: the model's training data)"
+    )
     p.add_argument("--data-dir", help="where to look for dataset files first")
     if split:
         p.add_argument("--split", default=split, choices=["train", "test"], help="which split's images to use")
@@ -85,9 +88,15 @@ def load_images(model, args: argparse.Namespace, limit: int | None = None, split
             raise GonError(f"{args.model} was trained on {size[0]}x{size[1]} images; gon datasets are square")
         size = size[0]
     same_data = name == trained.get("dataset")
-    data = load_dataset(name, split or getattr(args, "split", "test"), data_dir=args.data_dir or (trained.get("data_dir") if same_data else None),
-                        image_size=size, resize=trained.get("resize") or "resize", limit=limit,
-                        seed=trained.get("seed", 0) if same_data else 0)
+    data = load_dataset(
+        name,
+        split or getattr(args, "split", "test"),
+        data_dir=args.data_dir or (trained.get("data_dir") if same_data else None),
+        image_size=size,
+        resize=trained.get("resize") or "resize",
+        limit=limit,
+        seed=trained.get("seed", 0) if same_data else 0,
+    )
     channels = model.config.get("channels")
     if channels is not None and data.channels != channels:
         raise GonError(f"dataset {name} has {data.channels} channel(s) but {args.model} expects {channels}")

@@ -4,14 +4,23 @@ One row per pair of images (paper Fig. 6): the first image, ``--steps`` decoding
 between their latents (both ends included), then the second image. Pairs are consecutive images
 of the split, or drawn at random with --seed.
 """
+
 from __future__ import annotations
 
 import argparse
 
 import torch
 
-from gon.cli.infer import (add_data_arguments, add_model_argument, add_out_argument, load_images, load_model,
-                           output_path, positive, save_picture)
+from gon.cli.infer import (
+    add_data_arguments,
+    add_model_argument,
+    add_out_argument,
+    load_images,
+    load_model,
+    output_path,
+    positive,
+    save_picture,
+)
 from gon.errors import GonError
 
 
@@ -37,8 +46,11 @@ def run(args: argparse.Namespace) -> int:
     data = load_images(model, args, limit=None if args.seed is not None else 2 * args.pairs)
     if len(data) < 2 * args.pairs:
         raise GonError(f"--pairs {args.pairs} needs {2 * args.pairs} images; the {args.split} split has {len(data)}")
-    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(args.seed)) if args.seed is not None \
+    order = (
+        torch.randperm(len(data), generator=torch.Generator().manual_seed(args.seed))
+        if args.seed is not None
         else torch.arange(len(data))
+    )
     x = data.images[order[: 2 * args.pairs]]
     save_picture(interpolation_grid(model, x[0::2], x[1::2], args.steps), out)
     return 0

@@ -2,12 +2,21 @@
 
 Rows alternate: a row of originals, then the same images reconstructed.
 """
+
 from __future__ import annotations
 
 import argparse
 
-from gon.cli.infer import (add_data_arguments, add_model_argument, add_out_argument, load_images, load_model,
-                           output_path, positive, save_picture)
+from gon.cli.infer import (
+    add_data_arguments,
+    add_model_argument,
+    add_out_argument,
+    load_images,
+    load_model,
+    output_path,
+    positive,
+    save_picture,
+)
 
 
 def add_parser(commands) -> None:

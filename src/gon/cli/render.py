@@ -3,12 +3,21 @@
 Each test image is encoded at the model's training size (e.g. 28x28) and its latent rendered at
 ``--resolution`` (paper Fig. 5 and 17); each render sits right of a bicubic upscale of the input.
 """
+
 from __future__ import annotations
 
 import argparse
 
-from gon.cli.infer import (add_data_arguments, add_model_argument, add_out_argument, load_images, load_model,
-                           output_path, positive, save_picture)
+from gon.cli.infer import (
+    add_data_arguments,
+    add_model_argument,
+    add_out_argument,
+    load_images,
+    load_model,
+    output_path,
+    positive,
+    save_picture,
+)
 from gon.errors import GonError
 
 
@@ -33,8 +42,10 @@ def run(args: argparse.Namespace) -> int:
     positive(args.pairs_per_row, "--pairs-per-row")
     model = load_model(args)
     if not renders_any_size(model):
-        raise GonError(f"{args.model} is a {type(model).__name__}, which decodes only at its training size; "
-                       "super-resolution needs an implicit GON (gon fit --model implicit)")
+        raise GonError(
+            f"{args.model} is a {type(model).__name__}, which decodes only at its training size; "
+            "super-resolution needs an implicit GON (gon fit --model implicit)"
+        )
     data = load_images(model, args, limit=args.n)
     save_picture(render_grid(model, data.images, args.resolution, args.pairs_per_row), out, enlarge=False)
     return 0

@@ -3,6 +3,7 @@
 The page has the run's config, parameter count, training time, a metrics table, the loss curves
 and every picture, all embedded: it works offline and loads nothing from elsewhere.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -4,12 +4,21 @@ A variational GON decodes draws from its N(0, I) prior. A GON or implicit GON de
 the multivariate normal fitted to its training latents (the paper's early-stopping approach),
 stored in a saved model by ``gon fit`` and ``gon export``, or fitted now from the training data.
 """
+
 from __future__ import annotations
 
 import argparse
 
-from gon.cli.infer import (add_data_arguments, add_model_argument, add_out_argument, ensure_latent_gaussian,
-                           load_model, output_path, positive, save_picture)
+from gon.cli.infer import (
+    add_data_arguments,
+    add_model_argument,
+    add_out_argument,
+    ensure_latent_gaussian,
+    load_model,
+    output_path,
+    positive,
+    save_picture,
+)
 from gon.errors import GonError
 
 

@@ -8,12 +8,12 @@ Training is a plain Adam loop over in-memory tensors, not ``gon fit``: a row nee
 directory, checkpoints or pictures, and the loop lets runners evaluate at chosen steps or
 wall-clock times. It trains on the model's own ``loss_terms``, as ``gon fit`` does.
 """
+
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -56,7 +56,7 @@ class Budget:
         if self.steps is not None and self.epochs is not None:
             raise GonError("give either --steps or --epochs, not both")
 
-    def with_defaults(self, **defaults: Any) -> "Budget":
+    def with_defaults(self, **defaults: Any) -> Budget:
         """A copy where each field still ``None`` takes the experiment's default.
 
         Defaults for ``steps`` and ``epochs`` apply only when neither was given.
@@ -74,8 +74,10 @@ class Budget:
         """Optimiser steps of one run: ``steps``, or ``epochs`` full passes over the training images."""
         per_epoch = n_train // self.batch_size
         if per_epoch < 1:
-            raise GonError(f"{n_train} training images are fewer than one batch of {self.batch_size}; "
-                           f"raise --limit-train or lower --batch-size")
+            raise GonError(
+                f"{n_train} training images are fewer than one batch of {self.batch_size}; "
+                f"raise --limit-train or lower --batch-size"
+            )
         return self.steps if self.steps is not None else (self.epochs or 1) * per_epoch
 
     def seed_list(self) -> list[int]:
@@ -91,8 +93,10 @@ class Data:
 def load_data(budget: Budget, image_size: int = 32) -> Data:
     """The training images (first ``limit_train``) and test images (first ``test_size``) at ``image_size``."""
     kw = dict(data_dir=budget.data_dir, image_size=image_size)
-    return Data(load_dataset(budget.dataset, "train", limit=budget.limit_train, **kw),
-                load_dataset(budget.dataset, "test", limit=budget.test_size, **kw))
+    return Data(
+        load_dataset(budget.dataset, "train", limit=budget.limit_train, **kw),
+        load_dataset(budget.dataset, "test", limit=budget.test_size, **kw),
+    )
 
 
 @dataclass
@@ -129,8 +133,15 @@ def batch_extras(model: torch.nn.Module, data: ImageData, index: torch.Tensor, d
     return {k: extras[k].to(device) for k in fields}
 
 
-def train(model: GradientOriginModel, data: ImageData, budget: Budget, seed: int, steps: int,
-          on_step: Callable[[int, float], bool | None] | None = None, bar: tqdm | None = None) -> float:
+def train(
+    model: GradientOriginModel,
+    data: ImageData,
+    budget: Budget,
+    seed: int,
+    steps: int,
+    on_step: Callable[[int, float], bool | None] | None = None,
+    bar: tqdm | None = None,
+) -> float:
     """Up to ``steps`` Adam steps on shuffled batches (drop last) of ``data``; returns the training seconds.
 
     ``on_step(step, seconds)`` runs after every step with the training time so far (its own time
@@ -174,9 +185,16 @@ def curve_points(steps: int, points: int) -> set[int]:
     return {max(1, round(steps * i / points)) for i in range(1, points + 1)}
 
 
-def run_rows(rows: Iterable[Row], budget: Budget, data: Data | dict[int, Data], *, curves: int = 0,
-             train_curve: bool = False, evaluate: Callable[[GradientOriginModel, Data], dict[str, float]] | None = None,
-             keep: Callable[[Row, int, GradientOriginModel], None] | None = None) -> tuple[list[dict], list[dict]]:
+def run_rows(
+    rows: Iterable[Row],
+    budget: Budget,
+    data: Data | dict[int, Data],
+    *,
+    curves: int = 0,
+    train_curve: bool = False,
+    evaluate: Callable[[GradientOriginModel, Data], dict[str, float]] | None = None,
+    keep: Callable[[Row, int, GradientOriginModel], None] | None = None,
+) -> tuple[list[dict], list[dict]]:
     """Train every row for every seed; returns (results, curve points).
 
     data: one :class:`Data`, or one per image size (rows with an ``image_size`` option use theirs).
@@ -202,17 +220,30 @@ def run_rows(rows: Iterable[Row], budget: Budget, data: Data | dict[int, Data], 
             def on_step(step: int, seconds: float, model=model, row=row, seed=seed, d=d) -> None:
                 if step in at:
                     point = {"row": row.label, **row.columns, "seed": seed, "step": step}
-                    point["test_sse"] = reconstruction_metrics(model, d.test.images[:CURVE_IMAGES].to(budget.device))["sse"]
+                    point["test_sse"] = reconstruction_metrics(model, d.test.images[:CURVE_IMAGES].to(budget.device))[
+                        "sse"
+                    ]
                     if train_curve:
-                        point["train_sse"] = reconstruction_metrics(model, d.train.images[:CURVE_IMAGES].to(budget.device))["sse"]
+                        point["train_sse"] = reconstruction_metrics(
+                            model, d.train.images[:CURVE_IMAGES].to(budget.device)
+                        )["sse"]
                     points.append(point)
 
             seconds = train(model, d.train, budget, seed, steps, on_step if at else None, bar)
             started = time.perf_counter()
             metrics = evaluate(model, d)
-            results.append({"row": row.label, **row.columns, "seed": seed, "parameters": network_parameters(model),
-                            "steps": steps, "train_seconds": round(seconds, 2),
-                            "eval_seconds": round(time.perf_counter() - started, 2), **metrics})
+            results.append(
+                {
+                    "row": row.label,
+                    **row.columns,
+                    "seed": seed,
+                    "parameters": network_parameters(model),
+                    "steps": steps,
+                    "train_seconds": round(seconds, 2),
+                    "eval_seconds": round(time.perf_counter() - started, 2),
+                    **metrics,
+                }
+            )
             if keep is not None:
                 keep(row, seed, model)
     return results, points

@@ -3,11 +3,21 @@
 Training time is measured around the optimiser steps only (the snapshots pause the clock), so
 the times are those of the training itself on this machine; ``--steps`` or ``--epochs`` cap a run.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from gon.experiments.common import CURVE_IMAGES, Budget, Row, load_data, make_model, network_parameters, progress_bar, train
+from gon.experiments.common import (
+    CURVE_IMAGES,
+    Budget,
+    Row,
+    load_data,
+    make_model,
+    network_parameters,
+    progress_bar,
+    train,
+)
 from gon.experiments.figures import image_rows
 from gon.experiments.tables import write_tables
 from gon.metrics import evaluating, reconstruction_metrics
@@ -31,8 +41,16 @@ def convergence(budget: Budget, out: Path) -> str:
                 pending, shown = list(TIMES), [0]  # whole seconds already shown on the bar
 
                 def snapshot(step: int, seconds: float, label: str, row=row, seed=seed, model=model) -> None:
-                    results.append({"row": row.label, "seed": seed, "seconds": label, "steps": step,
-                                    "parameters": network_parameters(model), **reconstruction_metrics(model, probe)})
+                    results.append(
+                        {
+                            "row": row.label,
+                            "seed": seed,
+                            "seconds": label,
+                            "steps": step,
+                            "parameters": network_parameters(model),
+                            **reconstruction_metrics(model, probe),
+                        }
+                    )
                     if seed == 0:
                         with evaluating(model):
                             strip.append((f"{row.label} {label}", model.reconstruct(fixed)))
@@ -49,6 +67,11 @@ def convergence(budget: Budget, out: Path) -> str:
                 if pending:  # stopped by --steps / --epochs before the last time point
                     snapshot(cap, seconds, f"{seconds:.1f} s (end)")
     image_rows(strip, out / "convergence.png", "Test reconstructions after t seconds of training (seed 0)")
-    return write_tables(results, out, "convergence", ["row", "seconds"],
-                        {"steps": ("steps", 0), "sse": ("test SSE / image", 3)},
-                        f"Test error on the first {len(probe)} test images.")
+    return write_tables(
+        results,
+        out,
+        "convergence",
+        ["row", "seconds"],
+        {"steps": ("steps", 0), "sse": ("test SSE / image", 3)},
+        f"Test error on the first {len(probe)} test images.",
+    )

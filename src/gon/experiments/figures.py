@@ -1,4 +1,5 @@
 """The experiments' figures, with matplotlib (Agg): learning curves, metric-vs-setting lines, image strips, scatters."""
+
 from __future__ import annotations
 
 import statistics
@@ -44,13 +45,23 @@ def _line(ax, points, x, y, label, style="-", color=None) -> str:
     """Mean of ``y`` against ``x`` with a ± std band; returns the line's colour."""
     xs, means, stds = _mean_band(points, x, y)
     (line,) = ax.plot(xs, means, style, marker="o", markersize=3, label=label, color=color)
-    ax.fill_between(xs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
-                    color=line.get_color(), alpha=0.2)
+    ax.fill_between(
+        xs,
+        [m - s for m, s in zip(means, stds)],
+        [m + s for m, s in zip(means, stds)],
+        color=line.get_color(),
+        alpha=0.2,
+    )
     return line.get_color()
 
 
-def plot_curves(points: list[dict[str, Any]], path: Path, title: str, train: bool = False,
-                ylabel: str = "summed squared error per image") -> Path:
+def plot_curves(
+    points: list[dict[str, Any]],
+    path: Path,
+    title: str,
+    train: bool = False,
+    ylabel: str = "summed squared error per image",
+) -> Path:
     """Test (and training) error against training step, one line per row, mean ± std band over seeds."""
     fig, ax = _pyplot().subplots(figsize=(6.4, 4.2))
     for row in dict.fromkeys(p["row"] for p in points):
@@ -76,8 +87,14 @@ class Panel:
     xscale: str = "linear"  # or "log" (base 2), or "symlog" (0 beside values spanning decades)
 
 
-LABELS = {"sse": "test SSE / image", "mse": "test per-pixel MSE", "latent_dim": "latent size", "sigma": "sigma of z0",
-          "blocks": "upsampling blocks", "width": "width (filters of the last block)"}
+LABELS = {
+    "sse": "test SSE / image",
+    "mse": "test per-pixel MSE",
+    "latent_dim": "latent size",
+    "sigma": "sigma of z0",
+    "blocks": "upsampling blocks",
+    "width": "width (filters of the last block)",
+}
 
 
 def plot_lines(panels: Sequence[Panel], path: Path, title: str, group: str = "row") -> Path:

@@ -1,8 +1,9 @@
 """The shared table writer: per-seed results -> CSV, and mean ± std over seeds -> markdown.
 
-    OUT/NAME.csv   one line per (row, seed): every measured column
-    OUT/NAME.md    one line per row: mean ± std (sample std over seeds) of the chosen metrics
+OUT/NAME.csv   one line per (row, seed): every measured column
+OUT/NAME.md    one line per row: mean ± std (sample std over seeds) of the chosen metrics
 """
+
 from __future__ import annotations
 
 import csv
@@ -59,8 +60,14 @@ def markdown_table(summary: list[dict[str, Any]], keys: list[str], metrics: dict
     return "\n".join(lines) + "\n"
 
 
-def write_tables(results: list[dict[str, Any]], out: Path, name: str, keys: list[str],
-                 metrics: dict[str, tuple[str, int]], note: str = "") -> str:
+def write_tables(
+    results: list[dict[str, Any]],
+    out: Path,
+    name: str,
+    keys: list[str],
+    metrics: dict[str, tuple[str, int]],
+    note: str = "",
+) -> str:
     """Write OUT/NAME.csv (per seed) and OUT/NAME.md (mean ± std over seeds); returns the markdown."""
     write_csv(results, out / f"{name}.csv")
     seeds = len({r.get("seed") for r in results})

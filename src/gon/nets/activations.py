@@ -1,5 +1,6 @@
 """Activations by name. A GON trains through F's derivative, so F's activation needs a
 non-zero second derivative (ELU, SiLU, tanh, sine); ReLU'' = 0 is the paper's failure case (Fig. 3)."""
+
 import torch
 from torch import nn
 

@@ -4,6 +4,7 @@ At 32x32 with latent 32, width 16, 1 channel and BatchNorm this is exactly the o
 code's generator (74,321 parameters). Each doubling of the image size adds one upsampling
 block, as the paper scales it to 64x64 (CelebA) and 128x128 (LSUN).
 """
+
 from __future__ import annotations
 
 import math
@@ -76,7 +77,11 @@ class ConvEncoder(nn.Module):
     ):
         super().__init__()
         widths = block_widths(image_size, width)[::-1]  # [width, 2 width, ...]
-        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), _norm(norm, widths[0]), make_activation(activation)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels, widths[0], 4, 2, 1),
+            _norm(norm, widths[0]),
+            make_activation(activation),
+        ]
         for cin, cout in zip(widths[:-1], widths[1:]):
             layers += [nn.Conv2d(cin, cout, 4, 2, 1), _norm(norm, cout), make_activation(activation)]
         layers += [nn.Conv2d(widths[-1], out_dim, 4, 1, 0)]  # 4x4 -> 1x1

@@ -1,4 +1,5 @@
 """The variational GON's stochastic layer: two linear maps of the latent to a diagonal Gaussian (Eq. 10)."""
+
 import torch
 from torch import Tensor, nn
 

@@ -5,6 +5,7 @@ The first layer is linear in its input, so for an input ``[c; z]`` its pre-activ
 (:meth:`Siren.trunk`) then works on that sum. An implicit GON computes ``W_c c + b`` once per coordinate grid and adds
 each image's ``W_z z`` instead of concatenating a repeated latent onto every coordinate.
 """
+
 from __future__ import annotations
 
 import math

@@ -1,5 +1,6 @@
 """The report of a run: one self-contained HTML page (images inline as data URIs, no scripts, no fonts
 or styles from elsewhere), readable offline and safe to mail around."""
+
 from __future__ import annotations
 
 import base64
@@ -23,11 +24,23 @@ FINAL_PICTURES = [
     ("loss_curves.png", "Loss curves", "training objective per step (raw and smoothed), test evaluations, test MSE"),
     ("recon.png", "Reconstructions", "test images (odd rows) and their reconstructions (even rows)"),
     ("samples.png", "Samples", "the variational prior, or a normal fitted to training latents (GON, implicit GON)"),
-    ("interpolation.png", "Interpolations", "one pair of test images per row, spherical interpolation of their latents between them"),
-    ("latent_histogram.png", "Latent distribution", "every value of the training latents with the normal fitted to them (paper Fig. 13-14)"),
+    (
+        "interpolation.png",
+        "Interpolations",
+        "one pair of test images per row, spherical interpolation of their latents between them",
+    ),
+    (
+        "latent_histogram.png",
+        "Latent distribution",
+        "every value of the training latents with the normal fitted to them (paper Fig. 13-14)",
+    ),
 ]
-PICTURE_KINDS = [("recon", "reconstructions"), ("samples", "samples"), ("interpolation", "interpolations"),
-                 ("latents", "latent histogram")]
+PICTURE_KINDS = [
+    ("recon", "reconstructions"),
+    ("samples", "samples"),
+    ("interpolation", "interpolations"),
+    ("latents", "latent histogram"),
+]
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto; max-width: 1200px;
@@ -66,17 +79,28 @@ def write_report(run: str | Path, out: str | Path | None = None) -> Path:
     if rows and (not curves.is_file() or max(logs, default=0) > curves.stat().st_mtime):
         plot_loss_curves(rows, curves, title=run.name)
 
-    parts = [f"<h1>Run {_e(run.name)}</h1>",
-             f'<p class="sub">{_e(config.get("model", "?"))} on {_e(config.get("dataset", "?"))}; '
-             f'report written {time.strftime("%Y-%m-%d %H:%M")}</p>',
-             _summary(config, results, run), "<h2>Test metrics</h2>", _metrics_table(results, rows),
-             "<h2>Pictures of the final model</h2>", _final_pictures(run),
-             "<h2>Pictures during training</h2>", _pictures_by_step(run),
-             "<h2>Configuration</h2>", _table([(k, _fmt(v)) for k, v in _flatten(config)], ["setting", "value"]),
-             "<h2>Files</h2>", _files(run)]
-    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>gon run {_e(run.name)}</title><style>{STYLE}</style></head>\n<body>\n"
-            + "\n".join(parts) + "\n</body></html>\n")
+    parts = [
+        f"<h1>Run {_e(run.name)}</h1>",
+        f'<p class="sub">{_e(config.get("model", "?"))} on {_e(config.get("dataset", "?"))}; '
+        f"report written {time.strftime('%Y-%m-%d %H:%M')}</p>",
+        _summary(config, results, run),
+        "<h2>Test metrics</h2>",
+        _metrics_table(results, rows),
+        "<h2>Pictures of the final model</h2>",
+        _final_pictures(run),
+        "<h2>Pictures during training</h2>",
+        _pictures_by_step(run),
+        "<h2>Configuration</h2>",
+        _table([(k, _fmt(v)) for k, v in _flatten(config)], ["setting", "value"]),
+        "<h2>Files</h2>",
+        _files(run),
+    ]
+    page = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>gon run {_e(run.name)}</title><style>{STYLE}</style></head>\n<body>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )
     try:
         out.write_text(page, encoding="utf-8")
     except OSError as e:
@@ -88,18 +112,28 @@ def write_report(run: str | Path, out: str | Path | None = None) -> Path:
 def _summary(config: dict, results: dict, run: Path) -> str:
     saved = _read_json(run / "model" / "config.json")
     seconds = results.get("train_seconds")
-    items = [("model", f"{config.get('model', '?')} ({saved.get('class', '?')})"),
-             ("parameters", f"{results['parameters']:,}" if "parameters" in results else "n/a"),
-             ("training steps", results.get("steps", "n/a")),
-             ("training time", _duration(seconds) if isinstance(seconds, (int, float)) else "n/a"),
-             ("test images", results.get("test_images", "n/a")),
-             ("saved model", "model/ (config.json + model.safetensors + latents.safetensors)" if saved else "none yet")]
-    return '<table class="summary">' + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in items) + "</table>"
+    items = [
+        ("model", f"{config.get('model', '?')} ({saved.get('class', '?')})"),
+        ("parameters", f"{results['parameters']:,}" if "parameters" in results else "n/a"),
+        ("training steps", results.get("steps", "n/a")),
+        ("training time", _duration(seconds) if isinstance(seconds, (int, float)) else "n/a"),
+        ("test images", results.get("test_images", "n/a")),
+        ("saved model", "model/ (config.json + model.safetensors + latents.safetensors)" if saved else "none yet"),
+    ]
+    return (
+        '<table class="summary">' + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in items) + "</table>"
+    )
 
 
 def _metrics_table(results: dict, rows: list[dict[str, float]]) -> str:
-    final = [(k, _fmt(v)) for k, v in results.items() if k not in ("parameters", "steps", "train_seconds", "test_images")]
-    parts = [_table(final, ["final figure", "value"]) if final else "<p>No final figures yet (metrics.json is written when training ends).</p>"]
+    final = [
+        (k, _fmt(v)) for k, v in results.items() if k not in ("parameters", "steps", "train_seconds", "test_images")
+    ]
+    parts = [
+        _table(final, ["final figure", "value"])
+        if final
+        else "<p>No final figures yet (metrics.json is written when training ends).</p>"
+    ]
     evals = [r for r in rows if "test/mse" in r or "test/loss" in r]
     if evals:
         keys = sorted({k for r in evals for k in r if k.startswith("test/")})
@@ -126,9 +160,13 @@ def _pictures_by_step(run: Path) -> str:
     kinds = [(k, label) for k, label in PICTURE_KINDS if any(k in by_step[s] for s in steps)]
     head = "".join(f"<th>{_e(label)}</th>" for _, label in kinds)
     body = "".join(
-        f"<tr><td class=\"num\">{s}</td>" + "".join(
-            f"<td>{_img(by_step[s][k], f'{label} at step {s}') if k in by_step[s] else ''}</td>" for k, label in kinds)
-        + "</tr>" for s in steps)
+        f'<tr><td class="num">{s}</td>'
+        + "".join(
+            f"<td>{_img(by_step[s][k], f'{label} at step {s}') if k in by_step[s] else ''}</td>" for k, label in kinds
+        )
+        + "</tr>"
+        for s in steps
+    )
     note = f"<p>{len(steps)} of {len(by_step)} steps with pictures shown.</p>"
     return f"{note}<table><tr><th>step</th>{head}</tr>{body}</table>"
 
@@ -140,7 +178,8 @@ def _files(run: Path) -> str:
 
 # -- helpers ------------------------------------------------------------------------------------
 def _figure(path: Path, title: str, caption: str) -> str:
-    return f"<figure>{_img(path, title)}<figcaption><b>{_e(title)}</b> ({_e(path.name)}): {_e(caption)}</figcaption></figure>"
+    caption = f"<b>{_e(title)}</b> ({_e(path.name)}): {_e(caption)}"
+    return f"<figure>{_img(path, title)}<figcaption>{caption}</figcaption></figure>"
 
 
 def _img(path: Path, alt: str) -> str:
@@ -151,9 +190,15 @@ def _img(path: Path, alt: str) -> str:
 
 def _table(rows: list, header: list[str]) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(
-        f'<td class="num">{_e(c)}</td>' if isinstance(c, (int, float)) or _numeric(c) else f"<td>{_e(c)}</td>" for c in row)
-        + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="num">{_e(c)}</td>' if isinstance(c, (int, float)) or _numeric(c) else f"<td>{_e(c)}</td>"
+            for c in row
+        )
+        + "</tr>"
+        for row in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 

@@ -6,6 +6,7 @@ Grids (all return ``PIL.Image``; save them with :func:`save_grid`):
     interpolation_grid    one row per pair: the real image, slerp between the latents, the other image
     render_grid           super-resolution: bicubic upscale of the input beside the implicit render
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,8 +19,17 @@ from tqdm.auto import tqdm
 
 from gon.images import make_grid, pairs_grid, rows_grid, save_image, side_by_side, upscale
 from gon.report.plots import latent_normality, plot_latent_histogram, plot_loss_curves
-from gon.sampling import GAUSSIAN_FIT_IMAGES, LatentGaussian, decode, encode_images, eval_mode, model_device
-from gon.sampling import render, sample, slerp
+from gon.sampling import (
+    GAUSSIAN_FIT_IMAGES,
+    LatentGaussian,
+    decode,
+    encode_images,
+    eval_mode,
+    model_device,
+    render,
+    sample,
+    slerp,
+)
 
 N_SAMPLES, N_PAIRS, N_STEPS = 64, 8, 8
 INTERVAL_FIT_IMAGES = 512  # training latents behind the samples and histogram drawn at intervals
@@ -32,8 +42,9 @@ def reconstruction_grid(model, images: Tensor, nrow: int = 8) -> Image.Image:
     return side_by_side(images, recon, nrow=nrow)
 
 
-def sample_grid(model, n: int = N_SAMPLES, temperature: float = 1.0, seed: int | None = 0,
-                gaussian: LatentGaussian | None = None) -> Image.Image:
+def sample_grid(
+    model, n: int = N_SAMPLES, temperature: float = 1.0, seed: int | None = 0, gaussian: LatentGaussian | None = None
+) -> Image.Image:
     """n samples in a square grid (see :func:`gon.sampling.sample`)."""
     return make_grid(sample(model, n, temperature, seed, gaussian))
 
@@ -59,8 +70,15 @@ def save_grid(image: Image.Image, path: str | Path) -> Path:
 
 
 # -- the pictures of a run ------------------------------------------------------------------------
-def interval_pictures(model, folder: Path, step: int, train: Tensor, test: Tensor,
-                      rows: list[dict[str, float]] | None = None, curves: Path | None = None) -> None:
+def interval_pictures(
+    model,
+    folder: Path,
+    step: int,
+    train: Tensor,
+    test: Tensor,
+    rows: list[dict[str, float]] | None = None,
+    curves: Path | None = None,
+) -> None:
     """Reconstructions of the first 32 test images, samples, interpolations and the latent histogram at
     ``step`` (into ``folder``), and the loss curves so far."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -75,8 +93,15 @@ def interval_pictures(model, folder: Path, step: int, train: Tensor, test: Tenso
         plot_loss_curves(rows, curves)
 
 
-def final_pictures(model, run: Path, train: Tensor, test: Tensor, rows: list[dict[str, float]],
-                   training_data: dict[str, Any] | None = None, progress: bool = True) -> dict[str, float]:
+def final_pictures(
+    model,
+    run: Path,
+    train: Tensor,
+    test: Tensor,
+    rows: list[dict[str, float]],
+    training_data: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> dict[str, float]:
     """The end of ``gon fit``: fit the latent Gaussian, export RUN/model/, draw every final picture.
 
     Writes RUN/model/, samples.png, interpolation.png, latent_histogram.png and loss_curves.png;
@@ -90,10 +115,13 @@ def final_pictures(model, run: Path, train: Tensor, test: Tensor, rows: list[dic
     save_grid(sample_grid(model, gaussian=gaussian), run / "samples.png")
     a, b = _pairs(test)
     save_grid(interpolation_grid(model, a, b), run / "interpolation.png")
-    stats = plot_latent_histogram(latents, run / "latent_histogram.png",
-                                  title=f"{len(latents)} training latents of the final model")
+    stats = plot_latent_histogram(
+        latents, run / "latent_histogram.png", title=f"{len(latents)} training latents of the final model"
+    )
     plot_loss_curves(rows, run / "loss_curves.png", title=run.name)
-    return {f"latent_{k}": round(v, 5) for k, v in stats.items() if k in ("ks", "ks_per_dim", "skew", "excess_kurtosis")}
+    return {
+        f"latent_{k}": round(v, 5) for k, v in stats.items() if k in ("ks", "ks_per_dim", "skew", "excess_kurtosis")
+    }
 
 
 def _pairs(test: Tensor, pairs: int = N_PAIRS) -> tuple[Tensor, Tensor]:
@@ -102,5 +130,13 @@ def _pairs(test: Tensor, pairs: int = N_PAIRS) -> tuple[Tensor, Tensor]:
     return (test[0 : 2 * p : 2], test[1 : 2 * p : 2]) if p else (test[:1], test[:1])
 
 
-__all__ = ["interpolation_grid", "latent_normality", "reconstruction_grid", "render_grid", "sample_grid", "save_grid",
-           "interval_pictures", "final_pictures"]
+__all__ = [
+    "interpolation_grid",
+    "latent_normality",
+    "reconstruction_grid",
+    "render_grid",
+    "sample_grid",
+    "save_grid",
+    "interval_pictures",
+    "final_pictures",
+]

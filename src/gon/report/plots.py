@@ -3,6 +3,7 @@
 Figures are built with the object-oriented API (``matplotlib.figure.Figure``), so no global
 pyplot state or GUI backend is touched, and are saved as PNG.
 """
+
 from __future__ import annotations
 
 import math
@@ -62,7 +63,9 @@ def plot_loss_curves(rows: list[dict[str, float]], path: str | Path, title: str 
         ax = axes[col]
         col += 1
         psnr = [10 * math.log10(1 / max(m, 1e-12)) for m in mse_y]  # dB for pixels in [0, 1]
-        ax.plot(mse_x, psnr, "o-", color="tab:green", markersize=4, label=f"last: MSE {mse_y[-1]:.4g}, {psnr[-1]:.2f} dB")
+        ax.plot(
+            mse_x, psnr, "o-", color="tab:green", markersize=4, label=f"last: MSE {mse_y[-1]:.4g}, {psnr[-1]:.2f} dB"
+        )
         ax.set(xlabel="step", ylabel="PSNR (dB), higher is better", title="test reconstruction quality")
         ax.legend()
         ax.grid(alpha=0.3)
@@ -132,14 +135,24 @@ def plot_latent_histogram(latents: Tensor, path: str | Path, title: str = "laten
     x = latents.detach().double().cpu().flatten().numpy()
     fig = Figure(figsize=(5.5, 3.8), dpi=DPI, layout="constrained")
     ax = fig.subplots()
-    ax.hist(x, bins=min(100, max(10, int(math.sqrt(len(x))))), density=True, color="tab:blue", alpha=0.6,
-            label=f"{latents.shape[0]} latents x {latents.shape[1]} dims")
+    ax.hist(
+        x,
+        bins=min(100, max(10, int(math.sqrt(len(x))))),
+        density=True,
+        color="tab:blue",
+        alpha=0.6,
+        label=f"{latents.shape[0]} latents x {latents.shape[1]} dims",
+    )
     mu, sd = stats["mean"], max(stats["std"], 1e-12)
     grid = torch.linspace(float(x.min()), float(x.max()), 400, dtype=torch.float64)
     density = torch.exp(-0.5 * ((grid - mu) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
-    ax.plot(grid.numpy(), density.numpy(), color="tab:red",
-            label=f"normal fit N({mu:.3g}, {sd:.3g}²)\nKS D = {stats['ks']:.3f} (per dim {stats['ks_per_dim']:.3f})\n"
-                  f"skew {stats['skew']:.2f}, excess kurtosis {stats['excess_kurtosis']:.2f}")
+    ax.plot(
+        grid.numpy(),
+        density.numpy(),
+        color="tab:red",
+        label=f"normal fit N({mu:.3g}, {sd:.3g}²)\nKS D = {stats['ks']:.3f} (per dim {stats['ks_per_dim']:.3f})\n"
+        f"skew {stats['skew']:.2f}, excess kurtosis {stats['excess_kurtosis']:.2f}",
+    )
     ax.set(xlabel="latent value", ylabel="density", title=title)
     ax.legend(fontsize=8)
     fig.savefig(path)
