@@ -17,8 +17,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-import gon.data as data
-from gon.data import ImageData, ImageDataset, find_or_download, load_dataset, read_idx
+import gon.data.download as download
+import gon.data.idx as idx
+from gon.data import SOURCES, ImageData, ImageDataset, find_or_download, load_dataset, read_idx
+from gon.data.cifar import CIFAR_FILES
 from gon.errors import GonError
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -31,13 +33,13 @@ needs_fashion = pytest.mark.skipif(
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
     """No system datasets, an empty cache, and a network that is never reached unless a test says so."""
-    monkeypatch.setattr(data, "SYSTEM_DATA_DIRS", (tmp_path / "system",))
+    monkeypatch.setattr(download, "SYSTEM_DATA_DIRS", (tmp_path / "system",))
     monkeypatch.setenv("GON_CACHE", str(tmp_path / "cache"))
 
     def offline(url, timeout=None):
         raise urllib.error.URLError("network unreachable (test)")
 
-    monkeypatch.setattr(data, "urlopen", offline)
+    monkeypatch.setattr(download, "urlopen", offline)
     return tmp_path
 
 
@@ -54,7 +56,7 @@ def write_fake_mnist(directory: Path, n_train=12, n_test=5, *, gz=True, n_train_
     rng = np.random.default_rng(0)
     suffix = ".gz" if gz else ""
     for split, n, n_labels in (("train", n_train, n_train_labels or n_train), ("test", n_test, n_test)):
-        images, labels = data._IDX_FILES[split]
+        images, labels = idx.IDX_FILES[split]
         write_idx(directory / f"{images}{suffix}", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), gz=gz)
         write_idx(directory / f"{labels}{suffix}", rng.integers(0, 10, n_labels, dtype=np.uint8), gz=gz)
     return directory
@@ -178,7 +180,7 @@ def test_read_idx_rejects_giant_declared_size_instantly(tmp_path, gz, dims):
 
 def test_read_idx_giant_but_allowed_gz_is_read_in_bounded_chunks(tmp_path, monkeypatch):
     """A header under the cap but with a tiny payload fails as truncated, without allocating the claim."""
-    monkeypatch.setattr(data, "MAX_IDX_BYTES", 1 << 62)
+    monkeypatch.setattr(idx, "MAX_IDX_BYTES", 1 << 62)
     path = tmp_path / "claims-a-lot.gz"
     path.write_bytes(gzip.compress(_raw_header(0x08, [2**31, 2**20]) + b"0123456789"))
     with pytest.raises(GonError, match="truncated"):
@@ -221,7 +223,7 @@ def test_idx_images_must_be_uint8_3d(isolated):
 
 def test_missing_dataset_without_download_lists_every_place(isolated):
     with pytest.raises(GonError) as err:
-        find_or_download("fashion-mnist", isolated / "given", download=False)
+        find_or_download(SOURCES["fashion-mnist"], isolated / "given", download=False)
     message = str(err.value)
     for place in (
         isolated / "given",
@@ -245,18 +247,20 @@ def _serve(monkeypatch, files: dict[str, bytes], calls: list[str]):
         calls.append(url)
         return io.BytesIO(files[url.rsplit("/", 1)[-1]])
 
-    monkeypatch.setattr(data, "urlopen", fake_urlopen)
+    monkeypatch.setattr(download, "urlopen", fake_urlopen)
 
 
 @needs_fashion
 def test_download_verifies_and_writes_atomically(isolated, monkeypatch):
     served = {p.name: p.read_bytes() for p in FASHION.glob("*.gz")}
     # The packaged files are recompressed, so their MD5s differ from the published ones.
-    monkeypatch.setitem(data.CHECKSUMS, "fashion-mnist", {k: hashlib.md5(v).hexdigest() for k, v in served.items()})
+    monkeypatch.setattr(
+        SOURCES["fashion-mnist"], "checksums", {k: hashlib.md5(v).hexdigest() for k, v in served.items()}
+    )
     calls = []
     _serve(monkeypatch, served, calls)
     test = load_dataset("fashion-mnist", "test", limit=100)
-    assert len(calls) == 4 and all(c.startswith(data.URLS["fashion-mnist"]) for c in calls)
+    assert len(calls) == 4 and all(c.startswith(SOURCES["fashion-mnist"].url) for c in calls)
     cache = isolated / "cache" / "fashion-mnist"
     assert sorted(p.name for p in cache.iterdir()) == sorted(served)  # no leftover temp files
     assert all((cache / k).read_bytes() == v for k, v in served.items())
@@ -267,8 +271,8 @@ def test_download_verifies_and_writes_atomically(isolated, monkeypatch):
 
 def test_download_with_wrong_checksum_is_refused(isolated, monkeypatch):
     blob = gzip.compress(_raw_header(0x08, [1]) + b"x")
-    monkeypatch.setitem(data.CHECKSUMS, "mnist", {"train-images-idx3-ubyte.gz": "0" * 32})
-    _serve(monkeypatch, {n + ".gz": blob for pair in data._IDX_FILES.values() for n in pair}, [])
+    monkeypatch.setattr(SOURCES["mnist"], "checksums", {"train-images-idx3-ubyte.gz": "0" * 32})
+    _serve(monkeypatch, {n + ".gz": blob for pair in idx.IDX_FILES.values() for n in pair}, [])
     with pytest.raises(GonError, match="MD5"):
         load_dataset("mnist")
     assert not (isolated / "cache" / "mnist" / "train-images-idx3-ubyte.gz").exists()
@@ -291,7 +295,7 @@ def _cifar_batch(n: int, seed: int) -> dict:
 
 def write_fake_cifar(directory: Path, protocol: int = 2) -> dict[str, dict]:
     directory.mkdir(parents=True, exist_ok=True)
-    names = data._CIFAR_FILES["train"] + data._CIFAR_FILES["test"]
+    names = CIFAR_FILES["train"] + CIFAR_FILES["test"]
     batches = {name: _cifar_batch(4, i) for i, name in enumerate(names)}
     for name, batch in batches.items():
         (directory / name).write_bytes(pickle.dumps(batch, protocol=protocol))
@@ -360,11 +364,11 @@ def test_cifar_download_extracts_only_the_batches(isolated, monkeypatch):
         link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
         tar.addfile(link)
     archive = buf.getvalue()
-    monkeypatch.setitem(data.CHECKSUMS, "cifar10", {"cifar-10-python.tar.gz": hashlib.md5(archive).hexdigest()})
+    monkeypatch.setattr(SOURCES["cifar10"], "checksums", {"cifar-10-python.tar.gz": hashlib.md5(archive).hexdigest()})
     calls = []
     _serve(monkeypatch, {"cifar-10-python.tar.gz": archive}, calls)
     train = load_dataset("cifar10")
-    assert len(train) == 20 and calls == [data.URLS["cifar10"]]
+    assert len(train) == 20 and calls == [SOURCES["cifar10"].url]
     extracted = isolated / "cache" / "cifar10" / "cifar-10-batches-py"
     assert sorted(p.name for p in extracted.iterdir()) == sorted(p.name for p in source.iterdir())
     assert not any(p.name == "escaped" for p in isolated.rglob("*"))

@@ -1,0 +1,85 @@
+"""Image datasets for GONs: the paper's named datasets and folders of images.
+
+Every loader returns an :class:`ImageData`: one float32 tensor ``[N, C, H, W]`` in ``[0, 1]``,
+already at the requested size, so training indexes memory instead of decoding files per item.
+Raw files are looked for locally first (``data_dir``, the system dataset directories, the cache)
+and downloaded into the cache only as a last resort (:mod:`gon.data.download`); problems the user
+can fix raise :class:`~gon.errors.GonError` with a one-line message that names the file, option or
+dataset. One module per file format: :mod:`~gon.data.idx`, :mod:`~gon.data.cifar`,
+:mod:`~gon.data.folder`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gon.data.base import ImageData, ImageDataset, fit
+from gon.data.cifar import CIFAR10, read_cifar_batch
+from gon.data.download import Source, find_or_download
+from gon.data.folder import load_folder
+from gon.data.idx import FASHION_MNIST, MNIST, read_idx
+from gon.errors import GonError
+
+SOURCES: dict[str, Source] = {s.name: s for s in (FASHION_MNIST, MNIST, CIFAR10)}
+DATASET_NAMES = tuple(SOURCES)  # plus "folder:PATH"
+
+__all__ = [
+    "DATASET_NAMES",
+    "SOURCES",
+    "ImageData",
+    "ImageDataset",
+    "Source",
+    "find_or_download",
+    "load_dataset",
+    "read_cifar_batch",
+    "read_idx",
+]
+
+
+def load_dataset(
+    name: str,
+    split: str = "train",
+    *,
+    data_dir: str | Path | None = None,
+    image_size: int | None = None,
+    resize: str = "resize",
+    test_fraction: float = 0.1,
+    seed: int = 0,
+    download: bool = True,
+    limit: int | None = None,
+) -> ImageData:
+    """Load one split of a named dataset (or ``folder:PATH``) as an in-memory :class:`ImageData`.
+
+    ``image_size`` None keeps the native size (28 for MNIST-likes, 32 for CIFAR-10 and folders).
+    ``resize`` is "resize" (bilinear, antialiased when shrinking) or "pad" (zero-pad centred,
+    growing only); folders are always resized with Pillow. ``test_fraction`` and ``seed`` pick a
+    folder's held-out test images; ``limit`` keeps the first N images of the split.
+    """
+    if split not in ("train", "test"):
+        raise GonError(f"split must be 'train' or 'test', not {split!r}")
+    if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int) or image_size <= 0):
+        raise GonError(f"image_size must be a positive integer, not {image_size!r}")
+    if resize not in ("resize", "pad"):
+        raise GonError(f"resize must be 'resize' or 'pad', not {resize!r}")
+    if not 0.0 < test_fraction < 1.0:
+        raise GonError(f"test_fraction must be strictly between 0 and 1, not {test_fraction!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
+        raise GonError(f"limit must be a positive integer, not {limit!r}")
+
+    if name.startswith("folder:"):
+        return load_folder(name, split, image_size or 32, test_fraction, seed, limit)
+    key = name.strip().lower()
+    if key not in SOURCES:
+        raise GonError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)} or folder:PATH")
+    source = SOURCES[key]
+    images, labels = source.read(find_or_download(source, data_dir, download), split, limit)
+    x = torch.from_numpy(images)  # uint8 [N, C, h, w]
+    return ImageData(
+        fit(x, image_size or x.shape[-1], resize, name=key),
+        torch.from_numpy(labels.astype(np.int64)),
+        key,
+        list(source.classes),
+    )

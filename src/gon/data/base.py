@@ -1,0 +1,72 @@
+"""The in-memory dataset every reader returns, and fitting raw images to the requested size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from gon.errors import GonError
+
+
+@dataclass
+class ImageData:
+    """A whole dataset split in memory, ready to index."""
+
+    images: torch.Tensor  # float32 [N, C, H, W] in [0, 1]
+    labels: torch.Tensor | None  # int64 [N]; None for folders
+    name: str
+    classes: list[str] | None
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def image_size(self) -> int:
+        return self.images.shape[2]
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Map-style view of :class:`ImageData` for DataLoaders; items are plain tensor slices."""
+
+    def __init__(self, data: ImageData):
+        self.data = data
+        # -1 stands in for "no label" so every item has the same structure and collates.
+        self.labels = data.labels if data.labels is not None else torch.full((len(data),), -1, dtype=torch.int64)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.data.images[index], self.labels[index]  # [C, H, W] float32, int64 scalar
+
+
+def fit(x: torch.Tensor, size: int, resize: str, *, name: str) -> torch.Tensor:
+    """uint8 [N, C, h, w] -> float32 [N, C, size, size] in [0, 1]."""
+    x = x.to(torch.float32).div_(255.0)
+    h, w = x.shape[-2:]
+    if (h, w) == (size, size):
+        return x
+    if resize == "pad":
+        if size < h or size < w:
+            raise GonError(f"resize='pad' can only grow images; {name} is {h}x{w}, image_size={size}")
+        top, left = (size - h) // 2, (size - w) // 2
+        return F.pad(x, (left, size - w - left, top, size - h - top))
+    # Bilinear resizing is separable and linear, so it is two small matrix products: the same
+    # numbers as F.interpolate(x, mode="bilinear", align_corners=False), several times faster.
+    rows, cols = _resize_matrix(h, size), _resize_matrix(w, size)  # [size, h], [size, w]
+    return (rows @ x @ cols.T).clamp_(0.0, 1.0)
+
+
+def _resize_matrix(src: int, dst: int) -> torch.Tensor:
+    """[dst, src] matrix applying 1-D bilinear resizing (antialiased when shrinking) to a vector."""
+    # Column i of the identity "image" is impulse i; resizing only its height gives column i of
+    # the matrix. (A width of 1 would be simpler but hits a wrong antialias path in torch.)
+    eye = torch.eye(src)[None, None]  # [1, 1, src, src]
+    out = F.interpolate(eye, size=(dst, src), mode="bilinear", align_corners=False, antialias=dst < src)
+    return out[0, 0]  # [dst, src]

@@ -1,0 +1,101 @@
+"""Finding a named dataset's raw files locally, or downloading them, checksummed, into the cache.
+
+Offline first: ``--data-dir``, then the system dataset directories, then the cache; the network
+is the last resort, and when it fails the one-line error lists every place looked and how to get
+the files by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.request import urlopen  # module attribute, so tests can monkeypatch gon.data.download.urlopen
+
+import numpy as np
+
+from gon.errors import GonError
+
+# Searched (as DIR/<name>) after data_dir and before the cache; tests replace it to simulate "not installed".
+SYSTEM_DATA_DIRS: tuple[Path, ...] = (Path("/usr/share/datasets"),)
+DOWNLOAD_TIMEOUT_S = 15
+
+# (root, split, limit) -> (uint8 images [N, C, H, W], labels [N])
+Reader = Callable[[Path, str, "int | None"], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class Source:
+    """Everything gon knows about one named dataset: its files, where they come from, how to read them."""
+
+    name: str
+    classes: list[str]
+    files: list[tuple[str, ...]]  # each raw file a complete directory holds, as alternative names
+    read: Reader
+    how_to_get: str  # the end of the "not found" error: what the user can do
+    url: str = ""  # a directory URL (files appended) or one archive's URL
+    checksums: dict[str, str] = field(default_factory=dict)  # MD5 of each file as published
+    subdirs: tuple[str, ...] = ()  # also look in these below each place (an archive's top folder)
+    fetch: Callable[[Source, Path], Path] | None = None  # download into the cache; None: download_files
+
+    def complete(self, directory: Path) -> bool:
+        """Whether ``directory`` holds every raw file (under any of its alternative names)."""
+        return all(any((directory / name).is_file() for name in names) for names in self.files)
+
+
+def cache_dir(name: str) -> Path:
+    base = os.environ.get("GON_CACHE")
+    return (Path(base).expanduser() if base else Path.home() / ".cache" / "gon") / name
+
+
+def find_or_download(source: Source, data_dir: str | Path | None, download: bool) -> Path:
+    """Return the directory holding ``source``'s raw files, downloading them into the cache if needed.
+
+    Looks in data_dir, data_dir/<name>, each SYSTEM_DATA_DIRS/<name>, then the cache
+    ($GON_CACHE/<name> or ~/.cache/gon/<name>), and in the source's subdirs of each.
+    Raises one GonError listing every place looked when nothing works.
+    """
+    name = source.name
+    bases = [Path(data_dir).expanduser(), Path(data_dir).expanduser() / name] if data_dir is not None else []
+    bases += [d / name for d in SYSTEM_DATA_DIRS] + [cache_dir(name)]
+    places = [p for b in bases for p in (b, *(b / s for s in source.subdirs))]
+    for place in places:
+        if source.complete(place):
+            return place
+    looked = "; looked in " + ", ".join(str(p) for p in places)
+    if not download:
+        raise GonError(f"{name} not found{looked}; downloading is disabled; {source.how_to_get}")
+    try:
+        return (source.fetch or download_files)(source, cache_dir(name))
+    except (OSError, ValueError, tarfile.TarError) as err:  # URLError, timeouts, bad MD5, full disk
+        raise GonError(f"{name} not found{looked}; download failed ({err}); {source.how_to_get}") from err
+
+
+def download_files(source: Source, cache: Path) -> Path:
+    """Download each missing file (its first name) from the source's URL directory into ``cache``."""
+    cache.mkdir(parents=True, exist_ok=True)
+    for names in source.files:
+        if not any((cache / n).is_file() for n in names):
+            download(source.url + names[-1], cache / names[-1], source.checksums.get(names[-1]))
+    return cache
+
+
+def download(url: str, dest: Path, md5: str | None) -> None:
+    """Stream ``url`` into a temp file beside ``dest``, check its MD5, then atomically rename it."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        digest = hashlib.md5(usedforsecurity=False)
+        with os.fdopen(fd, "wb") as out, urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+        if md5 is not None and digest.hexdigest() != md5:
+            raise ValueError(f"{url} has MD5 {digest.hexdigest()}, expected {md5}")
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
