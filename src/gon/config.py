@@ -53,6 +53,7 @@ class FitConfig:
     picture_every: int = 500  # steps
     log_every: int = 1  # steps between metrics.csv rows and progress-bar refreshes (each reads the loss off the device)
     limit_train: int | None = None  # use only the first N training images (quick runs, tests)
+    threads: int | None = None  # torch CPU threads; None: the fastest count, measured on the run's steps (gon.threads)
     model_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -69,6 +70,7 @@ class FitConfig:
             "val_every",
             "image_size",
             "limit_train",
+            "threads",
         ]
         for key in positive:
             value = getattr(self, key)

@@ -34,6 +34,7 @@ from gon.models import GradientOriginModel, per_image_sse
 from gon.registry import MODELS
 from gon.report import final_pictures, interval_pictures, reconstruction_grid, save_grid, write_report
 from gon.runs import default_run_dir, last_checkpoint, prepare_run_dir, read_metrics, write_metrics_csv
+from gon.threads_callback import ThreadChoice
 
 CONV_MODELS_MIN_SIZE = 32  # 28x28 data is grown to 32x32 for the conv models, as in the paper
 
@@ -196,6 +197,7 @@ def fit(config: FitConfig) -> Path:
 
     stop = GracefulStop()
     callbacks = [
+        ThreadChoice(config.threads),  # first: its step timing ends before the other callbacks' work
         StopOnNonFiniteLoss(last_checkpoint(run)),
         stop,
         ModelCheckpoint(

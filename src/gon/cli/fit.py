@@ -66,6 +66,12 @@ def add_parser(commands) -> None:
         "small models ~10%% faster: docs/performance.md)",
     )
     p.add_argument("--limit-train", type=int, help="train on the first N images only")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads (default: the fastest count, timed on the first steps and again when step times "
+        "jump; pin it for bit-identical reruns)",
+    )
     g = p.add_argument_group("model options (each applies to the models that have it)")
     g.add_argument("--latent-dim", type=int, help="latent size (default 32)")
     g.add_argument("--width", type=int, help="conv decoder width ngf (default 16)")

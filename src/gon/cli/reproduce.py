@@ -43,7 +43,7 @@ def add_parser(commands) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     p.add_argument(
-        "--threads", type=int, help="torch CPU threads (default torch's; 1 is much faster on a busy machine)"
+        "--threads", type=int, help="torch CPU threads (default: the fastest count, timed on each row's first steps)"
     )
     p.add_argument("--out", help="output folder (default results/EXPERIMENT)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

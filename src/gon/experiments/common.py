@@ -24,6 +24,7 @@ from gon.errors import GonError
 from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel
 from gon.registry import model_class
+from gon.threads import ThreadTuner, log_line
 
 CURVE_IMAGES = 512  # fixed train / test images evaluated at intervals for learning curves
 
@@ -55,6 +56,11 @@ class Budget:
             raise GonError(f"option --lr must be > 0, got {self.lr}")
         if self.steps is not None and self.epochs is not None:
             raise GonError("give either --steps or --epochs, not both")
+
+    @property
+    def auto_threads(self) -> bool:
+        """Whether the plain loop chooses torch's thread count by timing its steps (no --threads, on a CPU)."""
+        return self.threads is None and self.device == "cpu"
 
     def with_defaults(self, **defaults: Any) -> Budget:
         """A copy where each field still ``None`` takes the experiment's default.
@@ -150,11 +156,15 @@ def train(
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=budget.lr)
     model.train()
+    # no --threads on a CPU: the fastest thread count, timed on these steps (gon.threads)
+    tuner = ThreadTuner(log=bar.write if bar is not None else log_line) if budget.auto_threads else None
     n, b = len(data), budget.batch_size
     step, seconds = 0, 0.0
     while step < steps:
         order = torch.randperm(n, generator=generator)
         for start in range(0, n - b + 1, b):
+            if tuner is not None:
+                tuner.before_step()
             started = time.perf_counter()
             index = order[start : start + b]
             x = data.images[index].to(budget.device)
@@ -162,7 +172,10 @@ def train(
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            seconds += time.perf_counter() - started
+            took = time.perf_counter() - started
+            seconds += took
+            if tuner is not None:
+                tuner.after_step(took)
             step += 1
             if bar is not None:
                 bar.update(1)
