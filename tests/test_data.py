@@ -516,7 +516,10 @@ def test_bad_options_are_named(isolated, kwargs, option):
 
 
 def test_unknown_dataset_lists_valid_names(isolated):
-    with pytest.raises(GonError, match="fashion-mnist, mnist, cifar10 or folder:PATH"):
+    with pytest.raises(
+        GonError,
+        match="fashion-mnist, mnist, smallnorb, coil20, cifar10, celeba, lsun-bedroom, folder:PATH or lmdb:PATH",
+    ):
         load_dataset("imagenet")
 
 

@@ -35,7 +35,11 @@ def add_parser(commands) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--model", help=f"{' | '.join(MODELS)} (default gon)")
-    p.add_argument("--dataset", help="fashion-mnist | mnist | cifar10 | folder:PATH (default fashion-mnist)")
+    p.add_argument(
+        "--dataset",
+        help="fashion-mnist | mnist | smallnorb | coil20 | cifar10 | celeba | lsun-bedroom | "
+        "folder:PATH | lmdb:PATH (default fashion-mnist)",
+    )
     p.add_argument("--data-dir", help="where to look for dataset files first")
     p.add_argument(
         "--image-size", type=int, help="training size (default: the data's; 32 for conv models on 28x28 data)"

@@ -27,7 +27,9 @@ def add_model_argument(p: argparse.ArgumentParser) -> None:
 def add_data_arguments(p: argparse.ArgumentParser, split: str | None = "test") -> None:
     """--dataset and --data-dir (default: the model's training data), and --split unless ``split`` is None."""
     p.add_argument(
-        "--dataset", help="fashion-mnist | mnist | cifar10 | folder:PATH (default: the model's training data)"
+        "--dataset",
+        help="fashion-mnist | mnist | smallnorb | coil20 | cifar10 | celeba | lsun-bedroom | "
+        "folder:PATH | lmdb:PATH (default: the model's training data)",
     )
     p.add_argument("--data-dir", help="where to look for dataset files first")
     if split:

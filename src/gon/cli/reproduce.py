@@ -30,7 +30,8 @@ def add_parser(commands) -> None:
     p.add_argument(
         "--dataset",
         default="fashion-mnist",
-        help="fashion-mnist | mnist | cifar10 | folder:PATH (default fashion-mnist)",
+        help="fashion-mnist | mnist | smallnorb | coil20 | cifar10 | celeba | lsun-bedroom | "
+        "folder:PATH | lmdb:PATH (default fashion-mnist)",
     )
     p.add_argument("--data-dir", help="where to look for dataset files first")
     length = p.add_mutually_exclusive_group()

@@ -5,8 +5,9 @@ already at the requested size, so training indexes memory instead of decoding fi
 Raw files are looked for locally first (``data_dir``, the system dataset directories, the cache)
 and downloaded into the cache only as a last resort (:mod:`gon.data.download`); problems the user
 can fix raise :class:`~gon.errors.GonError` with a one-line message that names the file, option or
-dataset. One module per file format: :mod:`~gon.data.idx`, :mod:`~gon.data.cifar`,
-:mod:`~gon.data.folder`.
+dataset. One module per file format: :mod:`~gon.data.idx` (MNIST, Fashion-MNIST),
+:mod:`~gon.data.norb` (SmallNORB), :mod:`~gon.data.coil` (COIL-20), :mod:`~gon.data.cifar`,
+:mod:`~gon.data.celeba`, :mod:`~gon.data.lsun` (LSUN Bedroom, ``lmdb:PATH``), :mod:`~gon.data.folder`.
 """
 
 from __future__ import annotations
@@ -17,14 +18,20 @@ import numpy as np
 import torch
 
 from gon.data.base import ImageData, ImageDataset, fit
+from gon.data.celeba import CELEBA
 from gon.data.cifar import CIFAR10, read_cifar_batch
+from gon.data.coil import COIL20
 from gon.data.download import Source, find_or_download
 from gon.data.folder import load_folder
 from gon.data.idx import FASHION_MNIST, MNIST, read_idx
+from gon.data.lsun import LSUN_BEDROOM, load_lmdb
+from gon.data.norb import SMALLNORB, read_norb
 from gon.errors import GonError
 
-SOURCES: dict[str, Source] = {s.name: s for s in (FASHION_MNIST, MNIST, CIFAR10)}
-DATASET_NAMES = tuple(SOURCES)  # plus "folder:PATH"
+SOURCES: dict[str, Source] = {
+    s.name: s for s in (FASHION_MNIST, MNIST, SMALLNORB, COIL20, CIFAR10, CELEBA, LSUN_BEDROOM)
+}
+DATASET_NAMES = tuple(SOURCES)  # plus "folder:PATH" and "lmdb:PATH"
 
 __all__ = [
     "DATASET_NAMES",
@@ -36,6 +43,7 @@ __all__ = [
     "load_dataset",
     "read_cifar_batch",
     "read_idx",
+    "read_norb",
 ]
 
 
@@ -53,7 +61,8 @@ def load_dataset(
 ) -> ImageData:
     """Load one split of a named dataset (or ``folder:PATH``) as an in-memory :class:`ImageData`.
 
-    ``image_size`` None keeps the native size (28 for MNIST-likes, 32 for CIFAR-10 and folders).
+    ``image_size`` None keeps the native size (28 for MNIST-likes, 96 for SmallNORB, 128 for COIL-20,
+    32 for CIFAR-10, folders and LMDBs) or the paper's (64 for CelebA, 128 for LSUN Bedroom).
     ``resize`` is "resize" (bilinear, antialiased when shrinking) or "pad" (zero-pad centred,
     growing only); folders are always resized with Pillow. ``test_fraction`` and ``seed`` pick a
     folder's held-out test images; ``limit`` keeps the first N images of the split.
@@ -71,15 +80,19 @@ def load_dataset(
 
     if name.startswith("folder:"):
         return load_folder(name, split, image_size or 32, test_fraction, seed, limit)
+    if name.startswith("lmdb:"):
+        return load_lmdb(name, split, image_size or 32, test_fraction, seed, limit)
     key = name.strip().lower()
     if key not in SOURCES:
-        raise GonError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)} or folder:PATH")
+        raise GonError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}, folder:PATH or lmdb:PATH")
     source = SOURCES[key]
-    images, labels = source.read(find_or_download(source, data_dir, download), split, limit)
+    images, labels = source.read(
+        find_or_download(source, data_dir, download), split, limit, image_size or source.native_size
+    )
     x = torch.from_numpy(images)  # uint8 [N, C, h, w]
     return ImageData(
         fit(x, image_size or x.shape[-1], resize, name=key),
-        torch.from_numpy(labels.astype(np.int64)),
+        None if labels is None else torch.from_numpy(labels.astype(np.int64)),
         key,
-        list(source.classes),
+        list(source.classes) or None,
     )

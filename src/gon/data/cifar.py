@@ -63,8 +63,8 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32), labels
 
 
-def read_cifar(root: Path, split: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """One split of CIFAR-10 -> (uint8 images [N, 3, 32, 32], labels [N])."""
+def read_cifar(root: Path, split: str, limit: int | None, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One split of CIFAR-10 -> (uint8 images [N, 3, 32, 32], labels [N]); always native size."""
     images, labels, count = [], [], 0
     for f in CIFAR_FILES[split]:
         x, y = read_cifar_batch(root / f)

@@ -7,10 +7,12 @@ the files by hand.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tarfile
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +26,10 @@ from gon.errors import GonError
 SYSTEM_DATA_DIRS: tuple[Path, ...] = (Path("/usr/share/datasets"),)
 DOWNLOAD_TIMEOUT_S = 15
 
-# (root, split, limit) -> (uint8 images [N, C, H, W], labels [N])
-Reader = Callable[[Path, str, "int | None"], tuple[np.ndarray, np.ndarray]]
+# (root, split, limit, size) -> (uint8 images [N, C, H, W], labels [N]); size None: the native size.
+# Readers of fixed-size arrays return their native size (load_dataset resizes them); readers of
+# encoded images decode straight to ``size`` so that big images never sit in memory.
+Reader = Callable[[Path, str, "int | None", "int | None"], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass
@@ -34,17 +38,19 @@ class Source:
 
     name: str
     classes: list[str]
-    files: list[tuple[str, ...]]  # each raw file a complete directory holds, as alternative names
+    files: list[tuple[str, ...]]  # each file or folder a complete directory holds, as alternative names
     read: Reader
     how_to_get: str  # the end of the "not found" error: what the user can do
     url: str = ""  # a directory URL (files appended) or one archive's URL
     checksums: dict[str, str] = field(default_factory=dict)  # MD5 of each file as published
     subdirs: tuple[str, ...] = ()  # also look in these below each place (an archive's top folder)
     fetch: Callable[[Source, Path], Path] | None = None  # download into the cache; None: download_files
+    downloadable: bool = True  # False: the files are behind a sign-up page or too big; only how_to_get
+    native_size: int | None = None  # the size load_dataset asks a reader for when the user gives none
 
     def complete(self, directory: Path) -> bool:
         """Whether ``directory`` holds every raw file (under any of its alternative names)."""
-        return all(any((directory / name).is_file() for name in names) for names in self.files)
+        return all(any((directory / name).exists() for name in names) for names in self.files)
 
 
 def cache_dir(name: str) -> Path:
@@ -67,11 +73,18 @@ def find_or_download(source: Source, data_dir: str | Path | None, download: bool
         if source.complete(place):
             return place
     looked = "; looked in " + ", ".join(str(p) for p in places)
+    if not source.downloadable:
+        raise GonError(f"{name} not found{looked}; gon cannot download it; {source.how_to_get}")
     if not download:
         raise GonError(f"{name} not found{looked}; downloading is disabled; {source.how_to_get}")
+    cache = cache_dir(name)
+    created = [p for p in (cache.parent, cache) if not p.exists()]
     try:
-        return (source.fetch or download_files)(source, cache_dir(name))
-    except (OSError, ValueError, tarfile.TarError) as err:  # URLError, timeouts, bad MD5, full disk
+        return (source.fetch or download_files)(source, cache)
+    except (OSError, ValueError, tarfile.TarError, zipfile.BadZipFile) as err:  # URLError, timeouts, bad MD5
+        for folder in reversed(created):  # leave no empty cache folder behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise GonError(f"{name} not found{looked}; download failed ({err}); {source.how_to_get}") from err
 
 
@@ -84,8 +97,12 @@ def download_files(source: Source, cache: Path) -> Path:
     return cache
 
 
-def download(url: str, dest: Path, md5: str | None) -> None:
-    """Stream ``url`` into a temp file beside ``dest``, check its MD5, then atomically rename it."""
+def download(url: str, dest: Path, md5: str | None, verify: Callable[[Path], None] | None = None) -> None:
+    """Stream ``url`` into a temp file beside ``dest``, check it, then atomically rename it.
+
+    The check is the published MD5 when there is one; ``verify(path)`` (raising ValueError) checks
+    the content of files whose publisher gives no checksum.
+    """
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
         digest = hashlib.md5(usedforsecurity=False)
@@ -95,6 +112,8 @@ def download(url: str, dest: Path, md5: str | None) -> None:
                 out.write(chunk)
         if md5 is not None and digest.hexdigest() != md5:
             raise ValueError(f"{url} has MD5 {digest.hexdigest()}, expected {md5}")
+        if verify is not None:
+            verify(Path(tmp))
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

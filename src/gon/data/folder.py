@@ -44,8 +44,11 @@ def load_folder(spec: str, split: str, size: int, test_fraction: float, seed: in
     return ImageData(torch.from_numpy(images), None, spec, None)  # [N, C, size, size]
 
 
-def open_image(path: Path, use):
-    """Open ``path`` with Pillow and apply ``use``; any failure, decompression bombs included, is a GonError."""
+def open_image(path, use, name: str | None = None):
+    """Open ``path`` (a file name or a binary file object) with Pillow and apply ``use``.
+
+    Any failure, decompression bombs included, is a GonError naming ``name`` (default: the path).
+    """
     from PIL import Image
 
     try:
@@ -54,7 +57,7 @@ def open_image(path: Path, use):
             with Image.open(path) as im:
                 return use(im)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise GonError(f"cannot read image {path}: {err or type(err).__name__}") from err
+        raise GonError(f"cannot read image {name or path}: {err or type(err).__name__}") from err
 
 
 def _decode(im, rgb: bool, size: int) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import zlib
@@ -29,6 +30,15 @@ _IDX_DTYPES = {
 }
 
 
+@contextlib.contextmanager
+def open_maybe_gzipped(path: Path):
+    """Yield (the file, a stream of its content): gunzipped when the content is gzip, whatever the name."""
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        yield raw, (gzip.GzipFile(fileobj=raw) if gzipped else raw)
+
+
 def read_idx(path: str | Path) -> np.ndarray:
     """Decode an IDX file (gzipped or raw, detected by content) into a native-endian array.
 
@@ -38,10 +48,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     try:
-        with open(path, "rb") as raw:
-            gzipped = raw.read(2) == b"\x1f\x8b"
-            raw.seek(0)
-            stream = gzip.GzipFile(fileobj=raw) if gzipped else raw
+        with open_maybe_gzipped(path) as (raw, stream):
             header = stream.read(4)
             if len(header) < 4 or header[:2] != b"\0\0":
                 raise GonError(f"{path}: not an IDX file (bad magic number)")
@@ -58,22 +65,29 @@ def read_idx(path: str | Path) -> np.ndarray:
             # (zero-sized dims included: numpy cannot even describe an empty 0 x 2^24 x 2^24 x 2^24 array)
             if max(nbytes, int(np.prod([d for d in shape if d], dtype=object)) * dtype.itemsize) > MAX_IDX_BYTES:
                 raise GonError(f"{path}: IDX header declares shape {shape}, more data than any real dataset")
-            if not gzipped:
+            if stream is raw:
                 actual = os.fstat(raw.fileno()).st_size - 4 - 4 * ndim
                 if actual != nbytes:
                     raise GonError(
                         f"{path}: IDX header declares shape {shape} ({nbytes} bytes) "
                         f"but the file holds {actual} bytes of data"
                     )
-            payload = bytearray()
-            while len(payload) < nbytes and (chunk := stream.read(min(1 << 24, nbytes - len(payload)))):
-                payload += chunk
-            if len(payload) < nbytes:
-                raise GonError(f"{path}: truncated IDX file (shape {shape} needs {nbytes} bytes, found {len(payload)})")
-            if stream.read(1):
-                raise GonError(f"{path}: unexpected bytes after the IDX data declared by the header {shape}")
+            array = read_payload(stream, dtype, shape, path, "IDX")
     except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
         raise GonError(f"cannot read IDX file {path}: {err}") from err
+    return array
+
+
+def read_payload(stream, dtype: np.dtype, shape: tuple[int, ...], path: Path, kind: str) -> np.ndarray:
+    """The array a checked header declared, read in bounded chunks; a short or overlong payload is a GonError."""
+    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    payload = bytearray()
+    while len(payload) < nbytes and (chunk := stream.read(min(1 << 24, nbytes - len(payload)))):
+        payload += chunk
+    if len(payload) < nbytes:
+        raise GonError(f"{path}: truncated {kind} file (shape {shape} needs {nbytes} bytes, found {len(payload)})")
+    if stream.read(1):
+        raise GonError(f"{path}: unexpected bytes after the {kind} data declared by the header {shape}")
     return np.frombuffer(payload, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="), copy=False)
 
 
@@ -81,8 +95,8 @@ def _idx_path(root: Path, stem: str) -> Path:
     return root / stem if (root / stem).is_file() else root / f"{stem}.gz"
 
 
-def read_idx_pair(root: Path, split: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """One split of an MNIST-like dataset -> (uint8 images [N, 1, H, W], labels [N])."""
+def read_idx_pair(root: Path, split: str, limit: int | None, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One split of an MNIST-like dataset -> (uint8 images [N, 1, 28, 28], labels [N]); always native size."""
     image_path, label_path = (_idx_path(root, s) for s in IDX_FILES[split])
     images, labels = read_idx(image_path), read_idx(label_path)
     if images.ndim != 3 or images.dtype != np.uint8:

@@ -1,0 +1,108 @@
+"""LMDB databases of encoded pictures: LSUN Bedroom (the paper's 128x128 set) and ``lmdb:PATH``.
+
+Two layouts are read, both one encoded picture per value: LSUN's (keys are hex image ids,
+values WebP/JPEG; https://github.com/fyu/lsun) and RKelln/vid2frame's (keys "VIDEO/00000012",
+values JPEG frames). Values that are not pictures fail with the key named, except the few
+metadata keys some tools add (``length``, ``__len__``, ``__keys__``), which are skipped.
+
+LSUN Bedroom: bedroom_train_lmdb/ (3,033,042 pictures, 43 GB) trains, bedroom_val_lmdb/ (300)
+tests. ``lmdb:PATH`` holds out a seeded, stable ``test_fraction`` of its keys (by a hash of
+the seed and the key, so the split does not depend on the order or number of keys).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gon.data.base import ImageData
+from gon.data.download import Source
+from gon.data.encoded import decode_all, is_rgb
+from gon.errors import GonError
+
+METADATA_KEYS = {b"length", b"__len__", b"__keys__"}
+
+
+class LmdbImages:
+    """A read-only LMDB of encoded pictures: its size and its (name, bytes) pairs in key order."""
+
+    def __init__(self, path: Path):
+        import lmdb
+
+        if not path.exists():
+            raise GonError(f"no LMDB at {path}")
+        try:
+            self.env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, subdir=path.is_dir())
+            self.env.stat()  # a file that is not an LMDB fails here
+        except lmdb.Error as err:
+            raise GonError(f"cannot open LMDB {path}: {str(err).splitlines()[0]}") from err
+        self.path = path
+
+    def items(self, keep=lambda key: True, values: bool = True) -> Iterator[tuple[str, bytes]]:
+        """(name, value) of every kept picture in key order; values None when only counting."""
+        import lmdb
+
+        try:
+            with self.env.begin(buffers=False) as txn:
+                for entry in txn.cursor().iternext(keys=True, values=values):
+                    key, value = entry if values else (entry, None)
+                    if key not in METADATA_KEYS and keep(key):
+                        yield f"{self.path}:{key.decode('utf-8', 'replace')}", value
+        except lmdb.Error as err:
+            raise GonError(f"cannot read LMDB {self.path}: {str(err).splitlines()[0]}") from err
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def read_lmdb(path: Path, limit: int | None, size: int, name: str, keep=lambda key: True) -> np.ndarray:
+    """Up to ``limit`` kept pictures of an LMDB -> uint8 [N, C, size, size]; colour if the first one has colour."""
+    db = LmdbImages(path)
+    try:
+        first = next(db.items(keep), None)
+        if first is None:
+            raise GonError(f"{name}: {path} holds no pictures for this split")
+        count = sum(1 for _ in db.items(keep, values=False))  # keys only: cheap
+        count = min(count, limit or count)
+        return decode_all(db.items(keep), count, size, is_rgb(first[1], first[0]), name)
+    finally:
+        db.close()
+
+
+def read_lsun(root: Path, split: str, limit: int | None, size: int | None = None) -> tuple[np.ndarray, None]:
+    """One split of LSUN Bedroom -> (uint8 images [N, 3, size, size], no labels)."""
+    folder = root / ("bedroom_train_lmdb" if split == "train" else "bedroom_val_lmdb")
+    return read_lmdb(folder, limit, size or 128, "lsun-bedroom"), None
+
+
+def load_lmdb(spec: str, split: str, size: int, test_fraction: float, seed: int, limit: int | None) -> ImageData:
+    """``lmdb:PATH``: every picture of an LMDB; the test split is a seeded, stable subset of keys."""
+    path = Path(spec[len("lmdb:") :]).expanduser()
+    if not spec[len("lmdb:") :]:
+        raise GonError(f"dataset {spec}: give the LMDB's path after lmdb:")
+    threshold = int(test_fraction * 2**64)
+
+    def held_out(key: bytes) -> bool:
+        return int.from_bytes(hashlib.sha256(f"{seed}\0".encode() + key).digest()[:8], "big") < threshold
+
+    def keep(key: bytes) -> bool:
+        return held_out(key) == (split == "test")
+
+    images = read_lmdb(path, limit, size, spec, keep)
+    return ImageData(torch.from_numpy(images).float().div_(255.0), None, spec, None)
+
+
+LSUN_BEDROOM = Source(
+    name="lsun-bedroom",
+    classes=[],
+    files=[("bedroom_train_lmdb",), ("bedroom_val_lmdb",)],
+    read=read_lsun,
+    how_to_get="download bedroom_train_lmdb.zip and bedroom_val_lmdb.zip with LSUN's download.py "
+    "(https://github.com/fyu/lsun: python download.py -c bedroom), unzip them into DIR and pass --data-dir DIR",
+    downloadable=False,
+    native_size=128,
+)
