@@ -1,6 +1,7 @@
 """The benchmark harness (not its figures): interleaved timing, peak memory, tables, CLI checks."""
 
 import json
+import os
 
 import pytest
 import torch
@@ -147,3 +148,56 @@ def test_the_sweep_records_its_seed(tmp_path):
     assert (
         row["seed"] == 3 and row["options"] == {"coord_fraction": 0.25, "coord_sampling": "same"} and row["steps"] >= 1
     )
+
+
+def test_the_busy_neighbour_runs_during_the_block_and_never_outlives_it(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from gon.bench.contention import BusyNeighbour
+
+    with BusyNeighbour(1) as neighbour:
+        process = neighbour.process
+        assert process.poll() is None  # started, torch imported, multiplying
+    assert process.poll() is not None  # killed at the end of the block
+    # a benchmark killed outright (no clean-up at all): the neighbour notices its parent is gone and exits
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os\nfrom gon.bench.contention import BusyNeighbour\n"
+        "n = BusyNeighbour(1).__enter__()\nprint(n.process.pid, flush=True)\nos._exit(0)\n"
+    )
+    pid = int(subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300).stdout)
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        raise AssertionError("the neighbour outlived its parent")
+
+
+def test_contention_flag_adds_the_section_and_its_table_renders():
+    from gon.cli import build_parser
+    from gon.cli.bench import settings_from_args
+
+    parse = build_parser().parse_args
+    assert settings_from_args(parse(["bench", "--contention"])).sections == ("contention",)
+    assert settings_from_args(parse(["bench", "--sections", "data", "--contention"])).sections == ("data", "contention")
+    assert "contention" not in Settings().sections
+    rows = [
+        {"condition": c, "name": n, "step_ms": ms, "mean_step_ms": ms, "steps_per_s": 1000 / ms, **extra}
+        for c in ("no added neighbour", "busy neighbour")
+        for n, ms, extra in (
+            ("1 thread", 50.0, {}),
+            ("2 threads", 2760.0, {}),
+            ("measured", 52.0, {"chosen_threads": 1}),
+        )
+    ]
+    for row in rows:
+        row.update(vs_1_thread=row["step_ms"] / 50, vs_best_fixed=row["step_ms"] / 50)
+    record = {"date": "now", "device": "cpu", "machine": machine(), "settings": {"contention_repeats": 15, "batch": 64}}
+    text = markdown({**record, "results": {"contention": rows}})
+    assert "| busy neighbour | measured (chose 1) | 52 | 52 | 19.23 | 1.04x | 1.04x |" in text

@@ -14,15 +14,18 @@ from dataclasses import asdict, dataclass
 import torch
 
 from gon.bench.measure import machine
+from gon.threads import choose_threads
 
-SECTIONS = ("throughput", "data", "overhead", "time-to-quality")
+SECTIONS = ("throughput", "data", "overhead", "time-to-quality", "contention")
+#: what runs without --sections: all but the contention section, which starts a busy process (--contention)
+DEFAULT_SECTIONS = ("throughput", "data", "overhead", "time-to-quality")
 
 
 @dataclass
 class Settings:
     """How much of everything to measure; :meth:`quick` is the 1-2 minute smoke version."""
 
-    sections: tuple[str, ...] = SECTIONS
+    sections: tuple[str, ...] = DEFAULT_SECTIONS
     batch: int = 64
     repeats: int = 5
     peer: bool = True
@@ -41,6 +44,8 @@ class Settings:
     quality_naive: bool = True
     seed: int = 0  # --quality: initial weights, batches and pixel subsets
     device: str = "auto"
+    threads: int | None = None  # torch CPU threads; None: measured on a conv GON step (gon.threads)
+    contention_repeats: int = 15  # interleaved rounds per condition of the contention section
 
     @classmethod
     def quick(cls, **overrides) -> Settings:
@@ -55,6 +60,7 @@ class Settings:
             implicit_seconds=10.0,
             test_images=500,
             quality_seconds=10.0,
+            contention_repeats=5,
         )
         return cls(**{**values, **overrides})
 
@@ -67,7 +73,7 @@ def resolve_device(name: str) -> torch.device:
 
 def run_suite(settings: Settings, log: Callable[[str], None] = print) -> dict:
     """Run the chosen sections; returns the JSON-able record (machine, settings, rows per section)."""
-    from gon.bench import overhead, quality, throughput
+    from gon.bench import contention, overhead, quality, throughput
 
     device = resolve_device(settings.device)
     record = {
@@ -78,6 +84,8 @@ def run_suite(settings: Settings, log: Callable[[str], None] = print) -> dict:
         "results": {},
     }
     results = record["results"]
+    if device.type == "cpu" and (settings.quality or set(settings.sections) - {"contention"}):
+        record["threads"] = set_threads(settings, log)
     if settings.quality:
         log("# Monte Carlo sweep: implicit GON, equal wall-clock")
         results["monte-carlo"] = quality.run_monte_carlo_sweep(
@@ -120,7 +128,24 @@ def run_suite(settings: Settings, log: Callable[[str], None] = print) -> dict:
             device,
             log,
         )
+    if "contention" in settings.sections:
+        log("# beside a busy neighbour: thread choices")
+        results["contention"] = contention.run_contention(settings.batch, settings.contention_repeats, device, log)
     return record
+
+
+def set_threads(settings: Settings, log: Callable[[str], None]) -> dict:
+    """torch's CPU thread count for the sections: --threads, or the fastest for a conv GON step, measured now."""
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
+        return {"threads": settings.threads, "chosen_by": "--threads"}
+    from gon.bench.measure import optimiser_step
+    from gon.models import GON
+
+    torch.manual_seed(0)
+    x = torch.rand(settings.batch, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    tuner = choose_threads(optimiser_step(GON(), x), log=lambda line: log(f"{line}; conv GON step, kept for the suite"))
+    return {**tuner.summary(), "chosen_by": "measured"}
 
 
 # -- markdown ------------------------------------------------------------------------------------
@@ -179,6 +204,22 @@ def markdown(record: dict) -> str:
             f"{row['fit_step_ms']:.1f} | {100 * row['overhead']:+.1f}% |"
             for row in r["overhead"]
         ]
+        lines.append("")
+    if "contention" in r:
+        settings = record["settings"]
+        lines += [
+            "### Conv GON beside a busy neighbour, by thread choice "
+            f"(median of {settings['contention_repeats']} interleaved steps, batch {settings['batch']})",
+            "",
+            "| condition | threads | ms/step | mean ms/step | steps/s | vs 1 thread | vs best fixed |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for row in r["contention"]:
+            name = row["name"] + (f" (chose {row['chosen_threads']})" if "chosen_threads" in row else "")
+            lines.append(
+                f"| {row['condition']} | {name} | {row['step_ms']:.0f} | {row['mean_step_ms']:.0f} | "
+                f"{row['steps_per_s']:.2f} | {_x(row['vs_1_thread'])} | {_x(row['vs_best_fixed'])} |"
+            )
         lines.append("")
     for key, title in (
         ("time-to-quality", "Time to quality (Fashion-MNIST)"),

@@ -32,7 +32,15 @@ def add_parser(commands) -> None:
     )
     p.add_argument("--no-naive", action="store_true", help="--quality: leave out the naive-pass reference run")
     p.add_argument(
-        "--sections", help="comma-separated subset of throughput,data,overhead,time-to-quality (default all)"
+        "--sections",
+        help="comma-separated subset of throughput,data,overhead,time-to-quality,contention "
+        "(default all but contention)",
+    )
+    p.add_argument(
+        "--contention",
+        action="store_true",
+        help="run the contention section: conv GON steps/s at 1 thread, one per core and the measured choice, "
+        "with and without a busy neighbour process (~3 minutes on 2 cores; with --sections: added to them)",
     )
     p.add_argument("--batch-size", type=int, help="images per step (default 64; quick 16)")
     p.add_argument("--repeats", type=int, help="timed steps per configuration, after one warm-up (default 5; quick 2)")
@@ -50,7 +58,9 @@ def add_parser(commands) -> None:
         "--no-peer", action="store_true", help="skip the gon-pytorch peer (otherwise pip-installed into the cache)"
     )
     p.add_argument("--device", default="auto", help="cpu | cuda | auto (default auto)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice, one per core)")
+    p.add_argument(
+        "--threads", type=int, help="torch CPU threads (default: the fastest for a conv GON step, measured first)"
+    )
     p.add_argument("--json", default="bench.json", help="where to write the JSON record (default bench.json)")
     p.set_defaults(run=run)
 
@@ -90,6 +100,12 @@ def settings_from_args(args: argparse.Namespace):
                 f"choose from {', '.join(SECTIONS)}"
             )
         overrides["sections"] = sections
+    if args.contention:
+        overrides["sections"] = (*overrides.get("sections", ()), "contention")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise GonError(f"option --threads must be >= 1, got {args.threads}")
+        overrides["threads"] = args.threads
     if args.fractions:
         try:
             fractions = tuple(float(f) for f in args.fractions.split(","))
@@ -116,10 +132,6 @@ def run(args: argparse.Namespace) -> int:
     from gon.bench import markdown, run_suite
 
     settings = settings_from_args(args)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise GonError(f"option --threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
     if settings.device.startswith("cuda") and not torch.cuda.is_available():
         raise GonError("option --device cuda: no CUDA device is available")
     out = Path(args.json)
