@@ -11,7 +11,7 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv with $($PYTHON --version)"
   "$PYTHON" -m venv .venv
 fi
-extras=""; [ "${1:-}" = "test" ] && extras="[test]"
+extras=""; [ "${1:-}" = "test" ] && extras="[test,signals]"
 stamp=".venv/.gon-installed$extras"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/constraints.txt -nt "$stamp" ]; then
   echo "==> installing gon$extras and its dependencies (torch==2.13.0, CPU build)"
@@ -23,6 +23,8 @@ fi
 apt_packages=()
 [ -d /usr/share/datasets/fashion-mnist ] || apt_packages+=(dataset-fashion-mnist)
 if [ "${1:-}" = "test" ] && ! command -v chromium >/dev/null; then apt_packages+=(chromium); fi
+# the spoken-digit generator's test speaks with it (scripts/make_spoken_digits.py)
+if [ "${1:-}" = "test" ] && ! command -v espeak-ng >/dev/null; then apt_packages+=(espeak-ng); fi
 if [ ${#apt_packages[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "==> apt-get install ${apt_packages[*]}"

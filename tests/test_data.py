@@ -516,7 +516,8 @@ def test_bad_options_are_named(isolated, kwargs, option):
 def test_unknown_dataset_lists_valid_names(isolated):
     with pytest.raises(
         GonError,
-        match="fashion-mnist, mnist, smallnorb, coil20, cifar10, celeba, lsun-bedroom, folder:PATH or lmdb:PATH",
+        match="fashion-mnist, mnist, smallnorb, coil20, cifar10, celeba, lsun-bedroom, folder:PATH, lmdb:PATH, "
+        "audio:PATH or volume:PATH",
     ):
         load_dataset("imagenet")
 

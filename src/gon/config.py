@@ -22,6 +22,7 @@ from gon.errors import GonError
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
+MAX_SAMPLE_RATE = 384_000  # Hz: the highest rate audio hardware records at
 _FLOAT_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # YAML 1.1 reads "1e-4" as a string
 
 
@@ -54,6 +55,8 @@ class FitConfig:
     log_every: int = 1  # steps between metrics.csv rows and progress-bar refreshes (each reads the loss off the device)
     limit_train: int | None = None  # use only the first N training images (quick runs, tests)
     threads: int | None = None  # torch CPU threads; None: the fastest count, measured on the run's steps (gon.threads)
+    sample_rate: int = 8000  # audio:PATH datasets: clips resampled to this rate (Hz)
+    audio_seconds: float = 1.0  # audio:PATH datasets: clips cropped or padded with silence to this length
     model_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -71,13 +74,18 @@ class FitConfig:
             "image_size",
             "limit_train",
             "threads",
+            "sample_rate",
+            "audio_seconds",
         ]
         for key in positive:
             value = getattr(self, key)
             if value is not None and not value > 0:  # `not >` also rejects NaN
                 raise invalid(key, "must be > 0", value)
-        if not math.isfinite(self.lr):
-            raise invalid("lr", "must be a finite number", self.lr)
+        for key in ("lr", "audio_seconds"):
+            if not math.isfinite(getattr(self, key)):
+                raise invalid(key, "must be a finite number", getattr(self, key))
+        if self.sample_rate > MAX_SAMPLE_RATE:
+            raise invalid("sample_rate", f"must be at most {MAX_SAMPLE_RATE} Hz", self.sample_rate)
         if self.num_workers < 0:
             raise invalid("num_workers", "must be >= 0", self.num_workers)
         if not 0 <= self.seed <= MAX_SEED:

@@ -1,4 +1,9 @@
-"""Image grids as PIL images: the pictures a person looks at."""
+"""Image grids as PIL images: the pictures a person looks at.
+
+Grids take signals of any grid dimension: :func:`as_pictures` draws audio [N, C, L] as waveforms and
+volumes [N, C, D, H, W] as rows of slices, so every grid of a model (reconstructions, samples,
+interpolations) is drawn by the same code for images, sounds and volumes.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,41 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+WAVE_HEIGHT, WAVE_WIDTH = 48, 192  # a waveform's picture in a grid
+VOLUME_SLICES = 4  # depth slices of a volume's picture in a grid
+
+
+def as_pictures(signals: Tensor) -> Tensor:
+    """Signals [N, C, *grid] in [0, 1] as images [N, C, H, W]: images as they are; audio (1 grid dimension) as
+    its waveform, white on black, each column spanning the min..max of its samples; volumes (3) as
+    ``VOLUME_SLICES`` slices across the depth, side by side."""
+    signals = signals.detach().float().cpu()
+    if signals.ndim == 4:
+        return signals
+    if signals.ndim == 3:
+        n, c, length = signals.shape
+        cols = min(length, WAVE_WIDTH)
+        edges = torch.linspace(0, length, cols + 1).round().long()
+        low = torch.stack([signals[..., a : max(b, a + 1)].amin(-1) for a, b in zip(edges[:-1], edges[1:])], -1)
+        high = torch.stack([signals[..., a : max(b, a + 1)].amax(-1) for a, b in zip(edges[:-1], edges[1:])], -1)
+        rows = 1 - (torch.arange(WAVE_HEIGHT) + 0.5) / WAVE_HEIGHT  # top row: value 1
+        half = 1 / WAVE_HEIGHT  # a trace at least one row thick
+        lit = (rows[:, None] >= low[..., None, :] - half) & (rows[:, None] <= high[..., None, :] + half)
+        return lit.float()  # [N, C, WAVE_HEIGHT, cols]
+    if signals.ndim == 5:
+        depth = signals.shape[2]
+        picks = [min(depth - 1, int((i + 0.5) * depth / VOLUME_SLICES)) for i in range(VOLUME_SLICES)]
+        gap = torch.full((*signals.shape[:2], signals.shape[3], 1), 0.5)  # a grey line between slices
+        parts = [p for i in picks for p in (gap, signals[:, :, i])][1:]
+        return torch.cat(parts, dim=-1)  # [N, C, H, k * W + k - 1]
+    raise ValueError(f"expected signals [N, C, *grid] with 1 to 3 grid dimensions, got {tuple(signals.shape)}")
+
 
 def make_grid(images: Tensor, nrow: int | None = None, padding: int = 2, pad_value: float = 1.0) -> Image.Image:
-    """[N, C, H, W] in [0, 1] -> one PIL image, ``nrow`` images per row (default: a square)."""
-    if images.ndim != 4 or images.shape[1] not in (1, 3):
+    """[N, C, H, W] in [0, 1] (or signals of another grid dimension: :func:`as_pictures`) -> one PIL image,
+    ``nrow`` images per row (default: a square)."""
+    images = as_pictures(images)
+    if images.shape[1] not in (1, 3):
         raise ValueError(f"expected images [N, 1 or 3, H, W], got {tuple(images.shape)}")
     n, c, h, w = images.shape
     nrow = nrow or max(1, math.ceil(math.sqrt(n)))
@@ -29,6 +65,7 @@ def make_grid(images: Tensor, nrow: int | None = None, padding: int = 2, pad_val
 
 def side_by_side(originals: Tensor, reconstructions: Tensor, nrow: int = 8) -> Image.Image:
     """Pairs of rows: each row of originals followed by the same images reconstructed."""
+    originals, reconstructions = as_pictures(originals), as_pictures(reconstructions)
     if originals.shape[-2:] != reconstructions.shape[-2:]:
         reconstructions = torch.nn.functional.interpolate(reconstructions, size=originals.shape[-2:], mode="bilinear")
     rows = []
@@ -46,15 +83,30 @@ def save_image(image: Image.Image, path: str | Path, scale: int = 1) -> Path:
     return path
 
 
-def upscale(images: Tensor, size: int | tuple[int, int], resample: int = Image.BICUBIC) -> Tensor:
+def upscale(images: Tensor, size: int | tuple[int, ...], resample: int = Image.BICUBIC) -> Tensor:
     """[N, C, h, w] -> [N, C, H, W] with Pillow's resampling (bicubic by default): the usual baseline for
-    super-resolution, as image viewers and editors compute it."""
+    super-resolution, as image viewers and editors compute it. Audio [N, C, l] is resampled band-limited
+    (the FFT), volumes [N, C, d, h, w] trilinearly: their usual baselines."""
+    if images.ndim != 4:
+        return _upscale_signal(images, size)
     h, w = (size, size) if isinstance(size, int) else size
     out = []
     for img in images.detach().float().cpu().clamp(0, 1):
         channels = [Image.fromarray(c.numpy(), mode="F").resize((w, h), resample) for c in img]  # float, no rounding
         out.append(torch.from_numpy(np.stack([np.asarray(c) for c in channels])))
     return torch.stack(out).clamp(0, 1)
+
+
+def _upscale_signal(signals: Tensor, size: int | tuple[int, ...]) -> Tensor:
+    from gon.data.audio import resample
+
+    signals = signals.detach().float().cpu()
+    size = (size,) * (signals.ndim - 2) if isinstance(size, int) else tuple(size)
+    if signals.ndim == 3:
+        rows = signals.reshape(-1, signals.shape[-1]).double().numpy()
+        out = np.stack([resample(r, rows.shape[-1], size[0]) for r in rows])
+        return torch.from_numpy(out).float().reshape(*signals.shape[:2], size[0]).clamp(0, 1)
+    return torch.nn.functional.interpolate(signals, size=size, mode="trilinear", align_corners=False).clamp(0, 1)
 
 
 def pairs_grid(left: Tensor, right: Tensor, pairs_per_row: int = 4) -> Image.Image:

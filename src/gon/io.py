@@ -27,7 +27,7 @@ from gon.sampling import LatentGaussian
 
 FORMAT, FORMAT_VERSION = "gon-pretrained", 1
 CONFIG, WEIGHTS, LATENTS = "config.json", "model.safetensors", "latents.safetensors"
-TRAINING_DATA_KEYS = ("dataset", "data_dir", "resize", "limit_train", "seed")
+TRAINING_DATA_KEYS = ("dataset", "data_dir", "resize", "limit_train", "seed", "sample_rate", "audio_seconds")
 
 
 class PretrainedMixin:

@@ -192,8 +192,11 @@ class VariationalGON(GradientOriginModel):
 class ImplicitGON(GradientOriginModel):
     """The implicit GON (Sec. 3.4, Eq. 12): a SIREN over coordinates concatenated with the latent.
 
-    An image is a continuous function of its coordinates, so ``decode(z, size=(H, W))``
-    renders it at any resolution (pixel centres of the same [-1, 1]^2 square).
+    A signal is a continuous function of its coordinates, so ``decode(z, size=...)`` renders it at
+    any resolution (cell centres of the same [-1, 1]^d cube). The coordinates may have any dimension d,
+    set by ``image_size``: an int is a square image (d = 2, the paper's), a list gives one length per
+    dimension: ``[L]`` audio or another 1-D signal [B, C, L], ``[H, W]`` an image, ``[D, H, W]`` a
+    volume [B, C, D, H, W]. "Pixel" below means a grid cell of any d.
 
     origin_pass: "shared" (default) computes the first latent step with the exact shared-origin
         pass (:func:`gon.origin.shared_origin_gradient`): one inner forward pass per coordinate
@@ -217,6 +220,7 @@ class ImplicitGON(GradientOriginModel):
     """
 
     ORIGIN_PASSES = ("shared", "naive")
+    any_grid = True  # trains on signals of any grid dimension d (gon fit checks it for audio and volumes)
     COORD_SAMPLINGS = ("same", "independent")
 
     def __init__(
@@ -225,7 +229,7 @@ class ImplicitGON(GradientOriginModel):
         hidden: int = 256,
         depth: int = 4,
         channels: int = 1,
-        image_size: int | tuple[int, int] | list[int] = 28,
+        image_size: int | tuple[int, ...] | list[int] = 28,
         w0: float = 30.0,
         steps: int = 1,
         step_size: float = 1.0,
@@ -238,8 +242,10 @@ class ImplicitGON(GradientOriginModel):
     ):
         super().__init__(latent_dim, steps, step_size, detach, z0_std, keep_z0)
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-        if len(size) != 2 or min(size) < 1:
-            raise ValueError(f"image_size must be a positive int or (H, W), got {image_size}")
+        if not size or min(size) < 1:
+            raise ValueError(
+                f"image_size must be a positive int or one positive length per dimension, got {image_size}"
+            )
         if origin_pass not in self.ORIGIN_PASSES:
             raise ValueError(f"origin_pass must be one of {', '.join(self.ORIGIN_PASSES)}, got {origin_pass!r}")
         if not 0 < coord_fraction <= 1:
@@ -259,33 +265,36 @@ class ImplicitGON(GradientOriginModel):
                 stacklevel=3,
             )
         self.image_size = size
+        self.dims = len(size)  # d: the coordinates' dimension
         self.channels = channels
         self.origin_pass = origin_pass
         self.coord_fraction = coord_fraction
         self.coord_sampling = coord_sampling
-        self.siren = Siren(2 + latent_dim, channels, hidden, depth, w0)
+        self.siren = Siren(self.dims + latent_dim, channels, hidden, depth, w0)
 
     # -- rendering ------------------------------------------------------------------------
     def render(self, z: Tensor, coords: Tensor) -> Tensor:
-        """F(c (+) z) for every image and coordinate: z [B, k], coords [n, 2] -> [B, n, C]."""
+        """F(c (+) z) for every signal and coordinate: z [B, k], coords [n, d] -> [B, n, C]."""
         if self.origin_pass == "naive":  # the original formulation: concatenate a repeated latent
             b, n = z.shape[0], coords.shape[0]
             return self.siren(torch.cat([coords.expand(b, -1, -1), z[:, None, :].expand(-1, n, -1)], dim=-1))
         b, n = z.shape[0], coords.shape[0]
         h = (
-            self.siren.first_linear(coords)[None] + self.siren.first_linear(z, start=2, bias=False)[:, None]
+            self.siren.first_linear(coords)[None] + self.siren.first_linear(z, start=self.dims, bias=False)[:, None]
         )  # (B, n, H)
         return self.siren.trunk(h.view(b * n, -1)).view(b, n, -1)  # 2-D rows: faster matmul backward than 3-D
 
-    def decode(self, z: Tensor, size: tuple[int, int] | None = None) -> Tensor:
-        """z [B, k] -> [B, C, H, W] at ``size`` (default: the training size)."""
-        h, w = size or self.image_size
-        coords = coordinate_grid(h, w, z.device, z.dtype)  # (N, 2), N = h * w
-        return self.render(z, coords).transpose(1, 2).reshape(z.shape[0], self.channels, h, w)
+    def decode(self, z: Tensor, size: tuple[int, ...] | None = None) -> Tensor:
+        """z [B, k] -> [B, C, *size] at ``size``, one length per dimension (default: the training size)."""
+        size = tuple(size or self.image_size)
+        if len(size) != self.dims:
+            raise ValueError(f"this implicit GON renders {self.dims}-D grids, got size {size}")
+        coords = coordinate_grid(*size, device=z.device, dtype=z.dtype)  # (N, d), N = prod(size)
+        return self.render(z, coords).transpose(1, 2).reshape(z.shape[0], self.channels, *size)
 
     # -- latents --------------------------------------------------------------------------
     def _latents(self, coords: Tensor, target: Tensor, scale: float = 1.0) -> Tensor:
-        """Latents of images given as pixel values ``target`` [B, n, C] at ``coords`` [n, 2].
+        """Latents of signals given as values ``target`` [B, n, C] at ``coords`` [n, d].
 
         ``scale`` multiplies the summed inner loss: 1 / n for n pixels, so the inner loss is the mean
         over the image (Eq. 12's integral over coordinates), whatever the resolution or subset.
@@ -300,8 +309,8 @@ class ImplicitGON(GradientOriginModel):
         if self.origin_pass == "shared" and self.origin.shared_start and self.channels <= b:
 
             def first(create_graph: bool) -> Tensor:
-                h0 = self.siren.first_linear(coords) + self.siren.first_linear(z0[:1], start=2, bias=False)  # (n, H)
-                lift = self.siren.first_weight(start=2)  # (H, k): w0 W_z
+                h0 = self.siren.first_linear(coords) + self.siren.first_linear(z0[:1], start=self.dims, bias=False)
+                lift = self.siren.first_weight(start=self.dims)  # (H, k): w0 W_z
                 return shared_origin_gradient(
                     self.siren.trunk, h0, lift, lambda y: scale * sum_squared_error(y, target), b, create_graph
                 )
@@ -309,24 +318,33 @@ class ImplicitGON(GradientOriginModel):
         return self.origin(inner, z0, first_gradient=first)
 
     def encode(self, x: Tensor, pixels: Tensor | None = None) -> Tensor:
-        """x [B, C, H, W] -> z [B, k].
+        """x [B, C, *grid] (d grid dimensions) -> z [B, k].
 
-        pixels: indices (into the H * W grid, row-major) of the n pixels the inner loss integrates
+        pixels: indices (into the grid, row-major) of the n pixels the inner loss integrates
             over (their mean is the Monte Carlo estimate of the mean over all pixels); None: all pixels.
         """
-        coords, target = coordinate_grid(*x.shape[-2:], x.device, x.dtype), as_pixels(x)  # (N, 2), (B, N, C)
+        coords, target = self._grid(x), as_pixels(x)  # (N, d), (B, N, C)
         if pixels is None:
             return self._latents(coords, target, 1 / coords.shape[0])
         return self._latents(coords[pixels], target[:, pixels], 1 / len(pixels))
 
     def inner_loss(self, z: Tensor, x: Tensor) -> Tensor:
-        """The squared error integrated over the image: the mean over pixels, summed over channels and images."""
-        return sum_squared_error(self.decode(z, size=tuple(x.shape[-2:])), x) / (x.shape[-2] * x.shape[-1])
+        """The squared error integrated over the grid: the mean over pixels, summed over channels and signals."""
+        return sum_squared_error(self.decode(z, size=x.shape[2:]), x) / x[0, 0].numel()
 
-    def reconstruct(self, x: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+    def reconstruct(self, x: Tensor, size: tuple[int, ...] | None = None) -> Tensor:
         """Reconstruct x, optionally rendered at another resolution (super-resolution)."""
         z = self.encode(x)
-        return self.decode(z, size=size or tuple(x.shape[-2:]))
+        return self.decode(z, size=size or x.shape[2:])
+
+    def _grid(self, x: Tensor) -> Tensor:
+        """The coordinates of x's grid [N, d], after checking that x [B, C, *grid] has this model's d and C."""
+        if x.ndim != 2 + self.dims or x.shape[1] != self.channels:
+            raise ValueError(
+                f"this implicit GON takes [B, {self.channels}, ...] with {self.dims} grid dimension(s), "
+                f"got {tuple(x.shape)}"
+            )
+        return coordinate_grid(*x.shape[2:], device=x.device, dtype=x.dtype)
 
     # -- training -------------------------------------------------------------------------
     def coordinate_subsets(self, total: int, device=None) -> tuple[Tensor | None, Tensor | None]:
@@ -345,10 +363,10 @@ class ImplicitGON(GradientOriginModel):
     def loss_terms(self, x: Tensor, subsets: tuple[Tensor | None, Tensor | None] | None = None) -> dict[str, Tensor]:
         """Mean summed squared error per image, or with Monte Carlo pixel subsets its estimate, unbiased
         for the latents they give (``subsets``: explicit (inner, outer) pixel indices, for tests)."""
-        total = x.shape[-2] * x.shape[-1]
+        total = x[0, 0].numel()
         inner, outer = subsets if subsets is not None else self.coordinate_subsets(total, x.device)
         z = self.encode(x, pixels=inner)
-        coords, target = coordinate_grid(*x.shape[-2:], x.device, x.dtype), as_pixels(x)  # (N, 2), (B, N, C)
+        coords, target = self._grid(x), as_pixels(x)  # (N, d), (B, N, C)
         scale = 1.0
         if outer is not None:
             coords, target, scale = coords[outer], target[:, outer], total / len(outer)
@@ -357,5 +375,5 @@ class ImplicitGON(GradientOriginModel):
 
 
 def as_pixels(x: Tensor) -> Tensor:
-    """Images [B, C, H, W] as the values of a function on the coordinate grid: [B, H * W, C]."""
+    """Signals [B, C, *grid] (images [B, C, H, W]) as the values of a function on the coordinate grid: [B, N, C]."""
     return x.flatten(2).transpose(1, 2)

@@ -188,17 +188,17 @@ def renders_any_size(model) -> bool:
 RENDER_CHUNK_PIXELS = 1 << 18
 
 
-def decode(model, z: Tensor, size: tuple[int, int] | None = None, chunk_pixels: int = RENDER_CHUNK_PIXELS) -> Tensor:
-    """Decode latents z [N, k] to images [N, C, H, W] on the CPU, a chunk of images at a time.
+def decode(model, z: Tensor, size: tuple[int, ...] | None = None, chunk_pixels: int = RENDER_CHUNK_PIXELS) -> Tensor:
+    """Decode latents z [N, k] to images [N, C, H, W] (signals [N, C, *grid]) on the CPU, a chunk at a time.
 
-    ``size`` (H, W) renders an implicit model at any resolution; other models only decode at
-    their own size. Chunks hold ``chunk_pixels // (H * W)`` images (at least one), so a large
+    ``size`` (H, W), or one length per grid dimension, renders an implicit model at any resolution; other
+    models only decode at their own size. Chunks hold ``chunk_pixels // (H * W)`` images (at least one), so a large
     resolution never holds the activations of the whole batch at once.
     """
     if size is not None and not renders_any_size(model):
         raise GonError(
             f"a {type(model).__name__} decodes only at its training size; rendering at "
-            f"{size[0]}x{size[1]} needs an implicit GON (--model implicit)"
+            f"{'x'.join(map(str, size))} needs an implicit GON (--model implicit)"
         )
     device, out = model_device(model), []
     per_chunk = max(1, chunk_pixels // math.prod(size)) if size else 256
@@ -209,12 +209,13 @@ def decode(model, z: Tensor, size: tuple[int, int] | None = None, chunk_pixels: 
     return torch.cat(out)
 
 
-def render(model, images: Tensor, size: int | tuple[int, int], chunk_pixels: int = RENDER_CHUNK_PIXELS) -> Tensor:
-    """Super-resolution (paper Fig. 5, 17): encode images at the training size, render at ``size``.
+def render(model, images: Tensor, size: int | tuple[int, ...], chunk_pixels: int = RENDER_CHUNK_PIXELS) -> Tensor:
+    """Super-resolution (paper Fig. 5, 17): encode signals at the training size, render at ``size``.
 
-    images [N, C, h, w] -> [N, C, H, W], clamped to [0, 1].
+    images [N, C, *grid] -> [N, C, *size], clamped to [0, 1]; an int ``size`` is that length along
+    every grid dimension (images 256 -> 256x256, volumes 64 -> 64^3, audio 32000 -> 32,000 samples).
     """
-    size = (size, size) if isinstance(size, int) else tuple(size)
+    size = (size,) * (images.ndim - 2) if isinstance(size, int) else tuple(size)
     if not renders_any_size(model):
         raise GonError(
             f"a {type(model).__name__} cannot render at another resolution: super-resolution "

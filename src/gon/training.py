@@ -95,6 +95,7 @@ class GonDataModule(L.LightningDataModule):
         if self.train is None:
             c = self.config
             kw = dict(data_dir=c.data_dir, image_size=self.image_size, resize=c.resize, seed=c.seed)
+            kw.update(sample_rate=c.sample_rate, audio_seconds=c.audio_seconds)
             self.train = load_dataset(c.dataset, "train", limit=c.limit_train, **kw)
             self.test = load_dataset(c.dataset, "test", **kw)
 
@@ -175,11 +176,30 @@ def fit(config: FitConfig) -> Path:
         prepare_run_dir(run, config.resume, config.overwrite)
     L.seed_everything(config.seed, workers=True, verbose=False)
 
-    probe = load_dataset(config.dataset, "test", data_dir=config.data_dir, limit=1)  # native size and channels
-    image_size = resolve_image_size(config, probe.images.shape[-1])
+    probe = load_dataset(  # native size and channels
+        config.dataset,
+        "test",
+        data_dir=config.data_dir,
+        limit=1,
+        sample_rate=config.sample_rate,
+        audio_seconds=config.audio_seconds,
+    )
+    grid = probe.images.ndim - 2
+    if grid != 2 and not getattr(MODELS[config.model], "any_grid", False):
+        raise GonError(
+            f"model {config.model!r} works on images; {config.dataset} is {grid}-D data: "
+            f"train it with one of {', '.join(n for n, c in MODELS.items() if getattr(c, 'any_grid', False))}"
+        )
+    if config.image_size is not None and grid == 1:
+        raise GonError(
+            "option image_size (--image-size) does not apply to audio: set --sample-rate and --audio-seconds"
+        )
+    image_size = resolve_image_size(config, probe.images.shape[-1]) if grid == 2 else config.image_size
     data = GonDataModule(config, image_size)
     data.setup()
-    options = {"channels": data.train.images.shape[1], "image_size": image_size, **config.model_options}
+    shape = data.train.images.shape  # [N, C, *grid]
+    size = image_size if grid == 2 else list(shape[2:])  # 2-D: a side, as the paper's models take it
+    options = {"channels": shape[1], "image_size": size, **config.model_options}
     if "index" in getattr(MODELS[config.model], "batch_fields", ()):
         options["num_images"] = len(data.train)  # one persistent latent per training image
 

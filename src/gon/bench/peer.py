@@ -91,7 +91,9 @@ def peer_step(channels: int, size: int, x: torch.Tensor, lr: float = 1e-4) -> tu
     model = peer_model(channels).to(x.device)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     b = x.shape[0]
-    coords = coordinate_grid(size, size, x.device, x.dtype).view(1, size, size, 2).expand(b, -1, -1, -1)  # (B, S, S, 2)
+    coords = (
+        coordinate_grid(size, size, device=x.device, dtype=x.dtype).view(1, size, size, 2).expand(b, -1, -1, -1)
+    )  # (B, S, S, 2)
     target = x.permute(0, 2, 3, 1)  # (B, S, S, C): the peer's channels-last layout
 
     def step() -> None:

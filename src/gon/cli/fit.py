@@ -38,7 +38,7 @@ def add_parser(commands) -> None:
     p.add_argument(
         "--dataset",
         help="fashion-mnist | mnist | smallnorb | coil20 | cifar10 | celeba | lsun-bedroom | "
-        "folder:PATH | lmdb:PATH (default fashion-mnist)",
+        "folder:PATH | lmdb:PATH | audio:PATH (WAV files) | volume:PATH (.npy grids) (default fashion-mnist)",
     )
     p.add_argument("--data-dir", help="where to look for dataset files first")
     p.add_argument(
@@ -75,6 +75,10 @@ def add_parser(commands) -> None:
         type=int,
         help="torch CPU threads (default: the fastest count, timed on the first steps and again when step times "
         "jump; pin it for bit-identical reruns)",
+    )
+    p.add_argument("--sample-rate", type=int, help="audio:PATH: resample clips to this rate in Hz (default 8000)")
+    p.add_argument(
+        "--audio-seconds", type=float, help="audio:PATH: crop or pad (silence) clips to this length (default 1)"
     )
     g = p.add_argument_group("model options (each applies to the models that have it)")
     g.add_argument("--latent-dim", type=int, help="latent size (default 32)")

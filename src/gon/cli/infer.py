@@ -29,7 +29,7 @@ def add_data_arguments(p: argparse.ArgumentParser, split: str | None = "test") -
     p.add_argument(
         "--dataset",
         help="fashion-mnist | mnist | smallnorb | coil20 | cifar10 | celeba | lsun-bedroom | "
-        "folder:PATH | lmdb:PATH (default: the model's training data)",
+        "folder:PATH | lmdb:PATH | audio:PATH | volume:PATH (default: the model's training data)",
     )
     p.add_argument("--data-dir", help="where to look for dataset files first")
     if split:
@@ -78,17 +78,17 @@ def output_path(path: str, flag: str = "--out", suffixes: tuple[str, ...] = ()) 
 
 def load_images(model, args: argparse.Namespace, limit: int | None = None, split: str | None = None):
     """An ImageData of the dataset at the model's size and channels (first ``limit`` images)."""
-    from gon.data import load_dataset
+    from gon.data import DEFAULT_AUDIO_SECONDS, DEFAULT_SAMPLE_RATE, load_dataset
 
     trained = model.training_data or {}
     name = args.dataset or trained.get("dataset")
     if not name:
         raise GonError(f"{args.model} does not record the dataset it was trained on: pass --dataset")
     size = model.config.get("image_size")
-    if isinstance(size, (list, tuple)):
-        if len(set(size)) != 1:
-            raise GonError(f"{args.model} was trained on {size[0]}x{size[1]} images; gon datasets are square")
-        size = size[0]
+    if isinstance(size, (list, tuple)):  # [L] audio (its length set by the rate), [H, W] or [D, H, W]
+        if len(size) > 1 and len(set(size)) != 1:
+            raise GonError(f"{args.model} was trained on a {'x'.join(map(str, size))} grid; gon datasets are square")
+        size = size[0] if len(size) > 1 else None
     same_data = name == trained.get("dataset")
     data = load_dataset(
         name,
@@ -98,6 +98,8 @@ def load_images(model, args: argparse.Namespace, limit: int | None = None, split
         resize=trained.get("resize") or "resize",
         limit=limit,
         seed=trained.get("seed", 0) if same_data else 0,
+        sample_rate=trained.get("sample_rate") or DEFAULT_SAMPLE_RATE,
+        audio_seconds=trained.get("audio_seconds") or DEFAULT_AUDIO_SECONDS,
     )
     channels = model.config.get("channels")
     if channels is not None and data.channels != channels:

@@ -2,7 +2,8 @@
 
 One row per pair of images (paper Fig. 6): the first image, ``--steps`` decodings along the slerp
 between their latents (both ends included), then the second image. Pairs are consecutive images
-of the split, or drawn at random with --seed.
+of the split, or drawn at random with --seed. Audio models also write each row as one sound,
+OUT_STEM/pair_i.wav (the clips of the row one after another).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from gon.cli.infer import (
     add_out_argument,
     load_images,
     load_model,
+    note,
     output_path,
     positive,
     save_picture,
@@ -36,7 +38,9 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gon.report.pictures import interpolation_grid
+    from gon.images import rows_grid
+    from gon.report.pictures import interpolation_frames
+    from gon.report.signals import trained_rate, write_wavs
 
     out = output_path(args.out)
     positive(args.pairs, "--pairs")
@@ -52,5 +56,9 @@ def run(args: argparse.Namespace) -> int:
         else torch.arange(len(data))
     )
     x = data.images[order[: 2 * args.pairs]]
-    save_picture(interpolation_grid(model, x[0::2], x[1::2], args.steps), out)
+    rows = interpolation_frames(model, x[0::2], x[1::2], args.steps)  # [P, T + 2, C, *grid]
+    save_picture(rows_grid(rows), out)
+    if rows.ndim == 4:  # audio: each row as one sound, the clips one after another
+        for path in write_wavs(out.with_suffix(""), "pair", rows.transpose(1, 2).flatten(2), trained_rate(model)):
+            note(f"wrote {path}")
     return 0

@@ -2,6 +2,10 @@
 
 Each test image is encoded at the model's training size (e.g. 28x28) and its latent rendered at
 ``--resolution`` (paper Fig. 5 and 17); each render sits right of a bicubic upscale of the input.
+Audio models render at ``--resolution`` samples per clip (default 4x: a 4x higher sample rate): the
+picture shows waveforms and spectrograms of the input, its band-limited resampling and the render, and
+the sounds go to OUT_STEM/*.wav. Volume models render on a ``--resolution``^3 grid (default 2x): slices
+of a trilinear upscale beside the render, and their isosurfaces in OUT_STEM-isosurface.png.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from gon.cli.infer import (
     add_out_argument,
     load_images,
     load_model,
+    note,
     output_path,
     positive,
     save_picture,
@@ -25,7 +30,11 @@ def add_parser(commands) -> None:
     p = commands.add_parser("render", help="render images at any resolution (implicit GON)", description=__doc__)
     add_model_argument(p)
     add_data_arguments(p)
-    p.add_argument("--resolution", type=int, default=256, help="output height and width in pixels")
+    p.add_argument(
+        "--resolution",
+        type=int,
+        help="output side in pixels (default 256); audio: samples per clip (default 4x), volumes: grid side (2x)",
+    )
     p.add_argument("-n", type=int, default=16, help="number of images")
     p.add_argument("--pairs-per-row", type=int, default=4, help="(bicubic, render) pairs per row")
     add_out_argument(p, "sr.png")
@@ -34,11 +43,13 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gon.report.pictures import render_grid
+    from gon.report.signals import render_signals, trained_rate
     from gon.sampling import renders_any_size
 
     out = output_path(args.out)
     positive(args.n, "-n")
-    positive(args.resolution, "--resolution")
+    if args.resolution is not None:
+        positive(args.resolution, "--resolution")
     positive(args.pairs_per_row, "--pairs-per-row")
     model = load_model(args)
     if not renders_any_size(model):
@@ -47,5 +58,12 @@ def run(args: argparse.Namespace) -> int:
             "super-resolution needs an implicit GON (gon fit --model implicit)"
         )
     data = load_images(model, args, limit=args.n)
-    save_picture(render_grid(model, data.images, args.resolution, args.pairs_per_row), out, enlarge=False)
+    grid = data.images.shape[2:]
+    if len(grid) == 2:
+        save_picture(render_grid(model, data.images, args.resolution or 256, args.pairs_per_row), out, enlarge=False)
+        return 0
+    scale = 4 if len(grid) == 1 else 2
+    size = (args.resolution,) * len(grid) if args.resolution else tuple(scale * s for s in grid)
+    for path in render_signals(model, data.images, size, out, trained_rate(model)):
+        note(f"wrote {path}")
     return 0

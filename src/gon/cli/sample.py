@@ -3,6 +3,8 @@
 A variational GON decodes draws from its N(0, I) prior. A GON or implicit GON decodes draws from
 the multivariate normal fitted to its training latents (the paper's early-stopping approach),
 stored in a saved model by ``gon fit`` and ``gon export``, or fitted now from the training data.
+Audio models draw waveforms and write the sounds to OUT_STEM/sample_i.wav; volume models draw slices and
+their isosurfaces to OUT_STEM-isosurface.png.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from gon.cli.infer import (
     add_out_argument,
     ensure_latent_gaussian,
     load_model,
+    note,
     output_path,
     positive,
     save_picture,
@@ -34,8 +37,9 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gon.report.pictures import sample_grid
-    from gon.sampling import is_variational
+    from gon.images import make_grid
+    from gon.report.signals import save_signal_extras, trained_rate
+    from gon.sampling import is_variational, sample
 
     out = output_path(args.out)
     positive(args.n, "-n")
@@ -44,5 +48,8 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args)
     if not is_variational(model) and (model.latent_gaussian is None or args.dataset):
         ensure_latent_gaussian(model, args, force=True)
-    save_picture(sample_grid(model, args.n, args.temperature, args.seed), out)
+    samples = sample(model, args.n, args.temperature, args.seed)
+    save_picture(make_grid(samples), out)
+    for path in save_signal_extras(out, {"sample": (samples, trained_rate(model))}):  # sounds or isosurfaces
+        note(f"wrote {path}")
     return 0

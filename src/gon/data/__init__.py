@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gon.data.audio import DEFAULT_AUDIO_SECONDS, DEFAULT_SAMPLE_RATE, load_audio
 from gon.data.base import ImageData, ImageDataset, fit
 from gon.data.celeba import CELEBA
 from gon.data.cifar import CIFAR10, read_cifar_batch
@@ -26,15 +27,18 @@ from gon.data.folder import load_folder
 from gon.data.idx import FASHION_MNIST, MNIST, read_idx
 from gon.data.lsun import LSUN_BEDROOM, load_lmdb
 from gon.data.norb import SMALLNORB, read_norb
+from gon.data.volume import load_volumes
 from gon.errors import GonError
 
 SOURCES: dict[str, Source] = {
     s.name: s for s in (FASHION_MNIST, MNIST, SMALLNORB, COIL20, CIFAR10, CELEBA, LSUN_BEDROOM)
 }
-DATASET_NAMES = tuple(SOURCES)  # plus "folder:PATH" and "lmdb:PATH"
+DATASET_NAMES = tuple(SOURCES)  # plus "folder:PATH", "lmdb:PATH", "audio:PATH" and "volume:PATH"
 
 __all__ = [
     "DATASET_NAMES",
+    "DEFAULT_AUDIO_SECONDS",
+    "DEFAULT_SAMPLE_RATE",
     "SOURCES",
     "ImageData",
     "ImageDataset",
@@ -58,6 +62,8 @@ def load_dataset(
     seed: int = 0,
     download: bool = True,
     limit: int | None = None,
+    sample_rate: int = DEFAULT_SAMPLE_RATE,
+    audio_seconds: float = DEFAULT_AUDIO_SECONDS,
 ) -> ImageData:
     """Load one split of a named dataset (or ``folder:PATH``) as an in-memory :class:`ImageData`.
 
@@ -66,6 +72,9 @@ def load_dataset(
     ``resize`` is "resize" (bilinear, antialiased when shrinking) or "pad" (zero-pad centred,
     growing only); folders are always resized with Pillow. ``test_fraction`` and ``seed`` pick a
     folder's held-out test images; ``limit`` keeps the first N images of the split.
+    ``audio:PATH`` (WAV files at ``sample_rate``, ``audio_seconds`` long: [N, 1, L], :mod:`gon.data.audio`) and
+    ``volume:PATH`` (.npy grids, resized to ``image_size``^3 when given: [N, 1, D, H, W], :mod:`gon.data.volume`)
+    are signals for implicit GONs of other dimensions.
     """
     if split not in ("train", "test"):
         raise GonError(f"split must be 'train' or 'test', not {split!r}")
@@ -78,13 +87,20 @@ def load_dataset(
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
         raise GonError(f"limit must be a positive integer, not {limit!r}")
 
+    if name.startswith("audio:"):
+        return load_audio(name, split, sample_rate, audio_seconds, test_fraction, seed, limit)
+    if name.startswith("volume:"):
+        return load_volumes(name, split, image_size, test_fraction, seed, limit)
     if name.startswith("folder:"):
         return load_folder(name, split, image_size or 32, test_fraction, seed, limit)
     if name.startswith("lmdb:"):
         return load_lmdb(name, split, image_size or 32, test_fraction, seed, limit)
     key = name.strip().lower()
     if key not in SOURCES:
-        raise GonError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}, folder:PATH or lmdb:PATH")
+        raise GonError(
+            f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}, "
+            "folder:PATH, lmdb:PATH, audio:PATH or volume:PATH"
+        )
     source = SOURCES[key]
     images, labels = source.read(
         find_or_download(source, data_dir, download), split, limit, image_size or source.native_size

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 import torch
 
 from gon.data.base import ImageData
+from gon.data.splits import held_out_split
 from gon.errors import GonError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
@@ -27,17 +27,7 @@ def load_folder(spec: str, split: str, size: int, test_fraction: float, seed: in
     )
     if not files:
         raise GonError(f"dataset {spec}: no PNG/JPEG/BMP images under {root}")
-    # Each file's rank depends only on (seed, its relative path), so adding or removing files
-    # moves few others between splits; the lowest-ranked ones are held out for testing.
-    rank = sorted(
-        range(len(files)),
-        key=lambda i: hashlib.sha256(f"{seed}\0{files[i].relative_to(root).as_posix()}".encode()).digest(),
-    )
-    n_test = min(max(round(len(files) * test_fraction), 1), len(files) - 1)
-    held_out = set(rank[:n_test])
-    chosen = [f for i, f in enumerate(files) if (i in held_out) == (split == "test")][:limit]
-    if not chosen:
-        raise GonError(f"dataset {spec}: only {len(files)} image(s), too few for a {split} split")
+    chosen = held_out_split(files, root, split, test_fraction, seed, spec)[:limit]
     # Channels are decided over the whole folder (headers only), so train and test agree.
     rgb = any(open_image(f, lambda im: im.mode not in _GRAY_MODES) for f in files)
     images = np.stack([open_image(f, lambda im: _decode(im, rgb, size)) for f in chosen])

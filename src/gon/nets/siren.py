@@ -78,12 +78,15 @@ class Siren(nn.Module):
         return self.out(x)
 
 
-def coordinate_grid(height: int, width: int, device=None, dtype=None) -> Tensor:
-    """Pixel-centre coordinates of an image covering [-1, 1]^2, as (y, x) rows: [height * width, 2].
+def coordinate_grid(*size: int, device=None, dtype=None) -> Tensor:
+    """Cell-centre coordinates of a grid of ``size`` (one length per dimension) covering [-1, 1]^d, as rows in
+    row-major order: [prod(size), d]. An image is ``coordinate_grid(H, W)`` with (y, x) rows; audio
+    ``coordinate_grid(L)``; a volume ``coordinate_grid(D, H, W)``.
 
     Centres (not edges) make a 28x28 grid and a 256x256 grid sample the same square, so an
-    implicit model renders the same picture at any resolution.
+    implicit model renders the same signal at any resolution.
     """
-    ys = (torch.arange(height, device=device, dtype=dtype) + 0.5) / height * 2 - 1
-    xs = (torch.arange(width, device=device, dtype=dtype) + 0.5) / width * 2 - 1
-    return torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1).reshape(-1, 2)
+    if not size or min(size) < 1:
+        raise ValueError(f"a coordinate grid needs one positive length per dimension, got {size}")
+    axes = [(torch.arange(n, device=device, dtype=dtype) + 0.5) / n * 2 - 1 for n in size]
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, len(size))

@@ -30,6 +30,19 @@ FINAL_PICTURES = [
         "one pair of test images per row, spherical interpolation of their latents between them",
     ),
     (
+        "audio.png",
+        "Sounds",
+        "test clips: waveforms over each other, and the spectrogram of the original, its reconstruction and "
+        "(implicit GON) its render at 4x the sample rate; listen below",
+    ),
+    (
+        "isosurfaces.png",
+        "Isosurfaces",
+        "test volumes: the 0.5 level set (marching cubes) of the original, its reconstruction and (implicit GON) "
+        "its render on a 2x finer grid",
+    ),
+    ("slices.png", "Slices", "depth slices of two test volumes (rows 1-2) and their reconstructions (rows 3-4)"),
+    (
         "latent_histogram.png",
         "Latent distribution",
         "every value of the training latents with the normal fitted to them (paper Fig. 13-14)",
@@ -88,6 +101,7 @@ def write_report(run: str | Path, out: str | Path | None = None) -> Path:
         _metrics_table(results, rows),
         "<h2>Pictures of the final model</h2>",
         _final_pictures(run),
+        _sounds(run),
         "<h2>Pictures during training</h2>",
         _pictures_by_step(run),
         "<h2>Configuration</h2>",
@@ -146,6 +160,32 @@ def _metrics_table(results: dict, rows: list[dict[str, float]]) -> str:
 def _final_pictures(run: Path) -> str:
     figures = [_figure(run / name, title, caption) for name, title, caption in FINAL_PICTURES if (run / name).is_file()]
     return "\n".join(figures) or "<p>No pictures yet.</p>"
+
+
+def _sounds(run: Path) -> str:
+    """RUN/audio/*.wav as players, one row per clip, one column per version (original, reconstruction, render)."""
+    wavs = sorted((run / "audio").glob("*_*.wav"))
+    if not wavs:
+        return ""
+    table: dict[str, dict[str, Path]] = {}
+    for path in wavs:
+        version, _, clip = path.stem.rpartition("_")
+        table.setdefault(version, {})[clip] = path
+    versions = list(table)
+    clips = sorted({c for v in table.values() for c in v}, key=lambda c: int(c) if c.isdigit() else 0)
+    head = "".join(f"<th>{_e(v)}</th>" for v in versions)
+    body = "".join(
+        f"<tr><td>clip {_e(c)}</td>"
+        + "".join(f"<td>{_audio(table[v][c]) if c in table[v] else ''}</td>" for v in versions)
+        + "</tr>"
+        for c in clips
+    )
+    return f"<h3>Sounds (RUN/audio/)</h3><table><tr><th></th>{head}</tr>{body}</table>"
+
+
+def _audio(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<audio controls preload="none" src="data:audio/wav;base64,{data}"></audio>'
 
 
 def _pictures_by_step(run: Path) -> str:

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from gon.images import make_grid, pairs_grid, rows_grid, save_image, side_by_side, upscale
 from gon.report.plots import latent_normality, plot_latent_histogram, plot_loss_curves
+from gon.report.signals import signal_pictures
 from gon.sampling import (
     GAUSSIAN_FIT_IMAGES,
     LatentGaussian,
@@ -49,12 +50,17 @@ def sample_grid(
     return make_grid(sample(model, n, temperature, seed, gaussian))
 
 
-def interpolation_grid(model, a: Tensor, b: Tensor, steps: int = N_STEPS) -> Image.Image:
-    """Rows [a_i, decode(slerp(z(a_i), z(b_i), t)) for ``steps`` t from 0 to 1, b_i] (paper Fig. 6)."""
+def interpolation_frames(model, a: Tensor, b: Tensor, steps: int = N_STEPS) -> Tensor:
+    """[P, steps + 2, C, H, W]: a_i, decode(slerp(z(a_i), z(b_i), t)) for ``steps`` t from 0 to 1, b_i."""
     za, zb = encode_images(model, torch.cat([a, b])).chunk(2)  # [P, k] each
     path = slerp(za, zb, steps)  # [P, T, k]
     frames = decode(model, path.flatten(0, 1)).clamp(0, 1).unflatten(0, path.shape[:2])  # [P, T, C, H, W]
-    return rows_grid(torch.cat([a[:, None], frames, b[:, None]], dim=1))
+    return torch.cat([a[:, None], frames, b[:, None]], dim=1)
+
+
+def interpolation_grid(model, a: Tensor, b: Tensor, steps: int = N_STEPS) -> Image.Image:
+    """One row per pair (paper Fig. 6): :func:`interpolation_frames` side by side."""
+    return rows_grid(interpolation_frames(model, a, b, steps))
 
 
 def render_grid(model, images: Tensor, resolution: int, pairs_per_row: int = 4) -> Image.Image:
@@ -104,7 +110,8 @@ def final_pictures(
 ) -> dict[str, float]:
     """The end of ``gon fit``: fit the latent Gaussian, export RUN/model/, draw every final picture.
 
-    Writes RUN/model/, samples.png, interpolation.png, latent_histogram.png and loss_curves.png;
+    Writes RUN/model/, samples.png, interpolation.png, latent_histogram.png and loss_curves.png (and for audio
+    audio.png + audio/*.wav, for volumes isosurfaces.png + slices.png: :func:`gon.report.signals.signal_pictures`);
     returns the latents' normality statistics (``latent_ks`` ...) for metrics.json.
     """
     train = train[:GAUSSIAN_FIT_IMAGES]
@@ -119,6 +126,8 @@ def final_pictures(
         latents, run / "latent_histogram.png", title=f"{len(latents)} training latents of the final model"
     )
     plot_loss_curves(rows, run / "loss_curves.png", title=run.name)
+    if test.ndim != 4:  # audio or volumes: waveforms, spectrograms and sounds, or isosurfaces and slices
+        signal_pictures(model, run, test, (training_data or {}).get("sample_rate"))
     return {
         f"latent_{k}": round(v, 5) for k, v in stats.items() if k in ("ks", "ks_per_dim", "skew", "excess_kurtosis")
     }

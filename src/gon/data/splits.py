@@ -1,0 +1,37 @@
+"""Train/test splits of a folder of files: a seeded, stable held-out subset, or ROOT/train and ROOT/test."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from gon.errors import GonError
+
+
+def held_out_split(files: list[Path], root: Path, split: str, test_fraction: float, seed: int, spec: str) -> list[Path]:
+    """The files of ``split``: each file's rank depends only on (seed, its path relative to ``root``), so adding or
+    removing files moves few others between splits; the lowest-ranked ``test_fraction`` are held out for testing."""
+    rank = sorted(
+        range(len(files)),
+        key=lambda i: hashlib.sha256(f"{seed}\0{files[i].relative_to(root).as_posix()}".encode()).digest(),
+    )
+    n_test = min(max(round(len(files) * test_fraction), 1), len(files) - 1)
+    held_out = set(rank[:n_test])
+    chosen = [f for i, f in enumerate(files) if (i in held_out) == (split == "test")]
+    if not chosen:
+        raise GonError(f"dataset {spec}: only {len(files)} file(s), too few for a {split} split")
+    return chosen
+
+
+def folder_split(spec: str, prefix: str, suffix: str, split: str, test_fraction: float, seed: int) -> list[Path]:
+    """The ``*suffix`` files of one split of the folder ``spec`` names (``PREFIX:PATH``): those under PATH/train
+    or PATH/test when both exist (as the generators in scripts/ write them), else :func:`held_out_split`."""
+    root = Path(spec[len(prefix) :]).expanduser()
+    if not spec[len(prefix) :] or not root.is_dir():
+        raise GonError(f"dataset {spec}: no such directory {root}")
+    presplit = (root / "train").is_dir() and (root / "test").is_dir()
+    base = root / split if presplit else root
+    files = sorted((p for p in base.rglob(f"*{suffix}") if p.is_file()), key=lambda p: p.relative_to(base).as_posix())
+    if not files:
+        raise GonError(f"dataset {spec}: no {suffix} files under {base}")
+    return files if presplit else held_out_split(files, root, split, test_fraction, seed, spec)
