@@ -2,7 +2,6 @@
 
 import json
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -14,18 +13,8 @@ from gon.cli import main
 from gon.errors import GonError
 from gon.report import latent_normality, plot_latent_histogram, plot_loss_curves, write_report
 from gon.report.plots import ks_distance
+from tests.browser import CHROMIUM_FLAGS, chromium
 from tests.conftest import FASHION_MNIST
-
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def test_normality_statistics_tell_normal_from_not():
@@ -156,13 +145,6 @@ def test_report_is_self_contained(run, tmp_path):
         assert text in page, text
 
 
-def _chromium():
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        pytest.skip("chromium is not installed (scripts/setup.sh test installs the Debian package `chromium`)")
-    return exe
-
-
 CHECK = """<script>
 window.addEventListener("load", () => {
   const images = Array.from(document.images);
@@ -193,7 +175,7 @@ def _browse(exe, page, tmp_path, *flags):
 
 def test_report_renders_in_a_browser_with_every_image_and_table(run, tmp_path):
     """The report as a person sees it: headless Chromium loads it offline; no image is broken."""
-    exe = _chromium()
+    exe = chromium()
     page = tmp_path / "page.html"
     page.write_text((run / "report.html").read_text().replace("</body>", CHECK + "</body>"))
     dom = _browse(exe, page, tmp_path, "--dump-dom")

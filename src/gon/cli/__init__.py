@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "gon.cli.bench",
     "gon.cli.evaluate",
     "gon.cli.reproduce",
+    "gon.cli.explore",
 ]
 
 

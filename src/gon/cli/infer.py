@@ -76,7 +76,9 @@ def output_path(path: str, flag: str = "--out", suffixes: tuple[str, ...] = ()) 
     return out
 
 
-def load_images(model, args: argparse.Namespace, limit: int | None = None, split: str | None = None):
+def load_images(
+    model, args: argparse.Namespace, limit: int | None = None, split: str | None = None, download: bool = True
+):
     """An ImageData of the dataset at the model's size and channels (first ``limit`` images)."""
     from gon.data import DEFAULT_AUDIO_SECONDS, DEFAULT_SAMPLE_RATE, load_dataset
 
@@ -100,6 +102,7 @@ def load_images(model, args: argparse.Namespace, limit: int | None = None, split
         seed=trained.get("seed", 0) if same_data else 0,
         sample_rate=trained.get("sample_rate") or DEFAULT_SAMPLE_RATE,
         audio_seconds=trained.get("audio_seconds") or DEFAULT_AUDIO_SECONDS,
+        download=download,
     )
     channels = model.config.get("channels")
     if channels is not None and data.channels != channels:
@@ -107,7 +110,9 @@ def load_images(model, args: argparse.Namespace, limit: int | None = None, split
     return data
 
 
-def ensure_latent_gaussian(model, args: argparse.Namespace, fit_images: int | None = None, force: bool = False):
+def ensure_latent_gaussian(
+    model, args: argparse.Namespace, fit_images: int | None = None, force: bool = False, download: bool = True
+):
     """The model's latent Gaussian; fitted now on training latents when missing (or ``force``)."""
     from gon.sampling import GAUSSIAN_FIT_IMAGES, LatentGaussian, encode_images
 
@@ -117,7 +122,7 @@ def ensure_latent_gaussian(model, args: argparse.Namespace, fit_images: int | No
     limit = fit_images or GAUSSIAN_FIT_IMAGES
     if trained.get("limit_train") and (args.dataset or trained.get("dataset")) == trained.get("dataset"):
         limit = min(limit, trained["limit_train"])  # only the images it was trained on
-    data = load_images(model, args, limit=limit, split="train")
+    data = load_images(model, args, limit=limit, split="train", download=download)
     note(f"fitting the latent Gaussian on {len(data)} {data.name} training latents")
     with tqdm(total=len(data), desc="encoding", unit="img", leave=False) as bar:
         latents = encode_images(model, data.images, progress=bar.update)

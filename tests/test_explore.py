@@ -1,0 +1,319 @@
+"""`gon explore`: the page's behaviour through its API (gradio_client), the model side, uploads, and the CLI's errors.
+
+Servers run on 127.0.0.1 in this process on tiny models trained here on generated blobs, and are
+closed when the module ends; the browser test is tests/test_explore_browser.py.
+"""
+
+from __future__ import annotations
+
+import socket
+from urllib.parse import urlsplit
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import gon
+from gon.cli import build_parser, main
+from gon.errors import GonError
+from gon.registry import MODELS
+from gon.sampling import LatentGaussian, decode, encode_images, sample
+from tests.browser import CHROMIUM_FLAGS, chromium
+from tests.conftest import tiny_model
+from tests.fit_helpers import blob_folder
+
+gr = pytest.importorskip("gradio", reason="gon explore needs the explore extra: pip install -e '.[explore]'")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+from gon.cli.explore import explorer_for  # noqa: E402
+from gon.explore import Examples, Explorer, build_app, serve  # noqa: E402
+from gon.explore.media import Images, medium_for  # noqa: E402
+
+pytestmark = pytest.mark.timeout(180)
+
+
+# -- tiny models trained and saved here ---------------------------------------------------------
+def train_and_save(name: str, folder: str, out, steps: int = 20, **options):
+    """A tiny model of ``name`` trained for ``steps`` Adam steps on the folder's images, saved like `gon fit` does."""
+    from gon.data import load_dataset
+
+    model = tiny_model(name, **options)
+    size = model.config["image_size"]
+    images = load_dataset(folder, "train", image_size=size).images
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(steps):
+        loss = model.loss(images[torch.randint(len(images), (16,))])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    gaussian = None if name == "vgon" else LatentGaussian.fit(encode_images(model, images))
+    return model.save_pretrained(out, latent_gaussian=gaussian, training_data={"dataset": folder, "seed": 0})
+
+
+@pytest.fixture(scope="module")
+def blobs(tmp_path_factory):
+    return blob_folder(tmp_path_factory.mktemp("blobs") / "images", n=96)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, blobs):
+    root = tmp_path_factory.mktemp("explore-models")
+    return {name: train_and_save(name, blobs, root / name) for name in ("gon", "implicit")}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def explorer_of(path, *flags) -> Explorer:
+    return explorer_for(build_parser().parse_args(["explore", str(path), *map(str, flags)]))
+
+
+@pytest.fixture(scope="module")
+def pages(saved, tmp_path_factory):
+    """A served page per saved model: (explorer, client), on 127.0.0.1, closed at the end of the module."""
+    served, demos = {}, []
+    downloads = tmp_path_factory.mktemp("downloads")
+    try:
+        for name, path in saved.items():
+            explorer = explorer_of(path, "--examples", 8)
+            demo = serve(explorer, "127.0.0.1", free_port())
+            demos.append(demo)
+            assert demo.local_url.startswith("http://127.0.0.1:")
+            served[name] = explorer, Client(demo.local_url, verbose=False, download_files=str(downloads))
+        yield served
+    finally:
+        for demo in demos:
+            demo.close()
+
+
+def picture(path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L"))
+
+
+# -- the page through its API -------------------------------------------------------------------
+def test_reconstruct_shows_the_latent_and_reconstruction_of_a_test_image(pages):
+    explorer, client = pages["gon"]
+    seen, recon, bars, note = client.predict(3, None, api_name="/reconstruct")
+    medium = medium_for(explorer.model)
+    x = explorer.examples.images[3:4]
+    z = encode_images(explorer.model, x)
+    values = [row[1] for row in bars["data"]]
+    np.testing.assert_allclose(values, z[0].numpy(), rtol=1e-5, atol=1e-6)
+    assert [row[0] for row in bars["data"]] == [f"{i:02d}" for i in range(8)]
+    np.testing.assert_array_equal(picture(seen), np.asarray(medium.show(x)))
+    np.testing.assert_array_equal(picture(recon), np.asarray(medium.show(decode(explorer.model, z).clamp(0, 1))))
+    assert picture(recon).shape == (256, 256)  # 16x16 enlarged 16 times, nearest neighbour
+    assert f"latent norm {z[0].norm():.3g}" in note
+
+
+def test_an_upload_of_another_size_and_colour_is_converted_with_a_visible_note(pages, tmp_path):
+    explorer, client = pages["gon"]
+    rgb = np.zeros((20, 40, 3), np.uint8)
+    rgb[5:15, 15:25] = (255, 255, 255)
+    Image.fromarray(rgb).save(tmp_path / "wide.png")
+    seen, _, bars, note = client.predict(0, handle_file(tmp_path / "wide.png"), api_name="/reconstruct")
+    for change in ("colour converted to greyscale", "cropped 40x20 to the centre 20x20", "resized 20x20 to 16x16"):
+        assert change in note
+    expected, _ = medium_for(explorer.model).from_upload(Image.open(tmp_path / "wide.png"))
+    np.testing.assert_array_equal(picture(seen), np.asarray(medium_for(explorer.model).show(expected)))
+    z = encode_images(explorer.model, expected)
+    np.testing.assert_allclose([row[1] for row in bars["data"]], z[0].numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "inputs,message",
+    [
+        ((None, "not-an-image"), "notes.png is not an image gon can read"),
+        ((None, None), "no image chosen: pick a test image or upload one"),
+        ((99, None), "99"),
+    ],
+)
+def test_bad_input_is_an_error_message_not_a_stack_trace(pages, tmp_path, inputs, message):
+    _, client = pages["gon"]
+    index, upload = inputs
+    if upload:
+        (tmp_path / "notes.png").write_text("these are not pixels")
+        upload = handle_file(tmp_path / "notes.png")
+    with pytest.raises(AppError, match=message) as caught:
+        client.predict(index, upload, api_name="/reconstruct")
+    assert "Traceback" not in str(caught.value)
+
+
+def test_samples_follow_the_seed_and_temperature(pages):
+    explorer, client = pages["gon"]
+    a, b, c = (picture(client.predict(4, 1.0, seed, api_name="/sample")) for seed in (5, 5, 6))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    expected = medium_for(explorer.model).show(sample(explorer.model, 4, 1.0, 5).clamp(0, 1))
+    np.testing.assert_array_equal(a, np.asarray(expected))
+    cold = picture(client.predict(4, 0.0, 5, api_name="/sample"))  # temperature 0: every sample is the mean
+    mean = decode(explorer.model, explorer.model.latent_gaussian.mean[None]).clamp(0, 1)
+    np.testing.assert_array_equal(cold, np.asarray(medium_for(explorer.model).show(mean.expand(4, -1, -1, -1))))
+    with pytest.raises(AppError, match="-1.0 is less than minimum value 0"):  # the slider's own check
+        client.predict(4, -1.0, 5, api_name="/sample")
+
+
+def test_interpolation_slerps_between_two_inputs(pages):
+    explorer, client = pages["gon"]
+    medium = medium_for(explorer.model)
+    start, strip, _ = client.predict(0, None, 1, None, 0.0, 5, api_name="/interpolate")
+    end, _, _ = client.predict(0, None, 1, None, 1.0, 5, api_name="/interpolate")
+    z = encode_images(explorer.model, explorer.examples.images[:2])
+    for shown_, latent in ((start, z[:1]), (end, z[1:])):
+        np.testing.assert_array_equal(
+            picture(shown_), np.asarray(medium.show(decode(explorer.model, latent).clamp(0, 1)))
+        )
+    assert picture(strip).shape[1] == medium.show(torch.zeros(7, 1, 16, 16), nrow=7).width  # A, 5 steps, B
+    with pytest.raises(AppError, match="1.5 is greater than maximum value 1"):
+        client.predict(0, None, 1, None, 1.5, 5, api_name="/interpolate")
+
+
+def test_an_implicit_model_renders_at_the_chosen_resolution(pages):
+    explorer, client = pages["implicit"]
+    bicubic, rendered = client.predict(2, None, 40, api_name="/render")
+    x = explorer.examples.images[2:3]
+    expected = decode(explorer.model, encode_images(explorer.model, x), (40, 40)).clamp(0, 1)
+    np.testing.assert_array_equal(picture(rendered), np.asarray(medium_for(explorer.model).show(expected)))
+    assert picture(bicubic).shape == picture(rendered).shape == (240, 240)  # 40x40, each pixel 6x6
+    with pytest.raises(AppError, match="5000.* is greater than maximum value 1024"):
+        client.predict(2, None, 5000, api_name="/render")
+    _, gon_client = pages["gon"]
+    assert "/render" not in gon_client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+
+
+# -- every model class, without a server ---------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_class_can_be_explored(name, tmp_path):
+    model = tiny_model(name)
+    gaussian = LatentGaussian.fit(torch.randn(32, model.latent_dim))
+    loaded = gon.load(model.save_pretrained(tmp_path / name, latent_gaussian=gaussian))
+    medium = medium_for(loaded)
+    images = torch.rand(3, medium.channels, medium.height, medium.width)
+    explorer = Explorer(loaded, Examples(images, ["a", "b", "c"], "random"))
+    z = explorer.latents(explorer.example(1))
+    assert z.shape == (1, model.latent_dim) and torch.isfinite(z).all()
+    assert explorer.decode(z).shape == (1, medium.channels, medium.height, medium.width)
+    assert explorer.samples(2, 0.5, 0).shape == (2, medium.channels, medium.height, medium.width)
+    at_t, strip = explorer.interpolate(images[:1], images[1:2], 0.25, 3)
+    assert at_t.shape == (1, medium.channels, medium.height, medium.width) and len(strip) == 5
+    if explorer.zooms:
+        assert explorer.render(z, 20).shape == (1, medium.channels, 20, 20)
+    else:
+        with pytest.raises(GonError, match="zoom needs an implicit GON"):
+            explorer.render(z, 20)
+    assert isinstance(build_app(explorer), gr.Blocks)
+
+
+@pytest.mark.parametrize(
+    "value,message",
+    [(None, "no image chosen"), (2.5, "whole number"), (True, "whole number"), (3, "from 0 to 2"), ("1", "whole")],
+)
+def test_a_bad_test_image_number_is_refused(value, message):
+    explorer = Explorer(tiny_model("gon"), Examples(torch.rand(3, 1, 16, 16), ["a", "b", "c"], "random"))
+    with pytest.raises(GonError, match=message):
+        explorer.example(value)
+
+
+# -- uploads ---------------------------------------------------------------------------------------
+def test_uploads_are_converted_to_the_model_input_with_a_note_per_change():
+    rgb_model = Images(tiny_model("gon", channels=3))
+    grey = Image.fromarray(np.full((16, 16), 128, np.uint8))
+    x, notes = rgb_model.from_upload(grey)
+    assert notes == ["greyscale copied to 3 channels"]
+    assert x.shape == (1, 3, 16, 16) and torch.allclose(x, torch.full_like(x, 128 / 255))
+    rgba = Image.new("RGBA", (32, 32), (255, 0, 0, 0))
+    x, notes = rgb_model.from_upload(rgba)
+    assert notes == ["transparency dropped", "resized 32x32 to 16x16"] and x[0, 0].min() == 1 and x[0, 1].max() == 0
+    deep = Image.fromarray(np.array([[0, 1000], [2000, 4000]], np.int32), mode="I")
+    x, notes = Images(tiny_model("gon")).from_upload(deep)
+    assert "high bit depth scaled to 8 bits" in notes and x.min() == 0 and x.max() == 1
+    tall = Images(tiny_model("implicit", image_size=(12, 6)))
+    x, notes = tall.from_upload(Image.new("L", (30, 30)))
+    assert x.shape == (1, 1, 12, 6) and "cropped 30x30 to the centre 15x30" in notes
+
+
+# -- the command ---------------------------------------------------------------------------------
+def test_the_command_finds_test_images_offline_and_says_what_is_missing(saved, tmp_path):
+    explorer = explorer_of(saved["gon"], "--examples", 4)
+    assert explorer.examples is not None and explorer.examples.images.shape == (4, 1, 16, 16)
+    assert explorer.examples.names == ["#0", "#1", "#2", "#3"] and not explorer.notes
+    elsewhere = explorer_of(saved["gon"], "--dataset", f"folder:{tmp_path / 'gone'}")
+    assert elsewhere.examples is None and "No test images to pick" in elsewhere.notes[0]
+
+
+@pytest.mark.parametrize(
+    "flags,culprit",
+    [
+        (["--port", "70000"], "--port must be from 1 to 65535"),
+        (["--port", "busy"], "--port"),
+        (["--host", "no-such-host.invalid"], "--host 'no-such-host.invalid'"),
+        (["--examples", "0"], "--examples must be from 1 to 256"),
+        (["missing"], "does not exist"),
+    ],
+)
+def test_command_errors_are_one_line(saved, capsys, flags, culprit):
+    model = str(saved["gon"])
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        flags = [str(busy.getsockname()[1]) if f == "busy" else f for f in flags]
+        if flags == ["missing"]:
+            model, flags = str(saved["gon"] / "missing"), []
+        assert main(["explore", model, *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and culprit in err and err.startswith("gon: error: ")
+
+
+def test_without_gradio_the_command_says_how_to_get_it(saved, capsys, monkeypatch):
+    import sys
+
+    for module in [m for m in sys.modules if m == "gradio" or m.startswith("gon.explore")]:
+        monkeypatch.delitem(sys.modules, module)
+    monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio raises ImportError
+    assert main(["explore", str(saved["gon"])]) == 2
+    assert "pip install 'gon[explore]'" in capsys.readouterr().err
+
+
+# -- the page as a person sees it: headless Chromium ------------------------------------------------
+BROKEN = "[...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src.slice(0, 120))"
+
+
+def test_the_page_renders_in_a_browser_offline_with_no_broken_image(pages, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    explorer, client = pages["implicit"]  # every view: gallery, reconstruction, bars, zoom, samples, slerp
+    url = client.src.rstrip("/") + "/"
+    (tmp_path / "notes.png").write_text("these are not pixels")
+    hosts, failures = set(), []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS[1:])  # it adds --headless
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1100})
+            page.on("request", lambda r: hosts.add(urlsplit(r.url).netloc) if r.url.startswith("http") else None)
+            page.on("pageerror", lambda e: failures.append(str(e)))
+            page.goto(url, wait_until="networkidle", timeout=90_000)
+            files = "document.querySelectorAll('img[src*=\"/gradio_api/file=\"]')"
+            # the load events draw the 8 test images, what the model sees, its reconstruction and the zoom pair
+            page.wait_for_function(f"{files}.length >= 12 && [...{files}].every(i => i.complete)", timeout=90_000)
+            page.locator("#latent canvas, #latent svg").first.wait_for(timeout=30_000)  # the latent bars
+            assert page.evaluate(BROKEN) == []
+            page.screenshot(path=tmp_path / "explore.png", full_page=True)
+            for tab, picture_id in (("Sample", "samples"), ("Interpolate", "strip")):
+                page.get_by_role("tab", name=tab).click()
+                page.locator(f"#{picture_id} img").first.wait_for(timeout=30_000)
+                assert page.evaluate(BROKEN) == [], tab
+            page.get_by_role("tab", name="Reconstruct").click()
+            page.locator("input[type=file]").first.set_input_files(tmp_path / "notes.png")  # not an image
+            page.get_by_text("notes.png is not an image gon can read").first.wait_for(timeout=30_000)
+        finally:
+            browser.close()
+    assert hosts == {urlsplit(url).netloc}, hosts  # nothing fetched from anywhere else
+    assert failures == []
+    with Image.open(tmp_path / "explore.png") as shot:
+        assert shot.width == 1280 and shot.height >= 900
+        assert np.asarray(shot.convert("L")).std() > 20  # pictures and text, not a blank page
