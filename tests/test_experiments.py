@@ -65,6 +65,45 @@ def test_every_experiment_is_listed_with_its_budget(capsys):
     }
 
 
+def test_list_states_both_presets_with_their_sources(capsys):
+    assert main(["reproduce", "--list"]) == 0
+    listing = capsys.readouterr().out
+    assert "paper: model latent-dim 256" in listing and "Table 1 caption (500 epochs" in listing
+    assert "paper: model latent-dim 48, width 32, activation relu" in listing and "Variational-GON.py" in listing
+    assert listing.count("cpu: model gon's defaults") == len(EXPERIMENTS)
+
+
+@needs_data
+def test_presets_set_the_configuration_and_flags_override_it(tmp_path):
+    for preset, lr, options in (("paper", 1e-4, {"latent_dim": 256}), ("cpu", 1e-3, {})):
+        out = tmp_path / preset
+        assert main(["reproduce", "table1", *TINY, "--preset", preset, "--out", str(out)]) == 0
+        settings = json.loads((out / "settings.json").read_text())
+        assert settings["budget"]["lr"] == lr and settings["budget"]["options"] == options
+        assert settings["configuration"].startswith("model ") and f"--preset {preset}" in settings["command"]
+    out = tmp_path / "latent32"
+    assert main(["reproduce", "table1", *TINY, "--latent-dim", "32", "--lr", "0.01", "--out", str(out)]) == 0
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["budget"]["options"] == {"latent_dim": 32} and settings["budget"]["lr"] == 0.01
+    params = {
+        p: {r["row"]: r["parameters"] for r in csv.DictReader((tmp_path / p / "table1.csv").open())}
+        for p in ("paper", "latent32")
+    }
+    assert int(params["paper"]["GON"]) > int(params["latent32"]["GON"])  # 256 latents: a bigger first layer
+
+
+@needs_data
+def test_jobs_run_rows_and_seeds_in_processes_with_the_same_results(tmp_path):
+    tables = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / jobs
+        args = ["reproduce", "steps", *TINY, "--seeds", "2", "--threads", "1", "--jobs", jobs, "--out", str(out)]
+        assert main(args) == 0
+        with (out / "steps.csv").open() as f:
+            tables[jobs] = [(r["row"], r["seed"], r["sse"]) for r in csv.DictReader(f)]
+    assert tables["1"] == tables["2"] and len(tables["1"]) == 10
+
+
 @pytest.mark.parametrize("args,message", [(["nope"], "invalid choice"), ([], "name an EXPERIMENT")])
 def test_reproduce_rejects_bad_input(args, message, capsys):
     try:
@@ -84,8 +123,8 @@ def test_reproduce_rejects_a_budget_smaller_than_a_batch(tmp_path, capsys):
 
 # files each experiment writes besides NAME.csv, NAME.md and settings.json; and its rows per seed
 OUTPUTS = {
-    "table1": (["table1_reconstructions.png"], 7),
-    "table2": (["table2_samples.png"], 2),
+    "table1": (["table1_reconstructions.png", "table1_curves.csv", "table1_curves.png"], 7),
+    "table2": (["table2_samples.png", "table2_curves.csv", "table2_curves.png"], 2),
     "steps": (["steps.png", "steps_curves.csv"], 5),
     "generalisation": (["generalisation.png", "generalisation_curves.csv"], 2),
     "activations": (["activations.png"], 15),
@@ -113,6 +152,7 @@ def test_every_experiment_runs_at_a_tiny_budget(name, tmp_path):
     assert settings["budget"]["steps"] == 2 and settings["command"].startswith(f"gon reproduce {name}")
     if name == "table2":
         assert all(float(r["elbo_bpd"]) > 0 for r in results)
+        assert all(float(r["elbo256_bpd"]) > float(r["elbo_bpd"]) for r in results)  # the paper's scale
         assert "±" in (out / "table2.md").read_text()
 
 

@@ -242,3 +242,19 @@ def test_lmdb_path_hostile_values_and_paths(tmp_path):
         load_dataset(f"lmdb:{tmp_path / 'junk'}")
     with pytest.raises(GonError, match="no LMDB at"):
         load_dataset(f"lmdb:{tmp_path / 'missing'}")
+
+
+@pytest.mark.parametrize("dataset", ["smallnorb", "coil20"])
+def test_table1_runs_on_the_papers_other_datasets(isolated, dataset):
+    from gon.cli import main
+
+    root = isolated / dataset
+    if dataset == "smallnorb":
+        write_fake_norb(root, n=40)
+    else:
+        write_fake_coil(root / "coil-20-proc.zip")
+    args = ["reproduce", "table1", "--dataset", dataset, "--data-dir", str(root), "--out", str(isolated / "out")]
+    args += ["--limit-train", "32", "--test-size", "8", "--batch-size", "16", "--steps", "2", "--no-progress"]
+    assert main(args) == 0
+    table = (isolated / "out" / "table1.md").read_text()
+    assert all(f"| {row} |" in table for row in ("GON", "AE", "TiedAE", "GLO"))

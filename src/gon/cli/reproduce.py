@@ -1,7 +1,9 @@
 """``gon reproduce EXPERIMENT``: train the rows of one of the paper's experiments over seeds and write
 OUT/EXPERIMENT.csv (per seed), OUT/EXPERIMENT.md (mean ± std) and its figures.
 
-Each experiment has a CPU-sized default budget (``gon reproduce --list`` shows them); every flag overrides it.
+Each experiment runs at the paper's configuration and budget by default (--preset paper; the source of each
+setting is cited) or at the earlier CPU-sized one (--preset cpu); ``gon reproduce --list`` shows both, and
+every flag overrides them. --jobs N trains N (row, seed) runs at once, each in its own process.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ def add_parser(commands) -> None:
         metavar="EXPERIMENT",
         help="one of: " + ", ".join(EXPERIMENTS),
     )
-    p.add_argument("--list", action="store_true", help="list the experiments and their default budgets")
+    p.add_argument("--list", action="store_true", help="list the experiments, their configurations and budgets")
+    p.add_argument(
+        "--preset",
+        choices=["paper", "cpu"],
+        default="paper",
+        help="paper: the paper's configuration and budget (default); cpu: gon's default models on a subset, minutes",
+    )
     p.add_argument(
         "--dataset",
         default="fashion-mnist",
@@ -41,7 +49,16 @@ def add_parser(commands) -> None:
     p.add_argument("--limit-train", type=int, help="train on the first N training images")
     p.add_argument("--test-size", type=int, help="evaluate on the first N test images")
     p.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (default: the preset's, 1e-4 paper / 1e-3 cpu)")
+    p.add_argument("--image-size", type=int, help="train and test at SxS pixels (default 32)")
+    p.add_argument("--latent-dim", type=int, help="latent size of every row (default: the preset's)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="train N (row, seed) runs at once, one process each (1 thread each unless --threads); "
+        "on a CPU use at most its cores (default 1)",
+    )
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     p.add_argument(
         "--threads", type=int, help="torch CPU threads (default: the fastest count, timed on each row's first steps)"
@@ -52,12 +69,12 @@ def add_parser(commands) -> None:
 
 
 def describe_experiments() -> str:
-    from gon.experiments import EXPERIMENTS
+    from gon.experiments import EXPERIMENTS, describe
 
     lines = []
     for name, e in EXPERIMENTS.items():
-        budget = ", ".join(f"{k.replace('_', '-')} {v}" for k, v in e.defaults.items())
-        lines.append(f"{name:15s} {e.summary}\n{'':15s} default budget: {budget}")
+        lines.append(f"{name:15s} {e.summary}")
+        lines += [f"{'':15s} {preset}: {describe(name, preset)}" for preset in e.presets]
     return "\n".join(lines)
 
 
@@ -81,8 +98,12 @@ def run(args: argparse.Namespace) -> int:
         test_size=args.test_size,
         batch_size=args.batch_size,
         lr=args.lr,
+        image_size=args.image_size,
+        preset=args.preset,
+        options={} if args.latent_dim is None else {"latent_dim": args.latent_dim},
         device=args.device,
         threads=args.threads,
+        jobs=args.jobs,
         progress=not args.no_progress,
     )
     run_experiment(args.experiment, budget, command=command_line(args))
@@ -93,6 +114,7 @@ def command_line(args: argparse.Namespace) -> str:
     """The command with every setting spelled out, for OUT/settings.json (defaults change; records should not)."""
     parts = ["gon", "reproduce", args.experiment]
     for key in (
+        "preset",
         "dataset",
         "data_dir",
         "steps",
@@ -102,8 +124,11 @@ def command_line(args: argparse.Namespace) -> str:
         "test_size",
         "batch_size",
         "lr",
+        "image_size",
+        "latent_dim",
         "device",
         "threads",
+        "jobs",
         "out",
     ):
         if getattr(args, key) is not None:

@@ -11,8 +11,10 @@ wall-clock times. It trains on the model's own ``loss_terms``, as ``gon fit`` do
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,21 +41,27 @@ class Budget:
     seeds: int | None = None
     steps: int | None = None
     epochs: int | None = None
-    limit_train: int | None = None
-    test_size: int | None = None
+    limit_train: int | None = None  # None after the defaults: the whole training split
+    test_size: int | None = None  # None after the defaults: the whole test split
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float | None = None
+    image_size: int | None = None  # None: 32, the paper's size for its tables
+    preset: str = "paper"  # the experiment's configuration: "paper" or "cpu" (gon reproduce --list)
+    options: dict[str, Any] = field(default_factory=dict)  # model options of every row (a row's own win)
     device: str = "cpu"
     threads: int | None = None  # torch intra-op threads; 1 is much faster on a CPU shared with other jobs
+    jobs: int = 1  # (row, seed) runs trained at once, each in its own process
     progress: bool = True
 
     def __post_init__(self):
-        for key in ("seeds", "steps", "epochs", "limit_train", "test_size", "batch_size", "threads"):
+        for key in ("seeds", "steps", "epochs", "limit_train", "test_size", "batch_size", "threads", "jobs"):
             value = getattr(self, key)
             if value is not None and value < 1:
                 raise GonError(f"option --{key.replace('_', '-')} must be >= 1, got {value}")
-        if self.lr <= 0:
+        if self.lr is not None and self.lr <= 0:
             raise GonError(f"option --lr must be > 0, got {self.lr}")
+        if self.image_size is not None and self.image_size < 8:
+            raise GonError(f"option --image-size must be >= 8, got {self.image_size}")
         if self.steps is not None and self.epochs is not None:
             raise GonError("give either --steps or --epochs, not both")
 
@@ -68,6 +76,7 @@ class Budget:
         Defaults for ``steps`` and ``epochs`` apply only when neither was given.
         """
         values = dict(self.__dict__)
+        values["options"] = {**defaults.pop("options", {}), **self.options}
         given_length = self.steps is not None or self.epochs is not None
         for key, value in defaults.items():
             if key in ("steps", "epochs") and given_length:
@@ -96,9 +105,10 @@ class Data:
     test: ImageData
 
 
-def load_data(budget: Budget, image_size: int = 32) -> Data:
-    """The training images (first ``limit_train``) and test images (first ``test_size``) at ``image_size``."""
-    kw = dict(data_dir=budget.data_dir, image_size=image_size)
+def load_data(budget: Budget, image_size: int | None = None) -> Data:
+    """The training images (first ``limit_train``) and test images (first ``test_size``) at ``image_size``
+    (default: the budget's, else 32)."""
+    kw = dict(data_dir=budget.data_dir, image_size=image_size or budget.image_size or 32)
     return Data(
         load_dataset(budget.dataset, "train", limit=budget.limit_train, **kw),
         load_dataset(budget.dataset, "test", limit=budget.test_size, **kw),
@@ -115,14 +125,20 @@ class Row:
     columns: dict[str, Any] = field(default_factory=dict)
 
 
-def make_model(row: Row, data: Data, seed: int, device: str) -> GradientOriginModel:
-    """``row``'s model for ``data`` (channels, image size, one GLO code per training image), seeded."""
+def make_model(row: Row, data: Data, seed: int, budget: Budget) -> GradientOriginModel:
+    """``row``'s model for ``data`` (channels, image size, one GLO code per training image), seeded.
+
+    Options: the budget's (the preset's configuration) under the row's own.
+    """
     torch.manual_seed(seed)
     cls = model_class(row.model)
-    options = {"channels": data.train.channels, "image_size": data.train.image_size, **row.options}
+    options = {"channels": data.train.channels, "image_size": data.train.image_size, **budget.options, **row.options}
     if "index" in getattr(cls, "batch_fields", ()):
         options["num_images"] = len(data.train)  # one persistent code per training image (GLO)
-    return cls(**options).to(device)
+    try:
+        return cls(**options).to(budget.device)
+    except (TypeError, ValueError) as err:
+        raise GonError(f"row {row.label!r}: {err}") from None
 
 
 def network_parameters(model: torch.nn.Module) -> int:
@@ -189,6 +205,22 @@ def train(
     return seconds
 
 
+def curve_count(budget: Budget, n_train: int) -> int:
+    """Learning-curve points of a table run: one per epoch up to 50 (then evenly spaced), else 8."""
+    per_epoch = max(n_train // budget.batch_size, 1)
+    epochs = budget.train_steps(n_train) / per_epoch
+    return min(max(round(epochs), 8), 50)
+
+
+def relative_to(points: list[dict], reference: str, key: str = "test_sse") -> list[dict]:
+    """``points`` with ``sse_vs_gon``: each point's ``key`` over the ``reference`` row's at the same seed and step."""
+    ref = {(p["seed"], p["step"]): p[key] for p in points if p["row"] == reference}
+    return [
+        {**p, "sse_vs_gon": p[key] / ref[(p["seed"], p["step"])] if (p["seed"], p["step"]) in ref else None}
+        for p in points
+    ]
+
+
 def progress_bar(total: int, budget: Budget, unit: str = "step") -> tqdm:
     return tqdm(total=total, unit=unit, disable=not budget.progress, dynamic_ncols=True, mininterval=0.5)
 
@@ -198,6 +230,79 @@ def curve_points(steps: int, points: int) -> set[int]:
     return {max(1, round(steps * i / points)) for i in range(1, points + 1)}
 
 
+Evaluate = Callable[[GradientOriginModel, Data, Budget], dict[str, float]]
+
+
+def test_reconstruction(model: GradientOriginModel, d: Data, budget: Budget) -> dict[str, float]:
+    """The default final metrics: reconstruction error on the whole test subset."""
+    return reconstruction_metrics(model, d.test.images.to(budget.device))
+
+
+@dataclass
+class Run:
+    """One (row, seed) of an experiment: everything a worker process needs to train and evaluate it.
+
+    ``evaluate`` must be a module-level function (it travels to worker processes by name).
+    """
+
+    row: Row
+    seed: int
+    steps: int
+    image_size: int
+    curves: int = 0
+    train_curve: bool = False
+    evaluate: Evaluate = test_reconstruction
+
+
+def run_one(run: Run, budget: Budget, d: Data, bar: tqdm | None = None) -> tuple[dict, list[dict], GradientOriginModel]:
+    """Train and evaluate one run on ``d``: (its result, its curve points, the trained model)."""
+    row, seed = run.row, run.seed
+    model = make_model(row, d, seed, budget)
+    at = curve_points(run.steps, run.curves) if run.curves else set()
+    per_epoch = len(d.train) // budget.batch_size
+    points = []
+
+    def on_step(step: int, seconds: float) -> None:
+        if step in at:
+            point = {"row": row.label, **row.columns, "seed": seed, "step": step, "epoch": round(step / per_epoch, 3)}
+            point["seconds"] = round(seconds, 2)
+            point["test_sse"] = reconstruction_metrics(model, d.test.images[:CURVE_IMAGES].to(budget.device))["sse"]
+            if run.train_curve:
+                point["train_sse"] = reconstruction_metrics(model, d.train.images[:CURVE_IMAGES].to(budget.device))[
+                    "sse"
+                ]
+            points.append(point)
+
+    seconds = train(model, d.train, budget, seed, run.steps, on_step if at else None, bar)
+    started = time.perf_counter()
+    metrics = run.evaluate(model, d, budget)
+    result = {
+        "row": row.label,
+        **row.columns,
+        "seed": seed,
+        "parameters": network_parameters(model),
+        "steps": run.steps,
+        "epochs": round(run.steps / per_epoch, 2),
+        "train_seconds": round(seconds, 2),
+        "eval_seconds": round(time.perf_counter() - started, 2),
+        **metrics,
+    }
+    return result, points, model
+
+
+_WORKER_DATA: dict[tuple, Data] = {}
+
+
+def _work(run: Run, budget: Budget) -> tuple[dict, list[dict], GradientOriginModel]:
+    """A worker process's job: its data (loaded once per process and size), then :func:`run_one`."""
+    torch.set_num_threads(budget.threads or 1)
+    key = (budget.dataset, budget.data_dir, budget.limit_train, budget.test_size, run.image_size)
+    if key not in _WORKER_DATA:
+        _WORKER_DATA[key] = load_data(budget, run.image_size)
+    result, points, model = run_one(run, budget, _WORKER_DATA[key])
+    return result, points, model.cpu()
+
+
 def run_rows(
     rows: Iterable[Row],
     budget: Budget,
@@ -205,58 +310,57 @@ def run_rows(
     *,
     curves: int = 0,
     train_curve: bool = False,
-    evaluate: Callable[[GradientOriginModel, Data], dict[str, float]] | None = None,
+    evaluate: Evaluate = test_reconstruction,
     keep: Callable[[Row, int, GradientOriginModel], None] | None = None,
 ) -> tuple[list[dict], list[dict]]:
-    """Train every row for every seed; returns (results, curve points).
+    """Train every row for every seed; returns (results, curve points), in row then seed order.
 
     data: one :class:`Data`, or one per image size (rows with an ``image_size`` option use theirs).
     curves: evaluate the test error (and with ``train_curve`` the training error) on
         ``CURVE_IMAGES`` fixed images at this many points of each run.
-    evaluate: the final test metrics (default: reconstruction error on the whole test subset).
-    keep: called with each trained model, e.g. to draw its reconstructions.
+    evaluate: the final metrics, a module-level ``fn(model, data, budget)``.
+    keep: called with each trained model (in the parent process), e.g. to draw its reconstructions.
+    With ``budget.jobs`` > 1 the runs train in that many spawned processes (``budget.threads`` or
+    1 thread each), which load the same data themselves; results are identical to a sequential run.
     """
-    rows = list(rows)
-    seeds = budget.seed_list()
     by_size = data if isinstance(data, dict) else None
-    pick = (lambda row: by_size[row.options.get("image_size", 32)]) if by_size else (lambda row: data)
-    plan = [(row, seed, budget.train_steps(len(pick(row).train))) for row in rows for seed in seeds]
-    evaluate = evaluate or (lambda model, d: reconstruction_metrics(model, d.test.images.to(budget.device)))
+    default_size = budget.image_size or 32
+    pick = (lambda size: by_size[size]) if by_size else (lambda size: data)
+    plan = []
+    for row in rows:
+        size = row.options.get("image_size", default_size)
+        steps = budget.train_steps(len(pick(size).train))
+        plan += [Run(row, seed, steps, size, curves, train_curve, evaluate) for seed in budget.seed_list()]
+    if budget.jobs > 1 and len(plan) > 1:
+        done = _run_in_processes(plan, budget)
+    else:
+        done = []
+        with progress_bar(sum(run.steps for run in plan), budget) as bar:
+            for run in plan:
+                bar.set_description(f"{run.row.label} (seed {run.seed})")
+                done.append(run_one(run, budget, pick(run.image_size), bar))
     results, points = [], []
-    with progress_bar(sum(steps for _, _, steps in plan), budget) as bar:
-        for row, seed, steps in plan:
-            bar.set_description(f"{row.label} (seed {seed})")
-            d = pick(row)
-            model = make_model(row, d, seed, budget.device)
-            at = curve_points(steps, curves) if curves else set()
-
-            def on_step(step: int, seconds: float, model=model, row=row, seed=seed, d=d) -> None:
-                if step in at:
-                    point = {"row": row.label, **row.columns, "seed": seed, "step": step}
-                    point["test_sse"] = reconstruction_metrics(model, d.test.images[:CURVE_IMAGES].to(budget.device))[
-                        "sse"
-                    ]
-                    if train_curve:
-                        point["train_sse"] = reconstruction_metrics(
-                            model, d.train.images[:CURVE_IMAGES].to(budget.device)
-                        )["sse"]
-                    points.append(point)
-
-            seconds = train(model, d.train, budget, seed, steps, on_step if at else None, bar)
-            started = time.perf_counter()
-            metrics = evaluate(model, d)
-            results.append(
-                {
-                    "row": row.label,
-                    **row.columns,
-                    "seed": seed,
-                    "parameters": network_parameters(model),
-                    "steps": steps,
-                    "train_seconds": round(seconds, 2),
-                    "eval_seconds": round(time.perf_counter() - started, 2),
-                    **metrics,
-                }
-            )
-            if keep is not None:
-                keep(row, seed, model)
+    for run, (result, run_points, model) in zip(plan, done):
+        results.append(result)
+        points += run_points
+        if keep is not None:
+            keep(run.row, run.seed, model.to(budget.device))
     return results, points
+
+
+def _run_in_processes(plan: list[Run], budget: Budget) -> list[tuple[dict, list[dict], GradientOriginModel]]:
+    """Every run of ``plan`` in ``budget.jobs`` spawned processes; their outputs in plan order."""
+    worker = Budget(**{**budget.__dict__, "progress": False, "threads": budget.threads or 1, "jobs": 1})
+    outputs: dict[int, tuple] = {}
+    context = multiprocessing.get_context("spawn")  # fork after torch has run threads can hang
+    with (
+        ProcessPoolExecutor(min(budget.jobs, len(plan)), mp_context=context) as pool,
+        progress_bar(len(plan), budget, unit="run") as bar,
+    ):
+        futures = {pool.submit(_work, run, worker): i for i, run in enumerate(plan)}
+        for future in as_completed(futures):
+            outputs[futures[future]] = future.result()
+            run = plan[futures[future]]
+            bar.set_description(f"{run.row.label} (seed {run.seed}) done")
+            bar.update(1)
+    return [outputs[i] for i in range(len(plan))]

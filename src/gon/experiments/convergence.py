@@ -37,7 +37,7 @@ def convergence(budget: Budget, out: Path) -> str:
         for row in rows:
             for seed in seeds:
                 bar.set_description(f"{row.label} (seed {seed})")
-                model = make_model(row, data, seed, budget.device)
+                model = make_model(row, data, seed, budget)
                 pending, shown = list(TIMES), [0]  # whole seconds already shown on the bar
 
                 def snapshot(step: int, seconds: float, label: str, row=row, seed=seed, model=model) -> None:

@@ -94,7 +94,25 @@ LABELS = {
     "sigma": "sigma of z0",
     "blocks": "upsampling blocks",
     "width": "width (filters of the last block)",
+    "epoch": "epoch",
+    "test_sse": "test SSE / image (first 512 test images)",
+    "sse_vs_gon": "test SSE ÷ the (V)GON's (same seed)",
 }
+
+
+def plot_learning_curves(points: list[dict[str, Any]], path: Path, title: str) -> Path:
+    """Table rows through training: test error against epochs, and each row's error relative to the GON's."""
+    panels = [Panel("test error", points, "epoch", "test_sse")]
+    if any(p.get("sse_vs_gon") is not None for p in points):
+        panels.append(
+            Panel(
+                "relative to the first row",
+                [p for p in points if p.get("sse_vs_gon") is not None],
+                "epoch",
+                "sse_vs_gon",
+            )
+        )
+    return plot_lines(panels, path, title)
 
 
 def plot_lines(panels: Sequence[Panel], path: Path, title: str, group: str = "row") -> Path:

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from gon.baselines import GLO_FIT_STEPS
-from gon.experiments.common import Budget, Data, Row, load_data, run_rows
-from gon.experiments.figures import Panel, image_rows, plot_curves, plot_lines
+from gon.experiments.common import Budget, Data, Row, curve_count, load_data, relative_to, run_rows
+from gon.experiments.figures import Panel, image_rows, plot_curves, plot_learning_curves, plot_lines
 from gon.experiments.tables import write_csv, write_tables
 from gon.metrics import evaluating, reconstruction_metrics
 
@@ -54,10 +54,14 @@ def table1(budget: Budget, out: Path) -> str:
     """Table 1: single-step and multi-step encoders on the GON's decoder; test reconstruction error."""
     data = load_data(budget)
     fixed, recon = data.test.images[:10], {}
-    results, _ = run_rows(TABLE1_ROWS, budget, data, keep=_reconstructions(fixed, recon))
+    curves = curve_count(budget, len(data.train))
+    results, points = run_rows(TABLE1_ROWS, budget, data, curves=curves, keep=_reconstructions(fixed, recon))
     gon = {r["seed"]: r["sse"] for r in results if r["row"] == "GON"}
     for r in results:
         r["sse_vs_gon"] = r["sse"] / gon[r["seed"]] if r["seed"] in gon else None
+    points = relative_to(points, "GON")
+    write_csv(points, out / "table1_curves.csv")
+    plot_learning_curves(points, out / "table1_curves.png", f"Table 1 rows through training ({data.train.name})")
     image_rows([("test images", fixed), *recon.items()], out / "table1_reconstructions.png", "Table 1 rows, seed 0")
     metrics = {
         "parameters": ("parameters", 0),
@@ -68,8 +72,9 @@ def table1(budget: Budget, out: Path) -> str:
         "train_seconds": ("train s", 1),
         "eval_seconds": ("eval s", 1),
     }
+    latent = budget.options.get("latent_dim", 32)
     note = (
-        f"Parameters exclude GLO's per-image codes ({len(data.train)} x 32 values); GLO's test codes are "
+        f"Parameters exclude GLO's per-image codes ({len(data.train)} x {latent} values); GLO's test codes are "
         f"fitted with {GLO_FIT_STEPS} Adam steps (decoder frozen), hence its evaluation time."
     )
     return write_tables(results, out, "table1", ["row"], metrics, note)
@@ -90,18 +95,19 @@ def steps(budget: Budget, out: Path) -> str:
     return write_tables(results, out, "steps", ["row"], RECON)
 
 
+def train_and_test_error(model, d: Data, budget: Budget) -> dict[str, float]:
+    """Test error, training error on as many training images, and the gap."""
+    test = reconstruction_metrics(model, d.test.images.to(budget.device))
+    train = reconstruction_metrics(model, d.train.images[: budget.test_size].to(budget.device))
+    return {**test, "train_sse": train["sse"], "gap": test["sse"] - train["sse"]}
+
+
 def generalisation(budget: Budget, out: Path) -> str:
     """Fig. 2c / 16: training against test error through training, GON against AE."""
     data = load_data(budget)
     train_eval = data.train.images[: budget.test_size]
-
-    def evaluate(model, d: Data) -> dict[str, float]:
-        test = reconstruction_metrics(model, d.test.images.to(budget.device))
-        train = reconstruction_metrics(model, train_eval.to(budget.device))
-        return {**test, "train_sse": train["sse"], "gap": test["sse"] - train["sse"]}
-
     results, points = run_rows(
-        [Row("GON", "gon"), Row("AE", "ae")], budget, data, curves=10, train_curve=True, evaluate=evaluate
+        [Row("GON", "gon"), Row("AE", "ae")], budget, data, curves=10, train_curve=True, evaluate=train_and_test_error
     )
     write_csv(points, out / "generalisation_curves.csv")
     plot_curves(

@@ -18,6 +18,14 @@ SOURCE_NAMES = {"mask": "the image with its centre masked", "downsample": "the 4
 JOINT_WEIGHT = 0.1
 
 
+def test_accuracy(model, d: Data, budget: Budget) -> dict[str, float]:
+    images = d.test.images.to(budget.device)
+    return {
+        "accuracy": classification_accuracy(model, images, d.test.labels.to(budget.device)),
+        **reconstruction_metrics(model, images),
+    }
+
+
 def classifier(budget: Budget, out: Path) -> str:
     """Test accuracy of a linear softmax on the gradient latent, trained on cross-entropy alone or jointly
     with reconstruction; with a 2-D latent, the test latents are drawn coloured by class (Fig. 12)."""
@@ -27,13 +35,6 @@ def classifier(budget: Budget, out: Path) -> str:
         for name, w in (("CE only", 0.0), ("CE + reconstruction", JOINT_WEIGHT))
     ]
     data = load_data(budget)
-
-    def evaluate(model, d: Data) -> dict[str, float]:
-        images = d.test.images.to(budget.device)
-        return {
-            "accuracy": classification_accuracy(model, images, d.test.labels.to(budget.device)),
-            **reconstruction_metrics(model, images),
-        }
 
     def keep(row: Row, seed: int, model) -> None:
         if seed == 0 and model.latent_dim == 2:
@@ -48,7 +49,7 @@ def classifier(budget: Budget, out: Path) -> str:
                 f"Test latents of the 2-D classifier GON, {row.columns['loss']} (Fig. 12)",
             )
 
-    results, _ = run_rows(rows, budget, data, evaluate=evaluate, keep=keep)
+    results, _ = run_rows(rows, budget, data, evaluate=test_accuracy, keep=keep)
     return write_tables(
         results,
         out,
