@@ -37,9 +37,8 @@ def add_parser(commands) -> None:
     )
     p.add_argument(
         "--dataset",
-        default="fashion-mnist",
         help="fashion-mnist | mnist | smallnorb | coil20 | cifar10 | celeba | lsun-bedroom | "
-        "folder:PATH | lmdb:PATH (default fashion-mnist)",
+        "folder:PATH | lmdb:PATH (default: the experiment's, fashion-mnist unless the paper used another)",
     )
     p.add_argument("--data-dir", help="where to look for dataset files first")
     length = p.add_mutually_exclusive_group()

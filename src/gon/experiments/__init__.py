@@ -20,6 +20,7 @@ import torch
 from gon.errors import GonError
 from gon.experiments.common import Budget
 from gon.experiments.convergence import convergence
+from gon.experiments.qualitative import fig4, fig9a, fig9b, slerp, superres
 from gon.experiments.reconstruction import activations, capacity, generalisation, origin, steps, table1
 from gon.experiments.tasks import classifier, conversion
 from gon.experiments.variational import table2
@@ -134,6 +135,74 @@ EXPERIMENTS: dict[str, Experiment] = {
         "modality conversion: inpainting and 4x super-resolution vs an AE",
         {"paper": _ablation(10, 1), "cpu": _cpu({"limit_train": 4096, "steps": 300, "seeds": 1, "test_size": 1000})},
     ),
+    "fig4": Experiment(
+        fig4,
+        "a 4,321-weight implicit GON (SIREN 3x32, latent 32) on MNIST: reconstructions (Fig. 4a)",
+        {
+            "paper": Preset(
+                {"dataset": "mnist", **WHOLE, "test_size": 1000, "epochs": 10, "seeds": 1, "lr": 1e-4},
+                {},
+                "Sec. 4.2 (SIREN of 3 hidden layers x 32 units, latent 32, MNIST); lr 1e-4; no budget given: 10 epochs",
+            ),
+            "cpu": _cpu({"dataset": "mnist", "limit_train": 4096, "steps": 300, "seeds": 1, "test_size": 256}),
+        },
+    ),
+    "superres": Experiment(
+        superres,
+        "an implicit GON trained at 32x32 rendered at 256x256 beside bicubic upscaling (Fig. 5, 17)",
+        {
+            "paper": Preset(
+                {**WHOLE, "test_size": 1000, "steps": 3000, "seeds": 1, "lr": 1e-4},
+                {},
+                "Sec. 4.2 (SIREN of 4 hidden layers x 256, latent 32); Fig. 6 caption: 2-10 GPU minutes: 3000 steps",
+            ),
+            "cpu": _cpu({"limit_train": 4096, "steps": 300, "seeds": 1, "test_size": 256}),
+        },
+    ),
+    "slerp": Experiment(
+        slerp,
+        "slerps between the latents of pairs of test images, implicit GON (Fig. 6)",
+        {
+            "paper": Preset(
+                {**WHOLE, "test_size": 1000, "steps": 3000, "seeds": 1, "lr": 1e-4},
+                {},
+                "Sec. 4.2 (SIREN of 4 hidden layers x 256, latent 32); Fig. 6 caption: 2-10 GPU minutes: 3000 steps",
+            ),
+            "cpu": _cpu({"limit_train": 4096, "steps": 300, "seeds": 1, "test_size": 256}),
+        },
+    ),
+    "fig9a": Experiment(
+        fig9a,
+        "a convolutional GON at 128x128 (LSUN Bedroom): reconstructions (Fig. 9a)",
+        {
+            "paper": Preset(
+                {
+                    "dataset": "lsun-bedroom",
+                    "limit_train": 100000,
+                    "test_size": 300,
+                    "epochs": 5,
+                    "seeds": 1,
+                    "lr": 1e-4,
+                },
+                {},
+                "Sec. 4.2 (LSUN Bedroom at 128x128, the conv GON scaled up by blocks); no budget given: 5 epochs "
+                "of 100k pictures (the whole 3M do not fit in memory)",
+            ),
+            "cpu": _cpu({"dataset": "lsun-bedroom", "limit_train": 2048, "steps": 200, "seeds": 1, "test_size": 64}),
+        },
+    ),
+    "fig9b": Experiment(
+        fig9b,
+        "a convolutional variational GON at 64x64 (CelebA): samples (Fig. 9b)",
+        {
+            "paper": Preset(
+                {"dataset": "celeba", "limit_train": None, "test_size": 1000, "epochs": 150, "seeds": 1, "lr": 1e-4},
+                {"latent_dim": 48, "width": 32, "activation": "relu"},
+                "Sec. 4.2 (CelebA at 64x64); Table 2 caption: CelebA 150 epochs; Variational-GON.py's network",
+            ),
+            "cpu": _cpu({"dataset": "celeba", "limit_train": 2048, "steps": 200, "seeds": 1, "test_size": 64}),
+        },
+    ),
 }
 
 
@@ -156,7 +225,7 @@ def run_experiment(name: str, budget: Budget, command: str | None = None) -> Pat
     if budget.preset not in experiment.presets:
         raise GonError(f"unknown preset {budget.preset!r}; choose from {', '.join(experiment.presets)}")
     preset = experiment.presets[budget.preset]
-    budget = budget.with_defaults(**preset.budget, options=preset.options)
+    budget = budget.with_defaults(**{"dataset": "fashion-mnist", **preset.budget}, options=preset.options)
     out = Path(budget.out or Path("results") / name)
     try:
         out.mkdir(parents=True, exist_ok=True)

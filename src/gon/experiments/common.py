@@ -35,7 +35,7 @@ CURVE_IMAGES = 512  # fixed train / test images evaluated at intervals for learn
 class Budget:
     """The settings of one ``gon reproduce`` run; ``None`` fields take the experiment's defaults."""
 
-    dataset: str = "fashion-mnist"
+    dataset: str | None = None  # None: the preset's (fashion-mnist unless the paper used another)
     data_dir: str | None = None
     out: str | None = None
     seeds: int | None = None
