@@ -54,6 +54,7 @@ class FitConfig:
     picture_every: int = 500  # steps
     log_every: int = 1  # steps between metrics.csv rows and progress-bar refreshes (each reads the loss off the device)
     limit_train: int | None = None  # use only the first N training images (quick runs, tests)
+    cuda_graphs: bool = True  # on one CUDA device: each training step replayed as a CUDA graph (gon.graphs)
     threads: int | None = None  # torch CPU threads; None: the fastest count, measured on the run's steps (gon.threads)
     sample_rate: int = 8000  # audio:PATH datasets: clips resampled to this rate (Hz)
     audio_seconds: float = 1.0  # audio:PATH datasets: clips cropped or padded with silence to this length

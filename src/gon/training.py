@@ -27,6 +27,8 @@ from gon.checkpointing import AtomicCheckpointIO, check_output_dir, read_checkpo
 from gon.config import FitConfig
 from gon.data import ImageData, ImageDataset, load_dataset
 from gon.errors import GonError
+from gon.graphed_training import GraphedTraining
+from gon.graphs import TrainingAdam
 from gon.guards import GracefulStop, StopOnNonFiniteLoss
 from gon.io import TRAINING_DATA_KEYS
 from gon.metrics import reconstruction_metrics
@@ -52,18 +54,28 @@ def build_model(name: str, options: dict[str, Any]) -> GradientOriginModel:
 
 
 class GonModule(L.LightningModule):
-    """Trains any gon model on its own ``loss_terms``; evaluates test reconstructions."""
+    """Trains any gon model on its own ``loss_terms``; evaluates test reconstructions.
 
-    def __init__(self, model: str, model_options: dict[str, Any], lr: float = 1e-4):
+    cuda_graphs: on a single CUDA device, each training step is one replayed CUDA graph under manual
+    optimisation (:mod:`gon.graphed_training`); elsewhere, and with False, Lightning's automatic optimisation.
+    """
+
+    def __init__(self, model: str, model_options: dict[str, Any], lr: float = 1e-4, cuda_graphs: bool = True):
         super().__init__()
         self.save_hyperparameters()
         self.model = build_model(model, model_options)
         self.lr = lr
+        self.cuda_graphs = cuda_graphs
+        self.graphed: GraphedTraining | None = None
+        self.last_checkpoint: Path | None = None  # named by the non-finite-loss error of graphed steps
 
     def training_step(self, batch, batch_idx):
         x, label, index = batch  # a model lists the extra fields its loss takes in ``batch_fields`` (GLO: index)
         extras = {"label": label, "index": index}
-        terms = self.model.loss_terms(x, **{k: extras[k] for k in getattr(self.model, "batch_fields", ())})
+        fields = {k: extras[k] for k in getattr(self.model, "batch_fields", ())}
+        if self.graphed is not None:
+            return self.graphed.training_step(x, fields)
+        terms = self.model.loss_terms(x, **fields)
         self.log("train/loss", terms["loss"], prog_bar=True, sync_dist=True)  # DDP: the mean over all processes
         for name, value in terms.items():
             if name != "loss":
@@ -78,7 +90,21 @@ class GonModule(L.LightningModule):
         self.log("test/mse", sse.mean() / x[0].numel(), prog_bar=True, sync_dist=True)
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.model.parameters(), lr=self.lr)
+        graphs = self.cuda_graphs and self.device.type == "cuda"
+        if graphs and self.trainer.world_size > 1:
+            graphs = False
+            if self.trainer.is_global_zero:
+                print(
+                    "gon: cuda graphs: off under DDP (the gradient all-reduce is not captured); training eagerly",
+                    file=sys.stderr,
+                )
+        self.automatic_optimization = not graphs
+        self.graphed = GraphedTraining(self, self.last_checkpoint) if graphs else None
+        return TrainingAdam(self.model.parameters(), lr=self.lr, capturable=graphs, update_in_closure=graphs)
+
+    def on_save_checkpoint(self, checkpoint) -> None:
+        if self.graphed is not None:  # never save the weights that followed a NaN
+            self.graphed.check_finite()
 
 
 class GonDataModule(L.LightningDataModule):
@@ -205,8 +231,10 @@ def fit(config: FitConfig) -> Path:
 
     if config.resume:
         module = resume_module(last_checkpoint(run))
+        module.cuda_graphs = config.cuda_graphs
     else:
-        module = GonModule(config.model, options, config.lr)
+        module = GonModule(config.model, options, config.lr, config.cuda_graphs)
+    module.last_checkpoint = last_checkpoint(run)
     if rank_zero_only.rank > 0:  # same initial weights everywhere, but each process its own noise (VGON, z0)
         torch.manual_seed(config.seed + rank_zero_only.rank)
     if rank_zero_only.rank == 0:  # a read-only or full output directory fails here, not hours in

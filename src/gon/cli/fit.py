@@ -71,6 +71,12 @@ def add_parser(commands) -> None:
     )
     p.add_argument("--limit-train", type=int, help="train on the first N images only")
     p.add_argument(
+        "--cuda-graphs",
+        action=argparse.BooleanOptionalAction,
+        help="on one CUDA device, replay each training step as a CUDA graph (default on; off under DDP and on "
+        "CPUs; falls back to eager with a one-line notice where capture fails)",
+    )
+    p.add_argument(
         "--threads",
         type=int,
         help="torch CPU threads (default: the fastest count, timed on the first steps and again when step times "

@@ -62,6 +62,12 @@ def add_parser(commands) -> None:
     p.add_argument(
         "--threads", type=int, help="torch CPU threads (default: the fastest count, timed on each row's first steps)"
     )
+    p.add_argument(
+        "--cuda-graphs",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="on a CUDA --device, replay each training step as a CUDA graph (default on; eager where capture fails)",
+    )
     p.add_argument("--out", help="output folder (default results/EXPERIMENT)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -103,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         threads=args.threads,
         jobs=args.jobs,
+        cuda_graphs=args.cuda_graphs,
         progress=not args.no_progress,
     )
     run_experiment(args.experiment, budget, command=command_line(args))
@@ -132,4 +139,6 @@ def command_line(args: argparse.Namespace) -> str:
     ):
         if getattr(args, key) is not None:
             parts += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
+    if not args.cuda_graphs:
+        parts.append("--no-cuda-graphs")
     return shlex.join(parts)

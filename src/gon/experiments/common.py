@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from gon.data import ImageData, load_dataset
 from gon.errors import GonError
+from gon.graphs import GraphedStep, TrainingAdam
 from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel
 from gon.registry import model_class
@@ -51,6 +52,7 @@ class Budget:
     device: str = "cpu"
     threads: int | None = None  # torch intra-op threads; 1 is much faster on a CPU shared with other jobs
     jobs: int = 1  # (row, seed) runs trained at once, each in its own process
+    cuda_graphs: bool = True  # on a CUDA device: each training step replayed as a CUDA graph (gon.graphs)
     progress: bool = True
 
     def __post_init__(self):
@@ -170,7 +172,9 @@ def train(
     is not counted); returning True stops training there.
     """
     generator = torch.Generator().manual_seed(seed)
-    optimiser = torch.optim.Adam(model.parameters(), lr=budget.lr)
+    graphs = budget.cuda_graphs and torch.device(budget.device).type == "cuda"
+    optimiser = TrainingAdam(model.parameters(), lr=budget.lr, capturable=graphs)
+    step_fn = GraphedStep(model, optimiser, graphs, log=bar.write if bar is not None else log_line)  # gon.graphs
     model.train()
     # no --threads on a CPU: the fastest thread count, timed on these steps (gon.threads)
     tuner = ThreadTuner(log=bar.write if bar is not None else log_line) if budget.auto_threads else None
@@ -183,11 +187,7 @@ def train(
                 tuner.before_step()
             started = time.perf_counter()
             index = order[start : start + b]
-            x = data.images[index].to(budget.device)
-            loss = model.loss_terms(x, **batch_extras(model, data, index, budget.device))["loss"]
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
+            step_fn(data.images[index].to(budget.device), **batch_extras(model, data, index, budget.device))
             took = time.perf_counter() - started
             seconds += took
             if tuner is not None:
