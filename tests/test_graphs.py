@@ -22,6 +22,7 @@ CONFIGURATIONS = [(name, {}) for name in MODELS] + [
     ("implicit", {"coord_fraction": 0.25, "coord_sampling": "independent"}),
     ("implicit", {"origin_pass": "naive", "z0_std": 0.1}),
     ("gon", {"z0_std": 0.1, "steps": 2}),
+    ("implicit", {"image_size": [6, 4, 4]}),  # a volume: Monte Carlo voxel subsets
 ]
 IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in options.items()) or 'default'}" for name, options in CONFIGURATIONS]
 
@@ -35,12 +36,12 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-def batches(name: str, device, n: int = STEPS):
+def batches(name: str, device, n: int = STEPS, shape=None):
     """Seeded batches (and GLO's indices) for ``n`` steps."""
-    size = TINY[name]["image_size"]
+    shape = shape or (TINY[name]["image_size"],) * 2
     g = torch.Generator().manual_seed(1)
     for _ in range(n):
-        x = torch.rand(4, 1, size, size, generator=g).to(device)
+        x = torch.rand(4, 1, *shape, generator=g).to(device)
         fields = {"index": torch.randperm(TINY["glo"]["num_images"], generator=g)[:4].to(device)}
         yield x, {k: fields[k] for k in getattr(MODELS[name], "batch_fields", ())}
 
@@ -55,7 +56,7 @@ def plain_loop(name: str, options: dict, device) -> tuple[list[torch.Tensor], to
     model, optimizer = build(name, options, device)
     torch.manual_seed(5)
     losses = []
-    for x, fields in batches(name, device):
+    for x, fields in batches(name, device, shape=options.get("image_size")):
         optimizer.zero_grad(set_to_none=True)
         loss = model.loss_terms(x, **fields)["loss"]
         loss.backward()
@@ -68,7 +69,7 @@ def graphed_step_loop(name: str, options: dict, device, graphs: bool) -> tuple[l
     model, optimizer = build(name, options, device, capturable=graphs)
     step = GraphedStep(model, optimizer, graphs=graphs, log=None)
     torch.manual_seed(5)
-    losses = [step(x, **fields)["loss"].clone() for x, fields in batches(name, device)]
+    losses = [step(x, **fields)["loss"].clone() for x, fields in batches(name, device, shape=options.get("image_size"))]
     return losses, step
 
 

@@ -68,7 +68,7 @@ def step_inputs(model: nn.Module, x: Tensor, fields: dict[str, Tensor]) -> dict[
     inputs = {"x": x, **fields}
     subsets = getattr(model, "coordinate_subsets", None)
     if subsets is not None and model.training:
-        inner, outer = subsets(x.shape[-2] * x.shape[-1], x.device)
+        inner, outer = subsets(x[0, 0].numel(), x.device)  # the pixels (samples, voxels) of one channel
         if inner is not None:
             inputs.update(pixels_inner=inner, pixels_outer=outer)
     return inputs
