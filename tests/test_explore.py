@@ -106,8 +106,8 @@ def test_reconstruct_shows_the_latent_and_reconstruction_of_a_test_image(pages):
     values = [row[1] for row in bars["data"]]
     np.testing.assert_allclose(values, z[0].numpy(), rtol=1e-5, atol=1e-6)
     assert [row[0] for row in bars["data"]] == [f"{i:02d}" for i in range(8)]
-    np.testing.assert_array_equal(picture(seen), np.asarray(medium.show(x)))
-    np.testing.assert_array_equal(picture(recon), np.asarray(medium.show(decode(explorer.model, z).clamp(0, 1))))
+    np.testing.assert_array_equal(picture(seen), np.asarray(medium.picture(x)))
+    np.testing.assert_array_equal(picture(recon), np.asarray(medium.picture(decode(explorer.model, z).clamp(0, 1))))
     assert picture(recon).shape == (256, 256)  # 16x16 enlarged 16 times, nearest neighbour
     assert f"latent norm {z[0].norm():.3g}" in note
 
@@ -121,7 +121,7 @@ def test_an_upload_of_another_size_and_colour_is_converted_with_a_visible_note(p
     for change in ("colour converted to greyscale", "cropped 40x20 to the centre 20x20", "resized 20x20 to 16x16"):
         assert change in note
     expected, _ = medium_for(explorer.model).from_upload(Image.open(tmp_path / "wide.png"))
-    np.testing.assert_array_equal(picture(seen), np.asarray(medium_for(explorer.model).show(expected)))
+    np.testing.assert_array_equal(picture(seen), np.asarray(medium_for(explorer.model).picture(expected)))
     z = encode_images(explorer.model, expected)
     np.testing.assert_allclose([row[1] for row in bars["data"]], z[0].numpy(), rtol=1e-5, atol=1e-6)
 
@@ -147,13 +147,13 @@ def test_bad_input_is_an_error_message_not_a_stack_trace(pages, tmp_path, inputs
 
 def test_samples_follow_the_seed_and_temperature(pages):
     explorer, client = pages["gon"]
-    a, b, c = (picture(client.predict(4, 1.0, seed, api_name="/sample")) for seed in (5, 5, 6))
+    a, b, c = (picture(client.predict(4, 1.0, seed, api_name="/sample")[0]) for seed in (5, 5, 6))
     assert np.array_equal(a, b) and not np.array_equal(a, c)
-    expected = medium_for(explorer.model).show(sample(explorer.model, 4, 1.0, 5).clamp(0, 1))
+    expected = medium_for(explorer.model).picture(sample(explorer.model, 4, 1.0, 5).clamp(0, 1))
     np.testing.assert_array_equal(a, np.asarray(expected))
-    cold = picture(client.predict(4, 0.0, 5, api_name="/sample"))  # temperature 0: every sample is the mean
+    cold = picture(client.predict(4, 0.0, 5, api_name="/sample")[0])  # temperature 0: every sample is the mean
     mean = decode(explorer.model, explorer.model.latent_gaussian.mean[None]).clamp(0, 1)
-    np.testing.assert_array_equal(cold, np.asarray(medium_for(explorer.model).show(mean.expand(4, -1, -1, -1))))
+    np.testing.assert_array_equal(cold, np.asarray(medium_for(explorer.model).picture(mean.expand(4, -1, -1, -1))))
     with pytest.raises(AppError, match="-1.0 is less than minimum value 0"):  # the slider's own check
         client.predict(4, -1.0, 5, api_name="/sample")
 
@@ -166,9 +166,9 @@ def test_interpolation_slerps_between_two_inputs(pages):
     z = encode_images(explorer.model, explorer.examples.images[:2])
     for shown_, latent in ((start, z[:1]), (end, z[1:])):
         np.testing.assert_array_equal(
-            picture(shown_), np.asarray(medium.show(decode(explorer.model, latent).clamp(0, 1)))
+            picture(shown_), np.asarray(medium.picture(decode(explorer.model, latent).clamp(0, 1)))
         )
-    assert picture(strip).shape[1] == medium.show(torch.zeros(7, 1, 16, 16), nrow=7).width  # A, 5 steps, B
+    assert picture(strip).shape[1] == medium.picture(torch.zeros(7, 1, 16, 16), nrow=7).width  # A, 5 steps, B
     with pytest.raises(AppError, match="1.5 is greater than maximum value 1"):
         client.predict(0, None, 1, None, 1.5, 5, api_name="/interpolate")
 
@@ -178,7 +178,7 @@ def test_an_implicit_model_renders_at_the_chosen_resolution(pages):
     bicubic, rendered = client.predict(2, None, 40, api_name="/render")
     x = explorer.examples.images[2:3]
     expected = decode(explorer.model, encode_images(explorer.model, x), (40, 40)).clamp(0, 1)
-    np.testing.assert_array_equal(picture(rendered), np.asarray(medium_for(explorer.model).show(expected)))
+    np.testing.assert_array_equal(picture(rendered), np.asarray(medium_for(explorer.model).picture(expected)))
     assert picture(bicubic).shape == picture(rendered).shape == (240, 240)  # 40x40, each pixel 6x6
     with pytest.raises(AppError, match="5000.* is greater than maximum value 1024"):
         client.predict(2, None, 5000, api_name="/render")
@@ -193,19 +193,19 @@ def test_every_model_class_can_be_explored(name, tmp_path):
     gaussian = LatentGaussian.fit(torch.randn(32, model.latent_dim))
     loaded = gon.load(model.save_pretrained(tmp_path / name, latent_gaussian=gaussian))
     medium = medium_for(loaded)
-    images = torch.rand(3, medium.channels, medium.height, medium.width)
+    images = torch.rand(3, medium.channels, *medium.size)
     explorer = Explorer(loaded, Examples(images, ["a", "b", "c"], "random"))
     z = explorer.latents(explorer.example(1))
     assert z.shape == (1, model.latent_dim) and torch.isfinite(z).all()
-    assert explorer.decode(z).shape == (1, medium.channels, medium.height, medium.width)
-    assert explorer.samples(2, 0.5, 0).shape == (2, medium.channels, medium.height, medium.width)
+    assert explorer.decode(z).shape == (1, medium.channels, *medium.size)
+    assert explorer.samples(2, 0.5, 0).shape == (2, medium.channels, *medium.size)
     at_t, strip = explorer.interpolate(images[:1], images[1:2], 0.25, 3)
-    assert at_t.shape == (1, medium.channels, medium.height, medium.width) and len(strip) == 5
+    assert at_t.shape == (1, medium.channels, *medium.size) and len(strip) == 5
     if explorer.zooms:
-        assert explorer.render(z, 20).shape == (1, medium.channels, 20, 20)
+        assert explorer.render(z, (20, 20)).shape == (1, medium.channels, 20, 20)
     else:
         with pytest.raises(GonError, match="zoom needs an implicit GON"):
-            explorer.render(z, 20)
+            explorer.render(z, (20, 20))
     assert isinstance(build_app(explorer), gr.Blocks)
 
 
@@ -281,6 +281,12 @@ def test_without_gradio_the_command_says_how_to_get_it(saved, capsys, monkeypatc
 
 # -- the page as a person sees it: headless Chromium ------------------------------------------------
 BROKEN = "[...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src.slice(0, 120))"
+WAVS = "[...new Set(performance.getEntriesByType('resource').map(e => e.name).filter(u => u.endsWith('.wav')))]"
+#: the seconds of every WAV file the page loaded, as the browser's own decoder reads them
+DECODED = f"""async () => Promise.all({WAVS}.map(async url => {{
+    const bytes = await (await fetch(url)).arrayBuffer();
+    return (await new OfflineAudioContext(1, 1, 44100).decodeAudioData(bytes)).duration;
+}}))"""
 
 
 def test_the_page_renders_in_a_browser_offline_with_no_broken_image(pages, tmp_path):
@@ -317,3 +323,96 @@ def test_the_page_renders_in_a_browser_offline_with_no_broken_image(pages, tmp_p
     with Image.open(tmp_path / "explore.png") as shot:
         assert shot.width == 1280 and shot.height >= 900
         assert np.asarray(shot.convert("L")).std() > 20  # pictures and text, not a blank page
+
+
+# -- audio and volumes: the same tabs, their own media ---------------------------------------------
+@pytest.fixture(scope="module")
+def signal_pages(tmp_path_factory):
+    """Pages of a tiny implicit GON on 0.1 s clips at 4 kHz and of one on 8^3 volumes, random test signals."""
+    served, demos = {}, []
+    downloads = tmp_path_factory.mktemp("signal-downloads")
+    models = {
+        "audio": (tiny_model("implicit", image_size=[400]), {"sample_rate": 4000}),
+        "volume": (tiny_model("implicit", image_size=[8, 8, 8]), {}),
+    }
+    try:
+        for name, (model, trained) in models.items():
+            model.training_data = {"dataset": f"{name}:generated", **trained}
+            model.latent_gaussian = LatentGaussian.fit(torch.randn(32, model.latent_dim))
+            signals = torch.rand(3, 1, *model.image_size)
+            explorer = Explorer(model, Examples(signals, ["a", "b", "c"], name), source=name)
+            demo = serve(explorer, "127.0.0.1", free_port())
+            demos.append(demo)
+            served[name] = explorer, Client(demo.local_url, verbose=False, download_files=str(downloads))
+        yield served
+    finally:
+        for demo in demos:
+            demo.close()
+
+
+def test_an_audio_model_plays_its_input_reconstruction_and_super_resolved_render(signal_pages, tmp_path):
+    from gon.data.audio import read_wav, waveform, write_wav
+
+    explorer, client = signal_pages["audio"]
+    _, _, picture_, sound, bars, _ = client.predict(1, None, api_name="/reconstruct")
+    recon = explorer.decode(explorer.latents(explorer.examples.images[1:2]))
+    played, rate = read_wav(sound)
+    assert rate == 4000 and len(played) == 400 and len(bars["data"]) == 8
+    np.testing.assert_allclose(played, waveform(recon), atol=1 / 16000)  # 16-bit PCM
+    assert Image.open(picture_).size[0] > 200  # the waveform's picture
+    _, resampled, _, rendered = client.predict(1, None, 16000, api_name="/render")
+    assert [read_wav(f)[1] for f in (resampled, rendered)] == [16000, 16000] and len(read_wav(rendered)[0]) == 1600
+    _, sound, _ = client.predict(3, 1.0, 0, api_name="/sample")
+    assert len(read_wav(sound)[0]) == 3 * 400 + 2 * 1000  # the clips with a quarter second between them
+    write_wav(tmp_path / "long.wav", np.sin(np.arange(1600) / 5), 8000)  # 0.2 s at 8 kHz
+    *_, note = client.predict(0, handle_file(tmp_path / "long.wav"), api_name="/reconstruct")
+    assert "resampled 8,000 Hz to 4,000 Hz" in note and "cut to the first 0.1 s" in note
+    (tmp_path / "noise.wav").write_bytes(b"not a RIFF file at all")
+    with pytest.raises(AppError, match="cannot read audio .*noise.wav"):
+        client.predict(0, handle_file(tmp_path / "noise.wav"), api_name="/reconstruct")
+
+
+def test_a_volume_model_shows_slices_and_isosurfaces_at_any_grid(signal_pages, tmp_path):
+    _, client = signal_pages["volume"]
+    slices, surface, _, _, bars, _ = client.predict(0, None, api_name="/reconstruct")
+    assert Image.open(slices).size[0] > 4 * Image.open(slices).size[1]  # 8 depth slices in a row
+    assert Image.open(surface).size[0] > 100 and len(bars["data"]) == 8
+    _, _, rendered, rendered_surface = client.predict(0, None, 12, api_name="/render")
+    assert Image.open(rendered_surface).size[0] > 100
+    grid = np.zeros((4, 4, 4), np.float32)
+    grid[1:3, 1:3, 1:3] = 1
+    np.save(tmp_path / "cube.npy", grid)
+    *_, note = client.predict(0, handle_file(tmp_path / "cube.npy"), api_name="/reconstruct")
+    assert "resized 4x4x4 to 8x8x8 (trilinear)" in note
+    np.save(tmp_path / "flat.npy", np.zeros((4, 4), np.float32))
+    with pytest.raises(AppError, match="a 3-D grid"):
+        client.predict(0, handle_file(tmp_path / "flat.npy"), api_name="/reconstruct")
+
+
+def test_audio_and_volume_pages_render_in_a_browser(signal_pages):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS[1:])
+        try:
+            for name, (_, client) in signal_pages.items():
+                page = browser.new_page(viewport={"width": 1280, "height": 1100})
+                page.goto(client.src, wait_until="networkidle", timeout=90_000)
+                files = "document.querySelectorAll('img[src*=\"/gradio_api/file=\"]')"
+                # 3 gallery pictures, then input, reconstruction, baseline and render: 4 pictures (+ 4 isosurfaces)
+                enough = 7 if name == "audio" else 11
+                page.wait_for_function(f"{files}.length >= {enough} && [...{files}].every(i => i.complete)")
+                assert page.evaluate(BROKEN) == [], name
+                if name == "audio":  # the input, reconstruction, resampled input and render: sounds the browser decodes
+                    page.wait_for_function(f"{WAVS}.length >= 4")
+                    assert page.evaluate(DECODED) == [0.1] * 4
+                page.close()
+        finally:
+            browser.close()
+
+
+def test_a_model_on_a_grid_no_medium_shows_is_refused_in_one_line():
+    with pytest.raises(
+        GonError, match="cannot show a ImplicitGON on a .2, 2, 2, 2. grid: it knows image, audio, volume"
+    ):
+        medium_for(tiny_model("implicit", image_size=[2, 2, 2, 2]))

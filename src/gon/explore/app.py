@@ -23,8 +23,9 @@ import torch
 
 from gon.errors import GonError
 from gon.explore.media import medium_for
-from gon.explore.session import MAX_RESOLUTION, MAX_SAMPLES, MAX_STEPS, Explorer
+from gon.explore.session import MAX_SAMPLES, MAX_STEPS, Explorer
 from gon.images import upscale
+from gon.sampling import is_variational
 
 #: the page's own CSS: pictures of a few pixels stay crisp when the browser scales them
 CSS = "img { image-rendering: pixelated; }"
@@ -70,7 +71,7 @@ def build_app(explorer: Explorer) -> gr.Blocks:
     def picker(label: str, default: int) -> tuple[gr.Dropdown, gr.Image]:
         """A test image to choose and an upload that, when present, is used instead."""
         value = choices[min(default, len(choices) - 1)][1] if choices else None
-        pick = gr.Dropdown(choices, value=value, label=f"{label}: test image", visible=bool(choices))
+        pick = gr.Dropdown(choices, value=value, label=f"{label}: test {medium.name}", visible=bool(choices))
         return pick, medium.upload(f"{label}: or upload your own")
 
     def chosen(index, upload) -> tuple[torch.Tensor, list[str]]:
@@ -92,17 +93,20 @@ def build_app(explorer: Explorer) -> gr.Blocks:
         z = explorer.latents(x)
         bars = pd.DataFrame({"dimension": [f"{i:02d}" for i in range(z.shape[1])], "value": z[0].tolist()})
         extra = f"latent norm {z[0].norm():.3g}"
-        return medium.show(x), medium.show(explorer.decode(z)), bars, noted(notes, extra)
+        return *medium.show(x), *medium.show(explorer.decode(z)), bars, noted(notes, extra)
 
     @shown
-    def render(index, upload, resolution):
+    def render(index, upload, zoom):
+        size = medium.zoom_size(zoom)
         x, _ = chosen(index, upload)
-        rendered = explorer.render(explorer.latents(x), resolution)
-        return medium.show(upscale(x, rendered.shape[-2:])), medium.show(rendered)
+        rendered = explorer.render(explorer.latents(x), size)
+        return *medium.show(upscale(x, size)), *medium.show(rendered)
 
     @shown
     def draw(n, temperature, seed):
-        return medium.show(explorer.samples(n, temperature, seed))
+        drawn = explorer.samples(n, temperature, seed)  # checks n, temperature and seed
+        source = "its prior N(0, I)" if is_variational(explorer.model) else "the normal fitted to its training latents"
+        return *medium.show(drawn), f"{len(drawn)} draws from {source} at temperature {temperature:g}, seed {int(seed)}"
 
     @shown
     def interpolate(index_a, upload_a, index_b, upload_b, t, steps):
@@ -110,7 +114,7 @@ def build_app(explorer: Explorer) -> gr.Blocks:
         b, notes_b = chosen(index_b, upload_b)
         at_t, strip = explorer.interpolate(a, b, t, steps)
         notes = [f"A: {n}" for n in notes_a] + [f"B: {n}" for n in notes_b]
-        return medium.show(at_t), medium.show(strip, nrow=len(strip)), noted(notes)
+        return *medium.show(at_t), *medium.show(strip, nrow=len(strip)), noted(notes)
 
     with gr.Blocks(title=f"gon explore: {type(explorer.model).__name__}", analytics_enabled=False) as demo:
         gr.Markdown(header(explorer, medium))
@@ -120,9 +124,9 @@ def build_app(explorer: Explorer) -> gr.Blocks:
                     pick, upload = picker("input", 0)
                     if examples:
                         gallery = gr.Gallery(
-                            [(medium.show(x[None], side=96), name) for x, name in zip(examples.images, examples.names)],
-                            label=f"{examples.dataset} test images: click one",
-                            columns=4,
+                            [(medium.thumbnail(x[None]), name) for x, name in zip(examples.images, examples.names)],
+                            label=f"{examples.dataset} test {medium.name}s: click one",
+                            columns=3,
                             height=260,
                             allow_preview=False,
                             object_fit="contain",
@@ -130,33 +134,36 @@ def build_app(explorer: Explorer) -> gr.Blocks:
                         gallery.select(picked, None, [pick, upload], api_name=False)
                 with gr.Column(scale=3):
                     with gr.Row():
-                        seen = medium.picture("what the model sees", height=240, elem_id="seen")
-                        recon = medium.picture("reconstruction", height=240, elem_id="reconstruction")
+                        with gr.Column(min_width=160):
+                            seen = medium.widgets("what the model sees", height=240, elem_id="seen")
+                        with gr.Column(min_width=160):
+                            recon = medium.widgets("reconstruction", height=240, elem_id="reconstruction")
                     note = gr.Markdown()
             bars = gr.BarPlot(
                 x="dimension", y="value", label="latent (gradient at the origin)", height=240, elem_id="latent"
             )
-            gr.on([pick.change, upload.change, demo.load], reconstruct, [pick, upload], [seen, recon, bars, note],
+            gr.on([pick.change, upload.change, demo.load], reconstruct, [pick, upload], [*seen, *recon, bars, note],
                   api_name="reconstruct")  # fmt: skip
             if explorer.zooms:
-                side = max(getattr(medium, "height", 32), getattr(medium, "width", 32))
-                resolution = gr.Slider(
-                    8, MAX_RESOLUTION, value=min(8 * side, 256), step=1, label="render resolution (zoom)"
-                )
+                low, high, default = medium.zoom_range()
+                zoom = gr.Slider(low, high, value=default, step=1, label=medium.zoom_label)
                 with gr.Row():
-                    bicubic = medium.picture("the input, bicubic upscale", elem_id="bicubic")
-                    rendered = medium.picture("the implicit GON's render", elem_id="render")
-                gr.on([pick.change, upload.change, resolution.release, demo.load], render,
-                      [pick, upload, resolution], [bicubic, rendered], api_name="render")  # fmt: skip
+                    with gr.Column():
+                        baseline = medium.widgets(f"the input, {medium.baseline}", elem_id="baseline")
+                    with gr.Column():
+                        rendered = medium.widgets("the implicit GON's render", elem_id="render")
+                gr.on([pick.change, upload.change, zoom.release, demo.load], render,
+                      [pick, upload, zoom], [*baseline, *rendered], api_name="render")  # fmt: skip
         with gr.Tab("Sample"):
             with gr.Row():
                 count = gr.Slider(1, MAX_SAMPLES, value=16, step=1, label="samples")
                 temperature = gr.Slider(0, 2, value=1, step=0.05, label="temperature (spread of the latent draws)")
                 seed = gr.Number(0, precision=0, minimum=0, label="seed")
                 button = gr.Button("Draw", variant="primary")
-            samples = medium.picture("samples", elem_id="samples")
+            samples = medium.widgets("samples", elem_id="samples")
+            sample_note = gr.Markdown()
             gr.on([button.click, count.release, temperature.release, seed.submit, demo.load], draw,
-                  [count, temperature, seed], samples, api_name="sample")  # fmt: skip
+                  [count, temperature, seed], [*samples, sample_note], api_name="sample")  # fmt: skip
         with gr.Tab("Interpolate"):
             with gr.Row():
                 with gr.Column():
@@ -167,15 +174,16 @@ def build_app(explorer: Explorer) -> gr.Blocks:
                 t = gr.Slider(0, 1, value=0.5, step=0.01, label="position between A and B (slerp)")
                 steps = gr.Slider(2, MAX_STEPS, value=8, step=1, label="steps in the strip")
             with gr.Row():
-                at_t = medium.picture("at the position", height=240, elem_id="at-position")
+                with gr.Column():
+                    at_t = medium.widgets("at the position", height=240, elem_id="at-position")
                 with gr.Column(scale=3):
-                    strip = medium.picture("A, the slerp from A to B, B", elem_id="strip")
+                    strip = medium.widgets("A, the slerp from A to B, B", elem_id="strip")
                     interp_note = gr.Markdown()
             gr.on(
                 [pick_a.change, upload_a.change, pick_b.change, upload_b.change, t.change, steps.release, demo.load],
                 interpolate,
                 [pick_a, upload_a, pick_b, upload_b, t, steps],
-                [at_t, strip, interp_note],
+                [*at_t, *strip, interp_note],
                 api_name="interpolate",
                 trigger_mode="always_last",
             )

@@ -18,9 +18,9 @@ from torch import Tensor
 from gon.errors import GonError
 from gon.sampling import decode, encode_images, renders_any_size, sample, slerp
 
-#: the largest side an implicit model renders at on the page (a 1024x1024 render of a 4x256 SIREN
-#: takes seconds on a CPU; the chunked decoder keeps its memory bounded)
-MAX_RESOLUTION = 1024
+#: the most grid cells an implicit model renders on the page (1024x1024 pixels, 101^3 voxels, 2 min of 8 kHz
+#: audio: seconds on a CPU; the chunked decoder keeps the memory bounded)
+MAX_RENDER_CELLS = 1 << 20
 #: the most samples one draw decodes
 MAX_SAMPLES = 64
 #: the most interpolation steps shown in one strip
@@ -81,14 +81,17 @@ class Explorer:
         with self.lock:
             return decode(self.model, z, size).clamp(0, 1)
 
-    def render(self, z: Tensor, resolution) -> Tensor:
-        """An implicit model's images of latents z [N, k] at ``resolution`` x ``resolution`` pixels."""
+    def render(self, z: Tensor, size: tuple[int, ...]) -> Tensor:
+        """An implicit model's signals of latents z [N, k] on a grid of ``size`` (any resolution)."""
         if not self.zooms:
             raise GonError(
                 f"a {type(self.model).__name__} decodes only at its training size; zoom needs an implicit GON"
             )
-        side = whole_number(resolution, "resolution", 1, MAX_RESOLUTION)
-        return self.decode(z, (side, side))
+        if math.prod(size) > MAX_RENDER_CELLS:
+            raise GonError(
+                f"a {'x'.join(map(str, size))} render is over {MAX_RENDER_CELLS:,} cells; choose a smaller one"
+            )
+        return self.decode(z, size)
 
     def samples(self, n, temperature, seed) -> Tensor:
         """``n`` samples [n, C, H, W] drawn with ``seed`` at ``temperature`` (see :func:`gon.sampling.sample`)."""
