@@ -201,3 +201,23 @@ def test_contention_flag_adds_the_section_and_its_table_renders():
     record = {"date": "now", "device": "cpu", "machine": machine(), "settings": {"contention_repeats": 15, "batch": 64}}
     text = markdown({**record, "results": {"contention": rows}})
     assert "| busy neighbour | measured (chose 1) | 52 | 52 | 19.23 | 1.04x | 1.04x |" in text
+
+
+def test_cuda_graph_rows_say_skipped_without_cuda_and_render():
+    from gon.bench.graphs import configurations, run_graphs
+
+    rows = run_graphs((64, 512), 3, torch.device("cpu"), log=lambda line: None)
+    assert len(rows) == 2 * len(configurations()) and all(r["note"] == "skipped: no CUDA device" for r in rows)
+    assert "cuda-graphs" in Settings().sections
+    record = {"date": "now", "device": "cpu", "machine": machine(), "settings": {"repeats": 5}}
+    text = markdown({**record, "results": {"cuda-graphs": rows}})
+    assert "| gon | 64 | - | - | - | skipped: no CUDA device |" in text
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_every_model_is_captured_on_cuda():
+    from gon.bench.graphs import configurations, run_graphs
+
+    rows = run_graphs((8,), 2, torch.device("cuda"), log=lambda line: None)
+    assert len(rows) == len(configurations())
+    assert [r["name"] for r in rows if not r["graphed"]] == [], [r["note"] for r in rows if not r["graphed"]]

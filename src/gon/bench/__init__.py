@@ -16,9 +16,9 @@ import torch
 from gon.bench.measure import machine
 from gon.threads import choose_threads
 
-SECTIONS = ("throughput", "data", "overhead", "time-to-quality", "contention")
+SECTIONS = ("throughput", "data", "overhead", "time-to-quality", "cuda-graphs", "contention")
 #: what runs without --sections: all but the contention section, which starts a busy process (--contention)
-DEFAULT_SECTIONS = ("throughput", "data", "overhead", "time-to-quality")
+DEFAULT_SECTIONS = SECTIONS[:-1]
 
 
 @dataclass
@@ -46,6 +46,7 @@ class Settings:
     device: str = "auto"
     threads: int | None = None  # torch CPU threads; None: measured on a conv GON step (gon.threads)
     contention_repeats: int = 15  # interleaved rounds per condition of the contention section
+    graph_batches: tuple[int, ...] = (64, 512)  # batches of the eager vs CUDA-graphed rows
 
     @classmethod
     def quick(cls, **overrides) -> Settings:
@@ -73,7 +74,7 @@ def resolve_device(name: str) -> torch.device:
 
 def run_suite(settings: Settings, log: Callable[[str], None] = print) -> dict:
     """Run the chosen sections; returns the JSON-able record (machine, settings, rows per section)."""
-    from gon.bench import contention, overhead, quality, throughput
+    from gon.bench import contention, graphs, overhead, quality, throughput
 
     device = resolve_device(settings.device)
     record = {
@@ -128,6 +129,9 @@ def run_suite(settings: Settings, log: Callable[[str], None] = print) -> dict:
             device,
             log,
         )
+    if "cuda-graphs" in settings.sections:
+        log("# eager vs CUDA-graphed training steps")
+        results["cuda-graphs"] = graphs.run_graphs(settings.graph_batches, settings.repeats, device, log)
     if "contention" in settings.sections:
         log("# beside a busy neighbour: thread choices")
         results["contention"] = contention.run_contention(settings.batch, settings.contention_repeats, device, log)
@@ -203,6 +207,19 @@ def markdown(record: dict) -> str:
             f"| {row['name']} | {row['batch']} | {row['timed_steps']} | {row['bare_step_ms']:.1f} | "
             f"{row['fit_step_ms']:.1f} | {100 * row['overhead']:+.1f}% |"
             for row in r["overhead"]
+        ]
+        lines.append("")
+    if "cuda-graphs" in r:
+        lines += [
+            f"### Eager vs CUDA-graphed training steps (median of {record['settings']['repeats']} interleaved steps)",
+            "",
+            "| model | batch | eager ms/step | graphed ms/step | speed-up | note |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
+        lines += [
+            f"| {row['name']} | {row['batch']} | {_f(row.get('eager_step_ms'), '.2f')} | "
+            f"{_f(row.get('graphed_step_ms'), '.2f')} | {_x(row.get('speedup'))} | {row.get('note', '')} |"
+            for row in r["cuda-graphs"]
         ]
         lines.append("")
     if "contention" in r:

@@ -6,7 +6,8 @@ steps long, divided by ``timed``; each run's training time is the ``train_second
 writes to metrics.json (``trainer.fit`` alone, so the start-up, the final evaluation and the
 report cancel or are left out). The bare loop runs ``timed`` steps after ``warm`` warm-up steps,
 once before and once after the fit runs (the mean of the two), so a changing background load
-shows in both.
+shows in both. Both take the same step (:class:`gon.graphs.GraphedStep`: one CUDA graph on a GPU
+unless ``cuda_graphs`` is off, eager on a CPU) at the same CPU thread count.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import torch
 
 from gon.config import FitConfig
+from gon.graphs import GraphedStep, TrainingAdam
 
 BIG = 10**9  # "never" for checkpoint and picture intervals
 
@@ -43,7 +45,8 @@ def _bare_seconds(config: FitConfig, warm: int, timed: int, device: torch.device
     torch.manual_seed(config.seed)
     options = {"channels": data.train.images.shape[1], "image_size": data.image_size, **config.model_options}
     model = build_model(config.model, options).to(device).train()
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    graphs = config.cuda_graphs and device.type == "cuda"  # the same step as gon fit's (gon.graphs)
+    step = GraphedStep(model, TrainingAdam(model.parameters(), lr=config.lr, capturable=graphs), graphs)
     batches = iter(data.train_dataloader())
     started = 0.0
     for i in range(warm + timed):
@@ -51,10 +54,7 @@ def _bare_seconds(config: FitConfig, warm: int, timed: int, device: torch.device
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             started = time.perf_counter()
-        x = next(batches)[0].to(device)
-        optimiser.zero_grad(set_to_none=True)
-        model.loss(x).backward()
-        optimiser.step()
+        step(next(batches)[0].to(device))
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter() - started
@@ -87,6 +87,7 @@ def run_overhead(
                     checkpoint_every=BIG,
                     picture_every=BIG,
                     val_size=batch,
+                    threads=torch.get_num_threads() if device.type == "cpu" else None,  # the bare loop's
                     model_options=(model_options or {}).get(name, {}),
                 )
 

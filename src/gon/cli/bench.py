@@ -33,8 +33,9 @@ def add_parser(commands) -> None:
     p.add_argument("--no-naive", action="store_true", help="--quality: leave out the naive-pass reference run")
     p.add_argument(
         "--sections",
-        help="comma-separated subset of throughput,data,overhead,time-to-quality,contention "
-        "(default all but contention)",
+        help="comma-separated subset of throughput,data,overhead,time-to-quality,cuda-graphs,contention "
+        "(default all but contention; cuda-graphs: eager vs graphed steps of every model at batch 64 and 512, "
+        "skipped rows without CUDA)",
     )
     p.add_argument(
         "--contention",
