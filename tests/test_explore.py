@@ -6,7 +6,9 @@ closed when the module ends; the browser test is tests/test_explore_browser.py.
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -21,7 +23,7 @@ from gon.registry import MODELS
 from gon.sampling import LatentGaussian, decode, encode_images, sample
 from tests.browser import CHROMIUM_FLAGS, chromium
 from tests.conftest import tiny_model
-from tests.fit_helpers import blob_folder
+from tests.fit_helpers import GON, blob_folder
 
 gr = pytest.importorskip("gradio", reason="gon explore needs the explore extra: pip install -e '.[explore]'")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -209,6 +211,17 @@ def test_every_model_class_can_be_explored(name, tmp_path):
     assert isinstance(build_app(explorer), gr.Blocks)
 
 
+def test_a_classifier_gon_says_which_class_it_sees():
+    from gon.tasks import ClassifierGON
+
+    model = ClassifierGON(latent_dim=8, num_classes=3, width=4, image_size=16)
+    images = torch.rand(2, 1, 16, 16)
+    explorer = Explorer(model, Examples(images, ["a", "b"], "random", classes=["cat", "dog", "fish"]))
+    label = int(model.classify(images[:1]))
+    assert explorer.classify(images[:1]) == ["cat", "dog", "fish"][label]
+    assert Explorer(tiny_model("gon")).classify(images[:1]) is None
+
+
 @pytest.mark.parametrize(
     "value,message",
     [(None, "no image chosen"), (2.5, "whole number"), (True, "whole number"), (3, "from 0 to 2"), ("1", "whole")],
@@ -267,6 +280,30 @@ def test_command_errors_are_one_line(saved, capsys, flags, culprit):
         assert main(["explore", model, *flags]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and culprit in err and err.startswith("gon: error: ")
+
+
+def test_the_command_serves_on_localhost_until_ctrl_c(saved):
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(GON), "explore", str(saved["gon"]), "--port", str(port), "--examples", "4"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = ""
+        while "gon explore:" not in line and proc.poll() is None:  # bounded by the test's timeout
+            line = proc.stdout.readline()
+        assert f"on http://127.0.0.1:{port}/ (Ctrl-C to stop)" in line, line
+        assert Client(f"http://127.0.0.1:{port}/", verbose=False).predict(0, None, api_name="/reconstruct")[3]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0 and "Traceback" not in err, err
 
 
 def test_without_gradio_the_command_says_how_to_get_it(saved, capsys, monkeypatch):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import socket
+import sys
 
 from gon.cli.infer import add_data_arguments, add_model_argument, ensure_latent_gaussian, load_images, load_model, note
 from gon.errors import GonError
@@ -83,7 +84,7 @@ def explorer_for(args: argparse.Namespace):
         names = [f"#{i}" for i in range(len(data))]
         if data.labels is not None and data.classes:
             names = [f"#{i} · {data.classes[label]}" for i, label in enumerate(data.labels.tolist())]
-        explorer.examples = Examples(data.images, names, data.name)
+        explorer.examples = Examples(data.images, names, data.name, data.classes)
     except GonError as e:
         explorer.notes.append(f"No test images to pick (upload your own): {e}")
     if not is_variational(model) and model.latent_gaussian is None:
@@ -108,5 +109,6 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         raise GonError(f"cannot serve on {args.host}:{args.port or DEFAULT_PORT}: {e}") from None
     note(f"gon explore: {type(explorer.model).__name__} from {args.model} on {demo.local_url} (Ctrl-C to stop)")
+    sys.stdout.flush()  # the address shows at once, also when the output goes to a pipe or a log
     demo.block_thread()
     return 0

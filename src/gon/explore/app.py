@@ -93,6 +93,8 @@ def build_app(explorer: Explorer) -> gr.Blocks:
         z = explorer.latents(x)
         bars = pd.DataFrame({"dimension": [f"{i:02d}" for i in range(z.shape[1])], "value": z[0].tolist()})
         extra = f"latent norm {z[0].norm():.3g}"
+        if (label := explorer.classify(x)) is not None:
+            extra += f" · classified as **{label}**"
         return *medium.show(x), *medium.show(explorer.decode(z)), bars, noted(notes, extra)
 
     @shown

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from gon.errors import GonError
-from gon.sampling import decode, encode_images, renders_any_size, sample, slerp
+from gon.sampling import decode, encode_images, eval_mode, model_device, renders_any_size, sample, slerp
 
 #: the most grid cells an implicit model renders on the page (1024x1024 pixels, 101^3 voxels, 2 min of 8 kHz
 #: audio: seconds on a CPU; the chunked decoder keeps the memory bounded)
@@ -34,6 +34,7 @@ class Examples:
     images: Tensor  # [N, C, H, W] in [0, 1], at the model's size
     names: list[str]  # one caption per image, e.g. "#3 · Dress"
     dataset: str
+    classes: list[str] | None = None  # the dataset's class names, when it has classes
 
 
 @dataclass
@@ -75,6 +76,15 @@ class Explorer:
         """Latents [N, k] of images [N, C, H, W]."""
         with self.lock:
             return encode_images(self.model, x)
+
+    def classify(self, x: Tensor) -> str | None:
+        """The class a classifier GON (Eq. 13) gives image x [1, C, H, W], by name when known; None for other models."""
+        if not callable(getattr(self.model, "classify", None)):
+            return None
+        with self.lock, eval_mode(self.model):
+            label = int(self.model.classify(x.to(model_device(self.model)))[0])
+        classes = self.examples.classes if self.examples else None
+        return classes[label] if classes and label < len(classes) else f"class {label}"
 
     def decode(self, z: Tensor, size: tuple[int, int] | None = None) -> Tensor:
         """Images [N, C, H, W] in [0, 1] of latents [N, k], at ``size`` for an implicit model."""
