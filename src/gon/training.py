@@ -243,6 +243,8 @@ def fit(config: FitConfig) -> Path:
             yaml.safe_dump({**config.to_dict(), "model_options": module.hparams.model_options}, sort_keys=False)
         )
 
+    on_gpu = config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()  # Lightning's choice too
+    log_every = config.resolved_log_every(on_gpu)
     stop = GracefulStop()
     callbacks = [
         ThreadChoice(config.threads),  # first: its step timing ends before the other callbacks' work
@@ -259,7 +261,7 @@ def fit(config: FitConfig) -> Path:
             save_last=True,
         ),
         RunPictures(run, data, config.picture_every),
-        TQDMProgressBar(refresh_rate=config.log_every),
+        TQDMProgressBar(refresh_rate=log_every),
     ]
     max_epochs = config.max_epochs if config.max_epochs is not None else (-1 if config.max_steps else 1)
     trainer = L.Trainer(
@@ -274,9 +276,10 @@ def fit(config: FitConfig) -> Path:
         # are written, so that a killed session keeps the log of the steps its checkpoint holds
         logger=CSVLogger(run, name="logs", flush_logs_every_n_steps=min(100, config.checkpoint_every)),
         callbacks=callbacks,
-        # metrics.csv: the train loss every log_every steps (default: every step). Each logged value is read
-        # off the device, a sync that on a GPU costs a launch-bound step ~2 ms (docs/performance.md)
-        log_every_n_steps=config.log_every,
+        # metrics.csv: the train loss every log_every steps (default: every step on a CPU, 50 on a GPU). Each
+        # logged value is read off the device, a sync that on a GPU costs a launch-bound step ~2 ms
+        # (docs/performance.md)
+        log_every_n_steps=log_every,
         val_check_interval=config.val_every,
         check_val_every_n_epoch=None if config.val_every else 1,
         num_sanity_val_steps=0,
