@@ -31,7 +31,7 @@ from gradio_client.exceptions import AppError  # noqa: E402
 
 from gon.cli.explore import explorer_for  # noqa: E402
 from gon.explore import Examples, Explorer, build_app, serve  # noqa: E402
-from gon.explore.media import Images, medium_for  # noqa: E402
+from gon.explore.media import Images, Medium, medium_for  # noqa: E402
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -396,7 +396,10 @@ def test_an_audio_model_plays_its_input_reconstruction_and_super_resolved_render
     played, rate = read_wav(sound)
     assert rate == 4000 and len(played) == 400 and len(bars["data"]) == 8
     np.testing.assert_allclose(played, waveform(recon), atol=1 / 16000)  # 16-bit PCM
-    assert Image.open(picture_).size[0] > 200  # the waveform's picture
+    waves = Medium.picture(medium_for(explorer.model), recon)
+    with Image.open(picture_) as shown_:  # the waveform above the spectrogram
+        assert shown_.mode == "RGB" and shown_.size == (waves.width, 2 * waves.height + 4)
+        assert np.array_equal(np.asarray(shown_)[: waves.height, :, 0], np.asarray(waves))
     _, resampled, _, rendered = client.predict(1, None, 16000, api_name="/render")
     assert [read_wav(f)[1] for f in (resampled, rendered)] == [16000, 16000] and len(read_wav(rendered)[0]) == 1600
     _, sound, _ = client.predict(3, 1.0, 0, api_name="/sample")

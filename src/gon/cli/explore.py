@@ -84,7 +84,7 @@ def explorer_for(args: argparse.Namespace):
         names = [f"#{i}" for i in range(len(data))]
         if data.labels is not None and data.classes:
             names = [f"#{i} · {data.classes[label]}" for i, label in enumerate(data.labels.tolist())]
-        explorer.examples = Examples(data.images, names, data.name, data.classes)
+        explorer.examples = Examples(data.images, names, f"{data.name} ({args.split} split)", data.classes)
     except GonError as e:
         explorer.notes.append(f"No test images to pick (upload your own): {e}")
     if not is_variational(model) and model.latent_gaussian is None:

@@ -127,7 +127,7 @@ def build_app(explorer: Explorer) -> gr.Blocks:
                     if examples:
                         gallery = gr.Gallery(
                             [(medium.thumbnail(x[None]), name) for x, name in zip(examples.images, examples.names)],
-                            label=f"{examples.dataset} test {medium.name}s: click one",
+                            label=f"{examples.dataset}: click one to use it",
                             columns=3,
                             height=260,
                             allow_preview=False,

@@ -166,7 +166,8 @@ class Images(Medium):
 
 class Audio(Medium):
     """Clips [N, 1, L] in [0, 1] (waveform (w + 1) / 2, as gon.data.audio stores them) at the trained sample rate;
-    shown as a waveform picture and a player; zoom: the sample rate of the render (1-D super-resolution)."""
+    shown as waveforms (one clip: with its spectrogram) and a player; zoom: the sample rate of the render (1-D
+    super-resolution)."""
 
     name, dims, baseline, zoom_label = "audio", 1, "band-limited resampling", "render sample rate in Hz (zoom)"
     GAP_SECONDS = 0.25  # silence between the clips of a sample or a strip, played one after another
@@ -186,6 +187,26 @@ class Audio(Medium):
         kw.pop("height", None)
         sound = gr.Audio(label=f"{label} (listen)", type="numpy", interactive=False, elem_id=suffixed(kw, "sound"))
         return [*super().widgets(label, **kw), sound]
+
+    def picture(self, x: Tensor, nrow: int | None = None, side: int = DISPLAY_SIDE) -> Image.Image:
+        """The waveforms, and for one clip its spectrogram beneath (0 Hz at the bottom, the top 80 dB in magma)."""
+        waves = super().picture(x, nrow, side)
+        if len(x) != 1 or side < DISPLAY_SIDE:  # thumbnails and strips: the waveforms alone
+            return waves
+        from matplotlib import colormaps
+
+        from gon.data.audio import waveform
+        from gon.report.signals import spectrogram
+
+        rate = round(self.rate * x.shape[-1] / self.size[0])
+        db, _ = spectrogram(waveform(x[0]), rate)
+        level = ((db - db.max() + 80) / 80).clip(0, 1)[::-1]  # [frequencies, frames], high frequencies on top
+        colours = (colormaps["magma"](level)[..., :3] * 255).astype(np.uint8)
+        spectrum = Image.fromarray(colours).resize((waves.width, waves.height), Image.NEAREST)
+        both = Image.new("RGB", (waves.width, 2 * waves.height + 4), "white")
+        both.paste(waves.convert("RGB"), (0, 0))
+        both.paste(spectrum, (0, waves.height + 4))
+        return both
 
     def show(self, x: Tensor, nrow: int | None = None) -> list:
         """The waveforms' picture and the clips played one after another, at the rate their length implies."""

@@ -33,7 +33,7 @@ class Examples:
 
     images: Tensor  # [N, C, H, W] in [0, 1], at the model's size
     names: list[str]  # one caption per image, e.g. "#3 · Dress"
-    dataset: str
+    dataset: str  # where they come from, e.g. "fashion-mnist (test split)"
     classes: list[str] | None = None  # the dataset's class names, when it has classes
 
 
