@@ -169,7 +169,7 @@ class GraphedStep:
                 outputs = self._step()
             self.graph, self.outputs = graph, outputs
         except Exception as e:  # anything capture refuses: train eagerly, say why once
-            torch.cuda.synchronize()
+            _wait_for_the_gpu()  # before the state is put back: no warm-up kernel may still be writing
             self._fall_back(f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}")
         finally:
             saved.restore()
@@ -178,6 +178,13 @@ class GraphedStep:
         self.graph, self.fallback_reason = None, reason
         if self.log:
             self.log(f"cuda graphs: off, training eagerly ({reason})")
+
+
+def _wait_for_the_gpu() -> None:
+    try:
+        torch.cuda.synchronize()
+    except RuntimeError:  # a sticky CUDA error: the restore below reports it if it matters
+        pass
 
 
 class TrainingState:

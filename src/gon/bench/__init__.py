@@ -85,7 +85,7 @@ def run_suite(settings: Settings, log: Callable[[str], None] = print) -> dict:
         "results": {},
     }
     results = record["results"]
-    if device.type == "cpu" and (settings.quality or set(settings.sections) - {"contention"}):
+    if device.type == "cpu" and (settings.quality or set(settings.sections) - {"contention", "cuda-graphs"}):
         record["threads"] = set_threads(settings, log)
     if settings.quality:
         log("# Monte Carlo sweep: implicit GON, equal wall-clock")
@@ -134,7 +134,8 @@ def run_suite(settings: Settings, log: Callable[[str], None] = print) -> dict:
         results["cuda-graphs"] = graphs.run_graphs(settings.graph_batches, settings.repeats, device, log)
     if "contention" in settings.sections:
         log("# beside a busy neighbour: thread choices")
-        results["contention"] = contention.run_contention(settings.batch, settings.contention_repeats, device, log)
+        cpu = torch.device("cpu")  # threads and neighbours are a CPU matter, whatever --device says
+        results["contention"] = contention.run_contention(settings.batch, settings.contention_repeats, cpu, log)
     return record
 
 
