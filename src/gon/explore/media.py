@@ -75,8 +75,6 @@ class Medium:
             raise GonError(f"a {type(model).__name__} on a {grid_size(model)} grid is not a {self.name} model")
         self.size = grid_size(model)
         self.channels = model.config["channels"]
-        self.folder = Path(tempfile.mkdtemp(prefix="gon-explore-"))  # figures drawn to files for the page
-        self.figures = itertools.count()
 
     @classmethod
     def accepts(cls, model) -> bool:
@@ -254,6 +252,11 @@ class Volumes(Medium):
     isosurface; zoom: the side of the rendered cube."""
 
     name, dims, baseline, zoom_label = "volume", 3, "trilinear upscale", "render grid side (zoom)"
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.folder = Path(tempfile.mkdtemp(prefix="gon-explore-"))  # isosurface figures are drawn to files
+        self.figures = itertools.count()
 
     def widgets(self, label: str, **kw) -> list:
         surface = gr.Image(
