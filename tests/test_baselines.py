@@ -5,10 +5,9 @@ import torch
 import torch.nn.functional as F
 
 import gon
-from gon.baselines import GLO, VAE, AutoEncoder, TiedAutoEncoder
 from gon.metrics import classification_accuracy, elbo_bits_per_dim
+from gon.models import GLO, VAE, AutoEncoder, ClassifierGON, ConversionAE, ConversionGON, TiedAutoEncoder, degrade
 from gon.nets import ConvEncoder
-from gon.tasks import ClassifierGON, ConversionAE, ConversionGON, degrade
 
 SMALL = {"latent_dim": 8, "width": 4, "image_size": 16}
 
@@ -151,7 +150,7 @@ def test_conversion_rejects_an_unknown_source():
 
 def test_glo_through_gon_fit_gets_one_code_per_training_image(tmp_path, fashion_subset):
     from gon.cli import main
-    from gon.io import load
+    from gon.loading import load
 
     run, config = tmp_path / "glo", tmp_path / "glo.yaml"
     config.write_text("model_options: {fit_steps: 2}\n")  # the final evaluation fits codes for 10,000 test images

@@ -9,7 +9,8 @@ from safetensors.torch import load_file
 
 import gon
 from gon.errors import GonError
-from gon.io import CONFIG, LATENTS, WEIGHTS, load, save_pretrained
+from gon.loading import load
+from gon.pretrained import CONFIG, LATENTS, WEIGHTS, save_pretrained
 from gon.registry import MODELS, TASK_MODELS
 from gon.sampling import LatentGaussian
 from tests.conftest import image_size_of, tiny_model
@@ -77,7 +78,7 @@ def test_weights_file_is_plain_safetensors_and_config_is_json(tmp_path):
     model = tiny_model("gon")
     model.save_pretrained(tmp_path)
     record = json.loads((tmp_path / CONFIG).read_text())
-    assert record["class"] == "GON" and record["model"] == "gon" and record["config"]["width"] == 4
+    assert record["class"] == "GON" and record["config"]["width"] == 4
     assert record["latents_sha256"] is None and not (tmp_path / LATENTS).exists()
     tensors = load_file(tmp_path / WEIGHTS)
     assert set(tensors) == set(model.state_dict())
@@ -215,10 +216,14 @@ def test_a_pickled_payload_is_never_executed(tmp_path):
     assert not marker.exists()
 
 
-def test_save_refuses_an_unregistered_class(tmp_path):
+def test_an_unregistered_class_round_trips_through_its_own_class(tmp_path):
+    """The format needs no registry (``cls(**config)``); only the auto-loader ``gon.load`` needs a name."""
+
     class Unregistered(gon.GON):
         pass
 
-    assert "not in gon.registry.MODELS" in _message(
-        lambda: save_pretrained(Unregistered(latent_dim=4, width=2, image_size=8), tmp_path)
-    )
+    model = Unregistered(latent_dim=4, width=2, image_size=8).eval()
+    save_pretrained(model, tmp_path)
+    loaded = Unregistered.from_pretrained(tmp_path)
+    assert type(loaded) is Unregistered and torch.equal(loaded.decode(torch.ones(1, 4)), model.decode(torch.ones(1, 4)))
+    assert "names unknown model class 'Unregistered'" in _message(lambda: load(tmp_path))

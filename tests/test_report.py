@@ -11,8 +11,8 @@ from PIL import Image
 import gon
 from gon.cli import main
 from gon.errors import GonError
-from gon.report import latent_normality, plot_latent_histogram, plot_loss_curves, write_report
-from gon.report.plots import ks_distance
+from gon.report import plot_latent_histogram, plot_loss_curves, write_report
+from gon.sampling import ks_distance, latent_normality
 from tests.browser import CHROMIUM_FLAGS, chromium
 from tests.conftest import FASHION_MNIST
 

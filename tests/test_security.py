@@ -65,26 +65,28 @@ def test_the_payload_is_live_but_read_checkpoint_refuses_it(tmp_path, marker, zi
 
 
 def test_gon_load_refuses_a_hostile_checkpoint(tmp_path, marker):
-    import gon.io
+    import gon.loading
+    import gon.pretrained
 
     path = evil_checkpoint(tmp_path / "evil.ckpt", marker)
     with pytest.raises(GonError):
-        gon.io.load(path)
+        gon.loading.load(path)
     assert not marker.exists()
 
 
 def test_saved_model_weights_that_are_a_pickle_are_refused(tmp_path, marker):
-    import gon.io
+    import gon.loading
+    import gon.pretrained
     from tests.conftest import tiny_model
 
     saved = tiny_model("gon").save_pretrained(tmp_path / "model")
-    weights = saved / gon.io.WEIGHTS
+    weights = saved / gon.pretrained.WEIGHTS
     weights.write_bytes(pickle.dumps(CreatesFile(marker)))
-    record = json.loads((saved / gon.io.CONFIG).read_text())
+    record = json.loads((saved / gon.pretrained.CONFIG).read_text())
     record["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()  # even with a matching hash
-    (saved / gon.io.CONFIG).write_text(json.dumps(record))
+    (saved / gon.pretrained.CONFIG).write_text(json.dumps(record))
     with pytest.raises(GonError):
-        gon.io.load(saved)
+        gon.loading.load(saved)
     assert not marker.exists()
 
 

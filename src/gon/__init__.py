@@ -1,7 +1,7 @@
 """gon: Gradient Origin Networks (Bond-Taylor & Willcocks, ICLR 2021) on PyTorch."""
 
 from gon.errors import GonError
-from gon.io import load
+from gon.loading import load
 from gon.models import GON, GradientOriginModel, ImplicitGON, VariationalGON
 from gon.origin import Origin, gradient_origin
 from gon.registry import MODELS

@@ -120,8 +120,3 @@ def pairs_grid(left: Tensor, right: Tensor, pairs_per_row: int = 4) -> Image.Ima
 def rows_grid(rows: Tensor) -> Image.Image:
     """[R, T, C, H, W] -> a grid with one row of T images per r (interpolations, one pair a row)."""
     return make_grid(rows.flatten(0, 1), nrow=rows.shape[1])
-
-
-def enlarge_for_viewing(image: Image.Image, min_side: int = 256) -> int:
-    """The nearest-neighbour scale that makes a small grid comfortable to look at (1 for large ones)."""
-    return max(1, min(4, min_side // max(1, min(image.width, image.height))))

@@ -92,6 +92,43 @@ class LatentGaussian:
         return f"LatentGaussian(dim={self.dim}, mean_norm={self.mean.norm():.3g}, trace={self.covariance.trace():.3g})"
 
 
+def ks_distance(values: Tensor) -> float:
+    """Kolmogorov-Smirnov distance between values [n] and the normal fitted to them (mean, std).
+
+    0 is a perfect fit; unlike a p-value it does not go to 0 as n grows, so runs compare fairly.
+    """
+    x = values.double().flatten()
+    n = x.numel()
+    std = x.std(unbiased=False)
+    if n < 2 or std == 0:
+        return 1.0
+    cdf = torch.special.ndtr((x.sort().values - x.mean()) / std)
+    ranks = torch.arange(1, n + 1, dtype=x.dtype)
+    return max((ranks / n - cdf).max().item(), (cdf - (ranks - 1) / n).max().item())
+
+
+def latent_normality(latents: Tensor) -> dict[str, float]:
+    """How normal latents [N, k] are: the normality statistics a run reports.
+
+    ``ks``: KS distance of all values pooled (the paper's histogram) to their fitted normal;
+    ``ks_per_dim``: the mean over dimensions of each one's KS distance (each marginal alone, so
+    differing scales across dimensions do not count as non-normality); ``skew`` and
+    ``excess_kurtosis`` of the pooled values (both 0 for a normal).
+    """
+    z = latents.detach().double().cpu()
+    x = z.flatten()
+    std = x.std(unbiased=False).clamp_min(1e-300)
+    u = (x - x.mean()) / std
+    return {
+        "ks": ks_distance(x),
+        "ks_per_dim": sum(ks_distance(z[:, j]) for j in range(z.shape[1])) / z.shape[1],
+        "skew": u.pow(3).mean().item(),
+        "excess_kurtosis": u.pow(4).mean().item() - 3,
+        "mean": x.mean().item(),
+        "std": x.std(unbiased=False).item(),
+    }
+
+
 def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 

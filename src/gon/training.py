@@ -22,6 +22,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressB
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 from gon.checkpointing import AtomicCheckpointIO, check_output_dir, read_checkpoint, run_space_needed
 from gon.config import FitConfig
@@ -30,27 +31,14 @@ from gon.errors import GonError
 from gon.graphed_training import GraphedTraining
 from gon.graphs import TrainingAdam
 from gon.guards import GracefulStop, StopOnNonFiniteLoss
-from gon.io import TRAINING_DATA_KEYS
+from gon.loading import TRAINING_DATA_KEYS
 from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel, per_image_sse
-from gon.registry import MODELS
+from gon.registry import build, check_data, image_size, options_for
 from gon.report import final_pictures, interval_pictures, reconstruction_grid, save_grid, write_report
 from gon.runs import default_run_dir, last_checkpoint, prepare_run_dir, read_metrics, write_metrics_csv
+from gon.sampling import GAUSSIAN_FIT_IMAGES, LatentGaussian, encode_images
 from gon.threads_callback import ThreadChoice
-
-CONV_MODELS_MIN_SIZE = 32  # 28x28 data is grown to 32x32 for the conv models, as in the paper
-
-
-def build_model(name: str, options: dict[str, Any]) -> GradientOriginModel:
-    """A model from its registry name and keyword options, with option errors named."""
-    if name not in MODELS:
-        raise GonError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
-    try:
-        return MODELS[name](**options)
-    except TypeError as e:
-        raise GonError(f"model {name!r}: {e}".replace("__init__() ", "")) from None
-    except ValueError as e:
-        raise GonError(f"model {name!r}: {e}") from None
 
 
 class GonModule(L.LightningModule):
@@ -63,7 +51,7 @@ class GonModule(L.LightningModule):
     def __init__(self, model: str, model_options: dict[str, Any], lr: float = 1e-4, cuda_graphs: bool = True):
         super().__init__()
         self.save_hyperparameters()
-        self.model = build_model(model, model_options)
+        self.model = build(model, **model_options)
         self.lr = lr
         self.cuda_graphs = cuda_graphs
         self.graphed: GraphedTraining | None = None
@@ -185,24 +173,14 @@ class RunPictures(Callback):
             )
 
 
-def resolve_image_size(config: FitConfig, native: int) -> int:
-    if config.image_size is not None:
-        return config.image_size
-    if config.model != "implicit" and native < CONV_MODELS_MIN_SIZE:
-        return CONV_MODELS_MIN_SIZE
-    return native
-
-
 def fit(config: FitConfig) -> Path:
     """Train a model as ``config`` says; returns the run directory."""
-    if config.model not in MODELS:
-        raise GonError(f"unknown model {config.model!r}; choose from {', '.join(MODELS)}")
     run = Path(config.out) if config.out else default_run_dir(config.model, config.dataset)
     if rank_zero_only.rank == 0:  # under DDP every process runs fit(); only rank 0 checks and creates the run
         prepare_run_dir(run, config.resume, config.overwrite)
     L.seed_everything(config.seed, workers=True, verbose=False)
 
-    probe = load_dataset(  # native size and channels
+    probe = load_dataset(  # native size, channels and grid dimension
         config.dataset,
         "test",
         data_dir=config.data_dir,
@@ -210,24 +188,15 @@ def fit(config: FitConfig) -> Path:
         sample_rate=config.sample_rate,
         audio_seconds=config.audio_seconds,
     )
-    grid = probe.images.ndim - 2
-    if grid != 2 and not getattr(MODELS[config.model], "any_grid", False):
-        raise GonError(
-            f"model {config.model!r} works on images; {config.dataset} is {grid}-D data: "
-            f"train it with one of {', '.join(n for n, c in MODELS.items() if getattr(c, 'any_grid', False))}"
-        )
-    if config.image_size is not None and grid == 1:
+    check_data(config.model, probe)
+    if config.image_size is not None and probe.images.ndim == 3:
         raise GonError(
             "option image_size (--image-size) does not apply to audio: set --sample-rate and --audio-seconds"
         )
-    image_size = resolve_image_size(config, probe.images.shape[-1]) if grid == 2 else config.image_size
-    data = GonDataModule(config, image_size)
+    size = image_size(config.model, probe.image_size, config.image_size) if probe.images.ndim == 4 else None
+    data = GonDataModule(config, size or config.image_size)
     data.setup()
-    shape = data.train.images.shape  # [N, C, *grid]
-    size = image_size if grid == 2 else list(shape[2:])  # 2-D: a side, as the paper's models take it
-    options = {"channels": shape[1], "image_size": size, **config.model_options}
-    if "index" in getattr(MODELS[config.model], "batch_fields", ()):
-        options["num_images"] = len(data.train)  # one persistent latent per training image
+    options = options_for(config.model, data.train, **config.model_options)
 
     if config.resume:
         module = resume_module(last_checkpoint(run))
@@ -339,9 +308,14 @@ def finish_run(run: Path, model: GradientOriginModel, data: GonDataModule, steps
         parameters=sum(p.numel() for p in model.parameters()),
         test_images=len(data.test),
     )
+    training = data.train.images[:GAUSSIAN_FIT_IMAGES]
+    with tqdm(total=len(training), desc="encoding training latents", unit="img", leave=False) as bar:
+        latents = encode_images(model, training, progress=bar.update)
+    gaussian = LatentGaussian.fit(latents)  # for sampling the saved model
     training_data = {k: getattr(data.config, k) for k in TRAINING_DATA_KEYS}
-    # RUN/model/ with the latent Gaussian, samples, interpolations, loss curves, latent histogram
-    results.update(final_pictures(model, run, data.train.images, data.test.images, read_metrics(run), training_data))
+    model.save_pretrained(run / "model", latent_gaussian=gaussian, training_data=training_data)
+    rows = read_metrics(run)
+    results.update(final_pictures(model, run, latents, gaussian, data.test.images, rows, data.config.sample_rate))
     (run / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     write_report(run)
     print(

@@ -38,13 +38,13 @@ def _fit_seconds(config: FitConfig) -> float:
 
 def _bare_seconds(config: FitConfig, warm: int, timed: int, device: torch.device) -> float:
     """Seconds for ``timed`` steps of a plain loop, after ``warm`` steps, on fit's own data loader and model."""
-    from gon.training import GonDataModule, build_model, resolve_image_size
+    from gon.registry import build, image_size
+    from gon.training import GonDataModule
 
-    data = GonDataModule(config, resolve_image_size(config, 28))
+    data = GonDataModule(config, image_size(config.model, 28, config.image_size))
     data.setup()
     torch.manual_seed(config.seed)
-    options = {"channels": data.train.images.shape[1], "image_size": data.image_size, **config.model_options}
-    model = build_model(config.model, options).to(device).train()
+    model = build(config.model, data.train, **config.model_options).to(device).train()
     graphs = config.cuda_graphs and device.type == "cuda"  # the same step as gon fit's (gon.graphs)
     step = GraphedStep(model, TrainingAdam(model.parameters(), lr=config.lr, capturable=graphs), graphs)
     batches = iter(data.train_dataloader())

@@ -17,7 +17,8 @@ import torch
 
 from gon.data import load_dataset
 from gon.metrics import reconstruction_metrics
-from gon.models import GON, GradientOriginModel, ImplicitGON
+from gon.models import GradientOriginModel
+from gon.registry import DataShape, build
 
 FRACTIONS = (1.0, 0.5, 0.25, 0.1)
 SAMPLINGS = ("same", "independent")
@@ -79,6 +80,11 @@ def _run(
     return row
 
 
+def _shape(images: torch.Tensor) -> DataShape:
+    """What a model is built for: the channels and size of training images [N, C, H, W]."""
+    return DataShape(channels=images.shape[1], image_size=images.shape[-1], images=len(images))
+
+
 def _fashion(image_size: int | None, test_images: int) -> tuple[torch.Tensor, torch.Tensor]:
     train = load_dataset("fashion-mnist", "train", image_size=image_size).images
     test = load_dataset("fashion-mnist", "test", image_size=image_size, limit=test_images).images
@@ -98,11 +104,13 @@ def run_time_to_quality(
     rows = []
     torch.manual_seed(0)
     train, test = _fashion(32, test_images)
-    rows.append(_run("conv GON (gon, 32x32x1)", GON(), train, test, conv_seconds, batch, lr, device, log))
+    conv = build("gon", _shape(train))
+    rows.append(_run("conv GON (gon, 32x32x1)", conv, train, test, conv_seconds, batch, lr, device, log))
     torch.manual_seed(0)
     train, test = _fashion(None, test_images)
+    implicit = build("implicit", _shape(train))
     rows.append(
-        _run("implicit GON (defaults, 28x28x1)", ImplicitGON(), train, test, implicit_seconds, batch, lr, device, log)
+        _run("implicit GON (defaults, 28x28x1)", implicit, train, test, implicit_seconds, batch, lr, device, log)
     )
     return rows
 
@@ -136,6 +144,6 @@ def run_monte_carlo_sweep(
         torch.manual_seed(seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            model = ImplicitGON(**options)
+            model = build("implicit", _shape(train), **options)
         rows.append(_run(label, model, train, test, seconds, batch, lr, device, log, seed, options=options))
     return rows

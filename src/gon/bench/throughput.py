@@ -11,8 +11,8 @@ import torch
 
 from gon.bench.measure import Case, optimiser_step, time_cases
 from gon.bench.peer import import_peer, peer_step
-from gon.models import ImplicitGON
-from gon.registry import MODELS
+from gon.errors import GonError
+from gon.registry import MODELS, DataShape, build, image_size
 
 #: the implicit GON configurations compared against each other: (name, ImplicitGON options)
 IMPLICIT_PASSES = [
@@ -42,12 +42,11 @@ def model_cases(batch: int, device: torch.device) -> tuple[list[Case], list[dict
     image: a Fashion-MNIST-sized table of GLO_CODES (its parameter count includes them)."""
     cases, skipped = [], []
     for name, cls in MODELS.items():
-        size = 28 if cls is ImplicitGON else 32
-        options = {"num_images": GLO_CODES} if "index" in getattr(cls, "batch_fields", ()) else {}
+        size = image_size(name, 28)  # conv models: 32x32, as the paper trains on 28x28 data
         torch.manual_seed(0)
         try:
-            model = cls(channels=1, image_size=size, **options).to(device)
-        except (TypeError, ValueError) as e:
+            model = build(name, DataShape(channels=1, image_size=size, images=GLO_CODES)).to(device)
+        except GonError as e:
             skipped.append({"group": "models", "name": name, "note": f"skipped: {e}"})
             continue
         x = _images(batch, 1, size, device)
@@ -66,7 +65,7 @@ def implicit_cases(
     cases = []
     for name, options in IMPLICIT_PASSES:
         torch.manual_seed(0)
-        model = ImplicitGON(channels=channels, image_size=size, **options).to(device)
+        model = build("implicit", DataShape(channels, size, batch), **options).to(device)
         cases.append(Case(group, name, batch, optimiser_step(model, x), _params(model)))
     if peer:
         try:

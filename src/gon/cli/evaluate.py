@@ -34,7 +34,7 @@ def add_parser(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from gon.cli.infer import load_images
     from gon.errors import GonError
-    from gon.io import load
+    from gon.loading import load
     from gon.metrics import classification_accuracy, elbo_bits_per_dim, reconstruction_metrics
     from gon.models import VariationalGON
 

@@ -53,7 +53,7 @@ def device(name: str) -> torch.device:
 
 
 def load_model(args: argparse.Namespace):
-    from gon.io import load
+    from gon.loading import load
 
     return load(args.model, device(args.device))
 

@@ -30,6 +30,11 @@ class ImageData:
     def image_size(self) -> int:
         return self.images.shape[2]
 
+    @property
+    def grid(self) -> tuple[int, ...]:
+        """The sample grid of each item: (H, W) for images, (L,) for audio, (D, H, W) for volumes."""
+        return tuple(self.images.shape[2:])
+
 
 class ImageDataset(torch.utils.data.Dataset):
     """Map-style view of :class:`ImageData` for DataLoaders; items are plain tensor slices."""

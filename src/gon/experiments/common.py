@@ -26,7 +26,7 @@ from gon.errors import GonError
 from gon.graphs import GraphedStep, TrainingAdam
 from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel
-from gon.registry import model_class
+from gon.registry import build
 from gon.threads import ThreadTuner, log_line
 
 CURVE_IMAGES = 512  # fixed train / test images evaluated at intervals for learning curves
@@ -133,13 +133,9 @@ def make_model(row: Row, data: Data, seed: int, budget: Budget) -> GradientOrigi
     Options: the budget's (the preset's configuration) under the row's own.
     """
     torch.manual_seed(seed)
-    cls = model_class(row.model)
-    options = {"channels": data.train.channels, "image_size": data.train.image_size, **budget.options, **row.options}
-    if "index" in getattr(cls, "batch_fields", ()):
-        options["num_images"] = len(data.train)  # one persistent code per training image (GLO)
     try:
-        return cls(**options).to(budget.device)
-    except (TypeError, ValueError) as err:
+        return build(row.model, data.train, **{**budget.options, **row.options}).to(budget.device)
+    except GonError as err:
         raise GonError(f"row {row.label!r}: {err}") from None
 
 

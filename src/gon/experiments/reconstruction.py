@@ -12,11 +12,11 @@ from pathlib import Path
 
 import torch
 
-from gon.baselines import GLO_FIT_STEPS
 from gon.experiments.common import Budget, Data, Row, curve_count, load_data, relative_to, run_rows
 from gon.experiments.figures import Panel, image_rows, plot_curves, plot_learning_curves, plot_lines
 from gon.experiments.tables import write_csv, write_tables
 from gon.metrics import evaluating, reconstruction_metrics
+from gon.models.baselines import GLO_FIT_STEPS
 
 SSE = {"sse": ("test SSE / image", 3)}
 RECON = {

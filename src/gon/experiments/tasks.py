@@ -8,7 +8,7 @@ from gon.experiments.common import Budget, Data, Row, load_data, run_rows
 from gon.experiments.figures import image_rows, scatter_latents
 from gon.experiments.tables import write_tables
 from gon.metrics import classification_accuracy, evaluating, reconstruction_metrics
-from gon.tasks import SOURCES, degrade
+from gon.models import SOURCES, degrade
 
 SOURCE_NAMES = {"mask": "the image with its centre masked", "downsample": "the 4x downsampled image"}
 

@@ -2,7 +2,7 @@
 
 gon.report.pictures   grids of a trained model (reconstructions, samples, interpolations,
                       super-resolution) as PIL images; the pictures ``gon fit`` writes
-gon.report.plots      loss curves and the latent histogram with its normality statistics
+gon.report.plots      loss curves and the latent histogram (with gon.sampling's normality statistics)
 gon.report.html       ``write_report(RUN)``: one self-contained HTML page of a run
 """
 
@@ -16,13 +16,12 @@ from gon.report.pictures import (
     sample_grid,
     save_grid,
 )
-from gon.report.plots import latent_normality, plot_latent_histogram, plot_loss_curves
+from gon.report.plots import plot_latent_histogram, plot_loss_curves
 
 __all__ = [
     "final_pictures",
     "interpolation_grid",
     "interval_pictures",
-    "latent_normality",
     "plot_latent_histogram",
     "plot_loss_curves",
     "reconstruction_grid",

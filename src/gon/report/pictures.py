@@ -10,18 +10,15 @@ Grids (all return ``PIL.Image``; save them with :func:`save_grid`):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from PIL import Image
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from gon.images import make_grid, pairs_grid, rows_grid, save_image, side_by_side, upscale
-from gon.report.plots import latent_normality, plot_latent_histogram, plot_loss_curves
+from gon.report.plots import plot_latent_histogram, plot_loss_curves
 from gon.report.signals import signal_pictures
 from gon.sampling import (
-    GAUSSIAN_FIT_IMAGES,
     LatentGaussian,
     decode,
     encode_images,
@@ -102,23 +99,19 @@ def interval_pictures(
 def final_pictures(
     model,
     run: Path,
-    train: Tensor,
+    latents: Tensor,
+    gaussian: LatentGaussian,
     test: Tensor,
     rows: list[dict[str, float]],
-    training_data: dict[str, Any] | None = None,
-    progress: bool = True,
+    sample_rate: int | None = None,
 ) -> dict[str, float]:
-    """The end of ``gon fit``: fit the latent Gaussian, export RUN/model/, draw every final picture.
+    """The pictures at the end of ``gon fit``, from the final model's training ``latents`` and their ``gaussian``
+    (``sample_rate``: audio's, for its sounds).
 
-    Writes RUN/model/, samples.png, interpolation.png, latent_histogram.png and loss_curves.png (and for audio
+    Writes samples.png, interpolation.png, latent_histogram.png and loss_curves.png (and for audio
     audio.png + audio/*.wav, for volumes isosurfaces.png + slices.png: :func:`gon.report.signals.signal_pictures`);
     returns the latents' normality statistics (``latent_ks`` ...) for metrics.json.
     """
-    train = train[:GAUSSIAN_FIT_IMAGES]
-    with tqdm(total=len(train), desc="encoding training latents", unit="img", leave=False, disable=not progress) as bar:
-        latents = encode_images(model, train, progress=bar.update)
-    gaussian = LatentGaussian.fit(latents)
-    model.save_pretrained(run / "model", latent_gaussian=gaussian, training_data=training_data)
     save_grid(sample_grid(model, gaussian=gaussian), run / "samples.png")
     a, b = _pairs(test)
     save_grid(interpolation_grid(model, a, b), run / "interpolation.png")
@@ -127,7 +120,7 @@ def final_pictures(
     )
     plot_loss_curves(rows, run / "loss_curves.png", title=run.name)
     if test.ndim != 4:  # audio or volumes: waveforms, spectrograms and sounds, or isosurfaces and slices
-        signal_pictures(model, run, test, (training_data or {}).get("sample_rate"))
+        signal_pictures(model, run, test, sample_rate)
     return {
         f"latent_{k}": round(v, 5) for k, v in stats.items() if k in ("ks", "ks_per_dim", "skew", "excess_kurtosis")
     }
@@ -141,7 +134,6 @@ def _pairs(test: Tensor, pairs: int = N_PAIRS) -> tuple[Tensor, Tensor]:
 
 __all__ = [
     "interpolation_grid",
-    "latent_normality",
     "reconstruction_grid",
     "render_grid",
     "sample_grid",

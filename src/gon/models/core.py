@@ -17,9 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gon.io import PretrainedMixin
 from gon.nets import ConvDecoder, GaussianHeads, Siren, coordinate_grid, kl_to_standard_normal, reparameterise
 from gon.origin import Origin, shared_origin_gradient, sum_squared_error
+from gon.pretrained import PretrainedMixin
+
+#: the conv decoders' default training size: 28x28 data is grown to 32x32, as in the paper
+CONV_MIN_IMAGE_SIZE = 32
 
 
 def per_image_sse(x_hat: Tensor, x: Tensor) -> Tensor:
@@ -32,8 +35,17 @@ class GradientOriginModel(PretrainedMixin, nn.Module):
 
     Subclasses define ``decode`` (and may override ``inner_loss`` and ``loss_terms``). The
     constructor's keyword arguments are recorded in ``self.config`` so a model can be rebuilt
-    from JSON (``gon.io``).
+    from JSON (``gon.pretrained``).
     """
+
+    #: extra batch fields ``loss_terms`` takes as keywords, besides the images (GLO: index, classifiers: label)
+    batch_fields: tuple[str, ...] = ()
+    #: smaller data is grown to this size unless a size is asked for (:func:`gon.registry.image_size`)
+    min_image_size: int = 1
+    #: whether ``decode(z, size=(H, W))`` renders at any resolution (an implicit model)
+    renders_any_size: bool = False
+    #: whether it trains on signals of any grid dimension (audio, volumes), not only images
+    any_grid: bool = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -105,6 +117,8 @@ class GON(GradientOriginModel):
     give different latents altogether; use it to reproduce the original code.
     """
 
+    min_image_size = CONV_MIN_IMAGE_SIZE
+
     def __init__(
         self,
         latent_dim: int = 32,
@@ -134,6 +148,8 @@ class VariationalGON(GradientOriginModel):
     BCE + KL(N(mu, sigma^2) || N(0, I)). ``encode`` returns the posterior mean mu, the space
     that ``decode`` and ``sample`` (z ~ N(0, I)) work in.
     """
+
+    min_image_size = CONV_MIN_IMAGE_SIZE
 
     def __init__(
         self,
@@ -219,8 +235,9 @@ class ImplicitGON(GradientOriginModel):
     coord_sampling: "same" (one subset for the inner and outer integrals) or "independent".
     """
 
+    renders_any_size = True
     ORIGIN_PASSES = ("shared", "naive")
-    any_grid = True  # trains on signals of any grid dimension d (gon fit checks it for audio and volumes)
+    any_grid = True
     COORD_SAMPLINGS = ("same", "independent")
 
     def __init__(

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gon.models import GradientOriginModel, VariationalGON, per_image_sse
+from gon.models.core import CONV_MIN_IMAGE_SIZE, GradientOriginModel, VariationalGON, per_image_sse
 from gon.nets import ConvDecoder, ConvEncoder, make_activation
 from gon.nets.conv import _norm as make_norm
 from gon.origin import sum_squared_error
@@ -25,6 +25,8 @@ from gon.origin import sum_squared_error
 
 class _ConvBaseline(GradientOriginModel):
     """A baseline around the conv GON's decoder; subclasses say how images get their latents."""
+
+    min_image_size = CONV_MIN_IMAGE_SIZE
 
     def __init__(self, latent_dim: int, width: int, channels: int, image_size: int, activation: str, norm: str):
         super().__init__(latent_dim)
@@ -113,7 +115,6 @@ class GLO(_ConvBaseline):
     test error within 7% of 200 steps.
     """
 
-    #: extra batch fields ``loss_terms`` takes as keywords (gon.training and the experiments pass them)
     batch_fields = ("index",)
 
     def __init__(

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gon.baselines import AutoEncoder
-from gon.models import GON, per_image_sse
+from gon.models.baselines import AutoEncoder
+from gon.models.core import GON, per_image_sse
 from gon.origin import sum_squared_error
 
 #: source signals of modality conversion, by name (see :func:`degrade`)
@@ -46,7 +46,6 @@ class ClassifierGON(GON):
     gradient it provides); > 0 adds that multiple of the reconstruction loss (joint training).
     """
 
-    #: extra batch fields ``loss_terms`` takes as keywords
     batch_fields = ("label",)
 
     def __init__(

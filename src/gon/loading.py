@@ -1,0 +1,102 @@
+"""The auto-loader: ``gon.load`` rebuilds any saved model, run or checkpoint by looking its class up by name.
+
+``gon.load(path)`` takes a saved-model directory (:mod:`gon.pretrained`), a run directory (its
+``model/`` export, else its last checkpoint) or a Lightning ``.ckpt``, read with
+``torch.load(weights_only=True)``, which refuses to run pickled code. It sits above the
+registry: the saved class name (or a checkpoint's ``--model`` name) says which class to rebuild.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from gon.checkpointing import read_checkpoint
+from gon.errors import GonError
+from gon.pretrained import CONFIG, construct, load_pretrained, read_config
+from gon.registry import MODELS, TASK_MODELS, model_class
+from gon.runs import last_checkpoint
+
+#: the settings of a run that say which data a model was trained on: defaults for the inference commands
+TRAINING_DATA_KEYS = ("dataset", "data_dir", "resize", "limit_train", "seed", "sample_rate", "audio_seconds")
+
+
+def locate(source: str | Path) -> tuple[str, Path]:
+    """("pretrained", DIR) or ("checkpoint", FILE) for a saved model, a run directory or a .ckpt."""
+    path = Path(source)
+    if not path.exists():
+        raise GonError(f"model {source} does not exist")
+    if path.is_dir():
+        if (path / CONFIG).is_file():
+            return "pretrained", path
+        if (path / "model" / CONFIG).is_file():
+            return "pretrained", path / "model"
+        if last_checkpoint(path).is_file():
+            return "checkpoint", last_checkpoint(path)
+        raise GonError(
+            f"{path} is not a saved model (no {CONFIG}) nor a run directory (no model/{CONFIG} or "
+            f"checkpoints/last.ckpt)"
+        )
+    if path.suffix == ".ckpt":
+        return "checkpoint", path
+    raise GonError(f"{path} is not a saved model: give a run directory, a saved-model directory or a .ckpt checkpoint")
+
+
+def run_directory(kind: str, path: Path) -> Path | None:
+    """The run a saved model or checkpoint came from (RUN/model, RUN/checkpoints/X.ckpt), if any."""
+    run = path.parent if kind == "pretrained" else path.parent.parent
+    return run if (run / "config.yaml").is_file() and (run / "checkpoints").is_dir() else None
+
+
+def training_data_of_run(run: Path) -> dict[str, Any] | None:
+    try:
+        config = yaml.safe_load((run / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return {k: config.get(k) for k in TRAINING_DATA_KEYS} if isinstance(config, dict) else None
+
+
+def load(source: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Rebuild a model from a saved-model directory, a run directory or a Lightning checkpoint.
+
+    The model comes back in eval mode on ``device``, with ``latent_gaussian`` (when saved) and
+    ``training_data`` (when known) set.
+    """
+    kind, path = locate(source)
+    model = load_saved(path) if kind == "pretrained" else load_checkpoint(path)
+    if model.training_data is None and (run := run_directory(kind, path)) is not None:
+        model.training_data = training_data_of_run(run)
+    return model.to(device).eval()
+
+
+def load_saved(directory: Path) -> torch.nn.Module:
+    """A saved model of any registered class (the class named in its config.json)."""
+    record = read_config(directory)
+    return load_pretrained(registered_class(record.get("class"), directory / CONFIG), directory, record)
+
+
+def registered_class(name: Any, where: Path) -> type:
+    """The class a saved model or checkpoint at ``where`` names (a class or ``--model`` name)."""
+    try:
+        return model_class(name)
+    except (KeyError, TypeError):
+        known = ", ".join(c.__name__ for c in {**MODELS, **TASK_MODELS}.values())
+        raise GonError(f"{where} names unknown model class {name!r}; known: {known}") from None
+
+
+def load_checkpoint(path: Path) -> torch.nn.Module:
+    """A model from a Lightning checkpoint of ``gon fit`` (hyperparameters ``model`` and ``model_options``)."""
+    ckpt = read_checkpoint(path)  # torch.load(weights_only=True): never runs pickled code
+    hparams = ckpt.get("hyper_parameters")
+    if not isinstance(hparams, dict) or "model" not in hparams or not isinstance(ckpt.get("state_dict"), dict):
+        raise GonError(f"{path} is not a gon checkpoint (no model hyperparameters or state_dict)")
+    model = construct(registered_class(hparams["model"], path), hparams.get("model_options", {}), path)
+    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise GonError(f"{path}: weights do not fit {type(model).__name__}: {str(e).splitlines()[0]}") from None
+    return model

@@ -1,0 +1,164 @@
+"""The saved-model format: ``save_pretrained`` / ``from_pretrained`` of a known class, no pickle.
+
+A saved model is a directory::
+
+    config.json          format, class name, constructor keywords, training data, SHA-256 of the files below
+    model.safetensors    the weights
+    latents.safetensors  the latent Gaussian fitted to training latents, for sampling (optional)
+
+Like diffusers' ``ModelMixin`` this is the mixin every gon model inherits: a class rebuilds
+itself with ``cls(**config)`` and knows no names. Finding the class of an unknown directory, a
+run or a checkpoint is the auto-loader's job (:func:`gon.loading.load`, above the registry).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
+
+from gon.errors import GonError
+from gon.sampling import LatentGaussian
+
+FORMAT, FORMAT_VERSION = "gon-pretrained", 1
+CONFIG, WEIGHTS, LATENTS = "config.json", "model.safetensors", "latents.safetensors"
+
+
+class PretrainedMixin:
+    """``save_pretrained`` and ``from_pretrained`` for every gon model (mixed into GradientOriginModel)."""
+
+    #: fitted to training latents for sampling a non-variational model; set when loaded
+    latent_gaussian: LatentGaussian | None = None
+    #: the data the model was trained on (dataset name, data_dir, resize): defaults for the CLI
+    training_data: dict[str, Any] | None = None
+
+    def save_pretrained(
+        self,
+        directory: str | Path,
+        latent_gaussian: LatentGaussian | None = None,
+        training_data: dict[str, Any] | None = None,
+    ) -> Path:
+        """Write config.json + model.safetensors (+ latents.safetensors) into ``directory``."""
+        return save_pretrained(self, directory, latent_gaussian, training_data)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu"):
+        """Rebuild a model saved by ``save_pretrained``, checking it is a ``cls``; in eval mode on ``device``."""
+        record = read_config(Path(directory))
+        if record.get("class") != cls.__name__:
+            raise GonError(f"{directory} holds a {record.get('class')}, not a {cls.__name__}")
+        return load_pretrained(cls, Path(directory), record).to(device).eval()
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def save_pretrained(
+    model: torch.nn.Module,
+    directory: str | Path,
+    latent_gaussian: LatentGaussian | None = None,
+    training_data: dict[str, Any] | None = None,
+) -> Path:
+    """Save ``model`` as a directory that ``type(model).from_pretrained`` rebuilds exactly.
+
+    ``latent_gaussian`` and ``training_data`` default to the model's own attributes.
+    """
+    directory = Path(directory)
+    config = getattr(model, "config", None)
+    if not isinstance(config, dict):
+        raise GonError(f"{type(model).__name__} has no constructor config to save; gon models record it when built")
+    latent_gaussian = latent_gaussian or getattr(model, "latent_gaussian", None)
+    training_data = training_data or getattr(model, "training_data", None)
+    record = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "class": type(model).__name__,
+        "config": config,
+        "training_data": training_data,
+    }
+    try:
+        json.dumps(record, default=_json_value)  # fail before touching the directory
+    except TypeError as e:
+        raise GonError(f"{type(model).__name__}'s config cannot be written as JSON: {e}") from None
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CONFIG).unlink(missing_ok=True)  # written last: a half-written save is never loadable
+        save_model(model, str(directory / WEIGHTS), metadata={"format": FORMAT})
+        record["weights_sha256"] = sha256(directory / WEIGHTS)
+        record["latents_sha256"] = None
+        if latent_gaussian is not None:
+            record["latents_sha256"] = sha256(latent_gaussian.save(directory / LATENTS))
+        else:
+            (directory / LATENTS).unlink(missing_ok=True)
+        (directory / CONFIG).write_text(json.dumps(record, indent=2, default=_json_value) + "\n")
+    except OSError as e:
+        raise GonError(f"cannot write saved model to {directory}: {e.strerror or e}") from None
+    return directory
+
+
+def read_config(directory: Path) -> dict[str, Any]:
+    """The checked record of ``directory``/config.json (format and version known)."""
+    config_path = directory / CONFIG
+    try:
+        record = json.loads(config_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise GonError(f"{config_path} is not readable JSON: {e}") from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise GonError(f"{config_path} is not a gon saved-model config (format is not {FORMAT!r})")
+    if record.get("format_version", 0) > FORMAT_VERSION:
+        raise GonError(
+            f"{config_path} has format version {record['format_version']}; this gon reads up to {FORMAT_VERSION}"
+        )
+    return record
+
+
+def construct(cls: type, options: Any, where: Path | str) -> torch.nn.Module:
+    """``cls(**options)``, a bad option named with ``where`` it came from."""
+    if not isinstance(options, dict):
+        raise GonError(f"{where} does not give {cls.__name__}'s options as a mapping")
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as e:
+        raise GonError(f"{where}: cannot build {cls.__name__}: {e}".replace("__init__() ", "")) from None
+
+
+def load_pretrained(cls: type, directory: Path, record: dict[str, Any]) -> torch.nn.Module:
+    """A ``cls`` from its checked ``record`` (:func:`read_config`) + model.safetensors (+ latents.safetensors)."""
+    config_path = directory / CONFIG
+    model = construct(cls, record.get("config"), config_path)
+    weights = directory / WEIGHTS
+    _check_file(weights, record.get("weights_sha256"), config_path)
+    try:
+        load_model(model, str(weights), strict=True)
+    except (SafetensorError, RuntimeError) as e:
+        raise GonError(
+            f"{weights} does not fit the {type(model).__name__} of {config_path}: {str(e).splitlines()[0]}"
+        ) from None
+    if record.get("latents_sha256"):
+        _check_file(directory / LATENTS, record["latents_sha256"], config_path)
+        model.latent_gaussian = LatentGaussian.load(directory / LATENTS)
+    model.training_data = record.get("training_data")
+    return model
+
+
+def _check_file(path: Path, expected: Any, config_path: Path) -> None:
+    if not path.is_file():
+        raise GonError(f"{path} is missing (listed in {config_path})")
+    if sha256(path) != expected:
+        raise GonError(f"{path} does not match its SHA-256 in {config_path}: the file was modified or is corrupt")
