@@ -13,7 +13,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "gon"
 
 #: the layers, lowest first: a module may import its own layer and the layers listed before it
 LAYERS = [
-    ("errors", "cpu_memory", "images", "data", "runs", "checkpointing"),  # no models: files, datasets, pictures
+    ("errors", "cpu_memory", "threads", "images", "data", "runs", "checkpointing"),  # no models: files, data, CPUs
     ("nets",),  # decoders that know nothing of GONs
     ("origin",),  # latents from gradient steps at the origin
     ("sampling",),  # latent statistics and what any model's latent space gives (sample, slerp, render)
@@ -22,7 +22,7 @@ LAYERS = [
     ("metrics",),  # test-set figures of a model
     ("registry",),  # names -> classes and the one model builder
     ("loading",),  # gon.load: saved models, runs, checkpoints by name
-    ("config", "guards", "report"),  # run settings, training guards, pictures and the HTML report
+    ("config", "guards", "threads_callback", "report"),  # run settings, training callbacks, pictures, HTML report
     ("training",),  # the training step, Lightning and gon fit
     ("experiments", "bench"),  # gon reproduce and gon bench
     ("cli",),  # the gon command: parsing and printing only
