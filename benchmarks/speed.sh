@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash benchmarks/install_peer.sh  # the gon-pytorch peer of the throughput table
 mode=${1:-full}; shift || true
 device=$(.venv/bin/python -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')")
 case "$mode" in

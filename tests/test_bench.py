@@ -9,7 +9,7 @@ import torch
 from gon.bench import Settings, markdown
 from gon.bench.measure import Case, machine, measure_memory, time_cases
 from gon.cli import main
-from tests.conftest import FASHION_MNIST
+from tests.helpers import FASHION_MNIST
 
 
 def test_time_cases_interleaves_rounds_and_reports_medians():

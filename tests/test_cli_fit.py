@@ -7,7 +7,7 @@ import torch
 import yaml
 
 from gon.cli import main
-from tests.conftest import FASHION_MNIST
+from tests.helpers import FASHION_MNIST
 
 pytestmark = pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="needs apt-get install dataset-fashion-mnist")
 

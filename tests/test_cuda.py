@@ -12,7 +12,7 @@ import torch
 import gon
 from gon.cli import main
 from gon.models import GON, ImplicitGON, VariationalGON
-from tests.fit_helpers import TINY, blob_folder
+from tests.helpers import TINY, blob_folder
 from tests.test_shared_origin import assert_same, twins
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -14,7 +14,7 @@ import torch
 from gon.cli import main
 from gon.data import load_dataset
 from gon.metrics import reconstruction_metrics
-from tests.fit_helpers import TINY, blob_folder, run_gon_fit
+from tests.helpers import TINY, blob_folder, run_gon_fit
 
 pytestmark = pytest.mark.skipif(
     not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),

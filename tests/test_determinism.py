@@ -6,7 +6,7 @@ from safetensors.torch import load_file
 
 from gon.checkpointing import read_checkpoint
 from gon.cli import main
-from tests.fit_helpers import TINY, blob_folder
+from tests.helpers import TINY, blob_folder
 
 # a fixed thread count: float sums depend on it, and the measured choice (gon.threads) may differ between runs
 RUN = [

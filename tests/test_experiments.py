@@ -11,7 +11,7 @@ from gon.cli import main
 from gon.errors import GonError
 from gon.experiments import EXPERIMENTS, Budget
 from gon.experiments.tables import markdown_table, summarise, write_tables
-from tests.conftest import FASHION_MNIST
+from tests.helpers import FASHION_MNIST
 
 needs_data = pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="needs apt-get install dataset-fashion-mnist")
 TINY = ["--limit-train", "64", "--test-size", "16", "--batch-size", "32", "--steps", "2", "--no-progress"]

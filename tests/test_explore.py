@@ -22,8 +22,7 @@ from gon.errors import GonError
 from gon.registry import MODELS
 from gon.sampling import LatentGaussian, decode, encode_images, sample
 from tests.browser import CHROMIUM_FLAGS, chromium
-from tests.conftest import tiny_model
-from tests.fit_helpers import GON, blob_folder
+from tests.helpers import GON, blob_folder, tiny_model
 
 gr = pytest.importorskip("gradio", reason="gon explore needs the explore extra: pip install -e '.[explore]'")
 from gradio_client import Client, handle_file  # noqa: E402

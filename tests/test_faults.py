@@ -25,7 +25,7 @@ import torch
 from gon.checkpointing import TEMP_SUFFIX, check_output_dir, checkpoint_step, read_checkpoint
 from gon.cli import main
 from gon.errors import GonError
-from tests.fit_helpers import GON, TINY, blob_folder, gon_fit, run_gon_fit
+from tests.helpers import GON, TINY, blob_folder, gon_fit, run_gon_fit
 
 KILLS_PER_RUN = 5
 EVERY_STEP = ["--checkpoint-every", "1", "--limit-train", "64"]

@@ -14,7 +14,7 @@ from gon.errors import GonError
 from gon.images import upscale
 from gon.report.pictures import interpolation_grid, reconstruction_grid, render_grid, sample_grid
 from gon.sampling import LatentGaussian, decode, encode_images, render, sample, slerp
-from tests.conftest import FASHION_MNIST, tiny_model
+from tests.helpers import FASHION_MNIST, tiny_model
 
 needs_data = pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="needs apt-get install dataset-fashion-mnist")
 

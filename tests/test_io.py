@@ -13,7 +13,7 @@ from gon.loading import load
 from gon.pretrained import CONFIG, LATENTS, WEIGHTS, save_pretrained
 from gon.registry import MODELS, TASK_MODELS
 from gon.sampling import LatentGaussian
-from tests.conftest import image_size_of, tiny_model
+from tests.helpers import image_size_of, tiny_model
 
 ALL = sorted(MODELS)
 

@@ -19,12 +19,18 @@ LAYERS = [
     ("sampling",),  # latent statistics and what any model's latent space gives (sample, slerp, render)
     ("pretrained",),  # the saved-model format every model inherits: a known class, no names
     ("models",),  # GON, VariationalGON, ImplicitGON, baselines, generalisations
-    ("metrics",),  # test-set figures of a model
+    ("metrics", "graphs", "loop"),  # test-set figures of a model; the one training step and plain loop
     ("registry",),  # names -> classes and the one model builder
     ("loading",),  # gon.load: saved models, runs, checkpoints by name
-    ("config", "guards", "threads_callback", "report"),  # run settings, training callbacks, pictures, HTML report
+    (
+        "config",
+        "guards",
+        "threads_callback",
+        "graphed_training",
+        "report",
+    ),  # run settings, training callbacks, pictures, HTML report
     ("training",),  # the training step, Lightning and gon fit
-    ("experiments", "bench"),  # gon reproduce and gon bench
+    ("experiments", "bench", "explore"),  # gon reproduce, gon bench, gon explore
     ("cli",),  # the gon command: parsing and printing only
 ]
 LEVEL = {name: level for level, names in enumerate(LAYERS) for name in names}

@@ -5,7 +5,7 @@ import torch
 
 import gon
 from gon.registry import MODELS
-from tests.conftest import image_size_of, tiny_model
+from tests.helpers import image_size_of, tiny_model
 
 ALL = sorted(MODELS)
 
@@ -121,3 +121,32 @@ def test_seeded_construction_and_loss_are_deterministic(name):
     (loss_a, params_a), (loss_b, params_b) = run(), run()
     assert loss_a == loss_b
     assert all(torch.equal(a, b) for a, b in zip(params_a, params_b))
+
+
+@pytest.mark.parametrize("origin_pass", ["shared", "naive"])
+def test_implicit_encode_is_the_gradient_of_its_own_inner_loss(origin_pass):
+    """encode goes through inner_loss (the shared pass is only an exact shortcut for its first gradient)."""
+    model = tiny_model("implicit", origin_pass=origin_pass)
+    x, pixels = torch.rand(3, 1, 12, 12), torch.randperm(144)[:40]
+    for where in ({}, {"pixels": pixels}):
+        z0 = torch.zeros(3, 8, requires_grad=True)
+        (grad,) = torch.autograd.grad(model.inner_loss(z0, x, **where), z0)
+        assert torch.allclose(model.encode(x, **where), -grad, rtol=1e-5, atol=1e-7)
+    assert (model.first_gradient(z0, x) is None) == (origin_pass == "naive")
+
+
+def test_variational_inner_pass_samples_only_when_asked():
+    model = tiny_model("vgon").train()
+    x = torch.rand(2, 1, 16, 16)
+    assert not hasattr(model, "_sample_inner")
+    assert torch.equal(model.gradient_latent(x), model.gradient_latent(x))  # the posterior mean: no noise
+    assert not torch.equal(model.gradient_latent(x, sample=True), model.gradient_latent(x, sample=True))
+
+
+def test_capabilities_are_class_attributes():
+    from gon.registry import MODELS, image_size
+
+    assert [n for n, c in MODELS.items() if c.renders_any_size] == ["implicit"]
+    assert [n for n, c in MODELS.items() if c.batch_fields] == ["glo"]
+    assert {n: image_size(n, 28) for n in ("gon", "implicit", "vae")} == {"gon": 32, "implicit": 28, "vae": 32}
+    assert image_size("gon", 28, requested=16) == 16 and image_size("gon", 64) == 64

@@ -14,7 +14,7 @@ from gon.errors import GonError
 from gon.report import plot_latent_histogram, plot_loss_curves, write_report
 from gon.sampling import ks_distance, latent_normality
 from tests.browser import CHROMIUM_FLAGS, chromium
-from tests.conftest import FASHION_MNIST
+from tests.helpers import FASHION_MNIST
 
 
 def test_normality_statistics_tell_normal_from_not():

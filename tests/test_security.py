@@ -16,7 +16,7 @@ import yaml
 from gon.checkpointing import AtomicCheckpointIO, read_checkpoint
 from gon.cli import main
 from gon.errors import GonError
-from tests.conftest import FASHION_MNIST
+from tests.helpers import FASHION_MNIST
 
 
 class CreatesFile:
@@ -77,7 +77,7 @@ def test_gon_load_refuses_a_hostile_checkpoint(tmp_path, marker):
 def test_saved_model_weights_that_are_a_pickle_are_refused(tmp_path, marker):
     import gon.loading
     import gon.pretrained
-    from tests.conftest import tiny_model
+    from tests.helpers import tiny_model
 
     saved = tiny_model("gon").save_pretrained(tmp_path / "model")
     weights = saved / gon.pretrained.WEIGHTS

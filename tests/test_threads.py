@@ -7,7 +7,7 @@ import torch
 
 from gon.cli import main
 from gon.threads import ThreadTuner, candidate_counts, choose_threads
-from tests.fit_helpers import TINY, blob_folder
+from tests.helpers import TINY, blob_folder
 
 
 @pytest.fixture(autouse=True)

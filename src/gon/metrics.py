@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -18,18 +17,7 @@ from torch import Tensor
 
 from gon.models import GradientOriginModel, VariationalGON, per_image_sse
 from gon.nets import kl_to_standard_normal, reparameterise
-
-
-@contextmanager
-def evaluating(model: torch.nn.Module) -> Iterator[torch.device]:
-    """Eval mode and no autograd graph (a GON still takes its gradient inside); yields the model's device."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield next(model.parameters()).device
-    finally:
-        model.train(was_training)
+from gon.sampling import eval_mode
 
 
 def _batches(tensors: list[Tensor], batch_size: int, device: torch.device) -> Iterator[list[Tensor]]:
@@ -42,7 +30,7 @@ def reconstruction_metrics(model: GradientOriginModel, images: Tensor, batch_siz
 
     PSNR is 10 log10(1 / mse) of the mean per-pixel MSE, for pixels in [0, 1].
     """
-    with evaluating(model) as device:
+    with eval_mode(model) as device:
         total_sse = sum(
             per_image_sse(model.reconstruct(x), x).sum().item() for (x,) in _batches([images], batch_size, device)
         )
@@ -71,7 +59,7 @@ def elbo_bits_per_dim(
     if not isinstance(model, VariationalGON):
         raise TypeError(f"the ELBO needs a variational model (vgon, vae), not {type(model).__name__}")
     bce_total = kl_total = 0.0
-    with torch.random.fork_rng(), evaluating(model) as device:  # seeded draws; the caller's RNG untouched
+    with torch.random.fork_rng(), eval_mode(model) as device:  # seeded draws; the caller's RNG untouched
         torch.manual_seed(seed)
         for (x,) in _batches([images], batch_size, device):
             mu, logvar = model.heads(model.gradient_latent(x))  # the posterior q(z | x), [B, k] each
@@ -132,7 +120,7 @@ def discretised_elbo_bits_per_dim(
     def quantised(x: Tensor) -> Tensor:
         return torch.round(x * (LEVELS - 1)) / (LEVELS - 1)
 
-    with torch.random.fork_rng(), evaluating(model) as device:
+    with torch.random.fork_rng(), eval_mode(model) as device:
         torch.manual_seed(seed)
         fit = [(quantised(x), _posterior_draw(model, x)[0]) for (x,) in _batches([fit_images], batch_size, device)]
 
@@ -170,6 +158,6 @@ def _golden_minimum(f, low: float, high: float, tolerance: float = 1e-3) -> floa
 
 def classification_accuracy(model: torch.nn.Module, images: Tensor, labels: Tensor, batch_size: int = 256) -> float:
     """The fraction of ``images`` whose predicted class ``model.classify(x)`` [B] equals its label."""
-    with evaluating(model) as device:
+    with eval_mode(model) as device:
         correct = sum((model.classify(x) == y).sum().item() for x, y in _batches([images, labels], batch_size, device))
     return correct / max(len(images), 1)

@@ -9,7 +9,6 @@ its own N(0, I) prior. Nothing here trains; every function runs without building
 from __future__ import annotations
 
 import contextlib
-import inspect
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -134,13 +133,14 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 
 @contextlib.contextmanager
-def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
-    """Eval mode and no graph inside the block; the model's previous mode afterwards."""
+def eval_mode(model: torch.nn.Module) -> Iterator[torch.device]:
+    """Eval mode and no autograd graph inside the block (a GON still takes its gradient inside); yields the
+    model's device. The model's previous mode afterwards."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            yield model
+            yield model_device(model)
     finally:
         model.train(was_training)
 
@@ -215,11 +215,6 @@ def slerp(a: Tensor, b: Tensor, t: Tensor | int) -> Tensor:
     return wa * a_ + wb * b_
 
 
-def renders_any_size(model) -> bool:
-    """Whether ``model.decode`` takes a ``size`` (an implicit model that renders at any resolution)."""
-    return "size" in inspect.signature(model.decode).parameters
-
-
 #: pixels x images decoded at once when rendering: bounds the memory of the activations (about 1 GB for
 #: a 4x256 SIREN, four 256x256 images at a time)
 RENDER_CHUNK_PIXELS = 1 << 18
@@ -232,7 +227,7 @@ def decode(model, z: Tensor, size: tuple[int, ...] | None = None, chunk_pixels: 
     models only decode at their own size. Chunks hold ``chunk_pixels // (H * W)`` images (at least one), so a large
     resolution never holds the activations of the whole batch at once.
     """
-    if size is not None and not renders_any_size(model):
+    if size is not None and not model.renders_any_size:
         raise GonError(
             f"a {type(model).__name__} decodes only at its training size; rendering at "
             f"{'x'.join(map(str, size))} needs an implicit GON (--model implicit)"
@@ -253,7 +248,7 @@ def render(model, images: Tensor, size: int | tuple[int, ...], chunk_pixels: int
     every grid dimension (images 256 -> 256x256, volumes 64 -> 64^3, audio 32000 -> 32,000 samples).
     """
     size = (size,) * (images.ndim - 2) if isinstance(size, int) else tuple(size)
-    if not renders_any_size(model):
+    if not model.renders_any_size:
         raise GonError(
             f"a {type(model).__name__} cannot render at another resolution: super-resolution "
             "needs an implicit GON (--model implicit)"

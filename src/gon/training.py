@@ -32,6 +32,7 @@ from gon.graphed_training import GraphedTraining
 from gon.graphs import TrainingAdam
 from gon.guards import GracefulStop, StopOnNonFiniteLoss
 from gon.loading import TRAINING_DATA_KEYS
+from gon.loop import loss_arguments
 from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel, per_image_sse
 from gon.registry import build, check_data, image_size, options_for
@@ -58,9 +59,8 @@ class GonModule(L.LightningModule):
         self.last_checkpoint: Path | None = None  # named by the non-finite-loss error of graphed steps
 
     def training_step(self, batch, batch_idx):
-        x, label, index = batch  # a model lists the extra fields its loss takes in ``batch_fields`` (GLO: index)
-        extras = {"label": label, "index": index}
-        fields = {k: extras[k] for k in getattr(self.model, "batch_fields", ())}
+        x, label, index = batch
+        fields = loss_arguments(self.model, {"x": x, "label": label, "index": index})  # GLO: index
         if self.graphed is not None:
             return self.graphed.training_step(x, fields)
         terms = self.model.loss_terms(x, **fields)

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from gon.cpu_memory import LIBC, M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX
+from gon.loop import training_step
 from gon.models import GradientOriginModel
 
 
@@ -59,15 +60,9 @@ class Case:
 
 def optimiser_step(model: GradientOriginModel, x: torch.Tensor, lr: float = 1e-4) -> Callable[[], None]:
     """One Adam step of ``model`` on its own training objective, on the batch x."""
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
-
-    def step() -> None:
-        optimiser.zero_grad(set_to_none=True)
-        model.loss(x).backward()
-        optimiser.step()
-
-    return step
+    step = training_step(model, lr, x.device, cuda_graphs=False, log=None)
+    return lambda: step({"x": x})
 
 
 class PeakMemory:

@@ -16,14 +16,13 @@ import contextlib
 import io
 import json
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from gon.config import FitConfig
-from gon.graphs import GraphedStep, TrainingAdam
+from gon.loop import train_loop, training_step
 
 BIG = 10**9  # "never" for checkpoint and picture intervals
 
@@ -45,19 +44,10 @@ def _bare_seconds(config: FitConfig, warm: int, timed: int, device: torch.device
     data.setup()
     torch.manual_seed(config.seed)
     model = build(config.model, data.train, **config.model_options).to(device).train()
-    graphs = config.cuda_graphs and device.type == "cuda"  # the same step as gon fit's (gon.graphs)
-    step = GraphedStep(model, TrainingAdam(model.parameters(), lr=config.lr, capturable=graphs), graphs)
-    batches = iter(data.train_dataloader())
-    started = 0.0
-    for i in range(warm + timed):
-        if i == warm:
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            started = time.perf_counter()
-        step(next(batches)[0].to(device))
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - started
+    step = training_step(model, config.lr, device, cuda_graphs=config.cuda_graphs, log=None)  # as gon fit runs it
+    batches = ({"x": x.to(device), "label": y.to(device), "index": i.to(device)} for x, y, i in data.train_dataloader())
+    train_loop(step, batches, steps=warm)
+    return train_loop(step, batches, steps=timed)[1]
 
 
 def run_overhead(

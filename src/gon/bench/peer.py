@@ -1,8 +1,8 @@
-"""The peer implementation ``gon-pytorch`` (PyPI), installed by the benchmark itself and run at gon's
-implicit configuration.
+"""The peer implementation ``gon-pytorch`` (PyPI), run at gon's implicit configuration.
 
-It is installed with ``pip install --no-deps --target CACHE`` (so it can never replace this
-environment's torch, and the environment itself is left untouched) and imported from there.
+``bash benchmarks/install_peer.sh`` (which benchmarks/speed.sh runs) installs it with
+``pip install --no-deps --target CACHE``, so it can never replace this environment's torch and the
+environment itself is left untouched; the benchmark imports it from there. gon never installs it.
 Matched configuration, read from its source (``gon_pytorch/modules.py``, version 0.1.1): SIREN
 blocks (w0 = 30, the same initialisation), hidden width 256, latent 32, identity positional
 encoding (raw (x, y) coordinates), no final activation, MSE inner and outer losses, one latent
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -32,33 +31,14 @@ def peer_dir() -> Path:
     return (Path(base).expanduser() if base else Path.home() / ".cache" / "gon") / "bench" / "gon-pytorch-0.1.1"
 
 
-def import_peer(install: bool = True, log: Callable[[str], None] | None = None):
-    """The ``gon_pytorch`` module, installed into the cache on first use; raises RuntimeError saying why not."""
+def import_peer():
+    """The ``gon_pytorch`` module from the cache; raises RuntimeError saying how to install it when it is missing."""
     target = peer_dir()
     if not (target / "gon_pytorch").is_dir():
-        if not install:
-            raise RuntimeError(f"{PEER_REQUIREMENT} is not installed in {target} (and installing was not allowed)")
-        if log:
-            log(f"installing {PEER_REQUIREMENT} (no dependencies) into {target}")
-        command = [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--disable-pip-version-check",
-            "--target",
-            str(target),
-            PEER_REQUIREMENT,
-        ]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise RuntimeError(f"could not install {PEER_REQUIREMENT}: {e}") from None
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
-            raise RuntimeError(f"could not install {PEER_REQUIREMENT}: {last}")
+        raise RuntimeError(
+            f"{PEER_REQUIREMENT} is not installed in {target}: run `bash benchmarks/install_peer.sh` "
+            "(or pass --no-peer)"
+        )
     if str(target) not in sys.path:
         sys.path.insert(0, str(target))
     return importlib.import_module("gon_pytorch")
@@ -66,7 +46,7 @@ def import_peer(install: bool = True, log: Callable[[str], None] | None = None):
 
 def peer_model(channels: int, latent_dim: int = 32, hidden: int = 256, depth: int = 4):
     """gon-pytorch's GON at gon's implicit configuration, with MSE losses."""
-    gp = import_peer(install=False) if "gon_pytorch" in sys.modules else import_peer()
+    gp = import_peer()
 
     class MSEGON(gp.GON):
         """The peer's GON with its BCE losses replaced by squared error (same reductions as its BCE)."""

@@ -9,13 +9,13 @@ adds), then :func:`gon.metrics.reconstruction_metrics` on the test set, always o
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Callable
 
 import torch
 
 from gon.data import load_dataset
+from gon.loop import shuffled_batches, train_loop, training_step
 from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel
 from gon.registry import DataShape, build
@@ -34,23 +34,10 @@ def train_for_seconds(
     seed: int = 0,
 ) -> dict:
     """Adam steps on shuffled batches of ``images`` until ``seconds`` of wall-clock have passed."""
-    generator = torch.Generator().manual_seed(seed)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
-    order, position, steps = torch.randperm(len(images), generator=generator), 0, 0
-    started = time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        if position + batch > len(images):
-            order, position = torch.randperm(len(images), generator=generator), 0
-        x = images[order[position : position + batch]].to(device)  # (B, C, H, W)
-        position += batch
-        optimiser.zero_grad(set_to_none=True)
-        model.loss(x).backward()
-        optimiser.step()
-        steps += 1
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elapsed = time.perf_counter() - started
+    step = training_step(model, lr, device, cuda_graphs=False, log=None)  # eager: the figures measured so far
+    batches = shuffled_batches(images, None, batch, torch.Generator().manual_seed(seed), device)
+    steps, elapsed = train_loop(step, batches, seconds=seconds)
     return {"steps": steps, "train_seconds": elapsed, "images_per_s": steps * batch / elapsed}
 
 

@@ -69,7 +69,7 @@ def implicit_cases(
         cases.append(Case(group, name, batch, optimiser_step(model, x), _params(model)))
     if peer:
         try:
-            import_peer(log=log)
+            import_peer()
             step, params = peer_step(channels, size, x)
             cases.append(Case(group, "peer: gon-pytorch 0.1.1", batch, step, params))
         except RuntimeError as e:

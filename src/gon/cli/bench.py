@@ -56,7 +56,9 @@ def add_parser(commands) -> None:
         help="timed steps of the gon fit vs bare loop comparison (default 40; quick 15; a GPU needs ~400)",
     )
     p.add_argument(
-        "--no-peer", action="store_true", help="skip the gon-pytorch peer (otherwise pip-installed into the cache)"
+        "--no-peer",
+        action="store_true",
+        help="skip the gon-pytorch peer (install it with: bash benchmarks/install_peer.sh)",
     )
     p.add_argument("--device", default="auto", help="cpu | cuda | auto (default auto)")
     p.add_argument(

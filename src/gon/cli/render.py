@@ -44,7 +44,6 @@ def add_parser(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from gon.report.pictures import render_grid
     from gon.report.signals import render_signals, trained_rate
-    from gon.sampling import renders_any_size
 
     out = output_path(args.out)
     positive(args.n, "-n")
@@ -52,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         positive(args.resolution, "--resolution")
     positive(args.pairs_per_row, "--pairs-per-row")
     model = load_model(args)
-    if not renders_any_size(model):
+    if not model.renders_any_size:
         raise GonError(
             f"{args.model} is a {type(model).__name__}, which decodes only at its training size; "
             "super-resolution needs an implicit GON (gon fit --model implicit)"

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from gon.data import ImageData, load_dataset
 from gon.errors import GonError
-from gon.graphs import GraphedStep, TrainingAdam
+from gon.loop import shuffled_batches, train_loop, training_step
 from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel
 from gon.registry import build
@@ -144,15 +144,6 @@ def network_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for name, p in model.named_parameters() if name != "codes")
 
 
-def batch_extras(model: torch.nn.Module, data: ImageData, index: torch.Tensor, device: str) -> dict[str, torch.Tensor]:
-    """The extra batch fields a model's loss takes (``batch_fields``): ``index`` for GLO, ``label`` for classifiers."""
-    fields = getattr(model, "batch_fields", ())
-    if "label" in fields and data.labels is None:
-        raise GonError(f"{type(model).__name__} needs labels, and dataset {data.name} has none")
-    extras = {"index": index, "label": data.labels[index] if data.labels is not None else None}
-    return {k: extras[k].to(device) for k in fields}
-
-
 def train(
     model: GradientOriginModel,
     data: ImageData,
@@ -167,38 +158,23 @@ def train(
     ``on_step(step, seconds)`` runs after every step with the training time so far (its own time
     is not counted); returning True stops training there.
     """
-    generator = torch.Generator().manual_seed(seed)
-    graphs = budget.cuda_graphs and torch.device(budget.device).type == "cuda"
-    optimiser = TrainingAdam(model.parameters(), lr=budget.lr, capturable=graphs)
-    step_fn = GraphedStep(model, optimiser, graphs, log=bar.write if bar is not None else log_line)  # gon.graphs
     model.train()
+    log = bar.write if bar is not None else log_line
+    step = training_step(model, budget.lr, budget.device, budget.cuda_graphs, log)  # gon.loop: eager or graphed
+    batches = shuffled_batches(
+        data.images, data.labels, budget.batch_size, torch.Generator().manual_seed(seed), budget.device
+    )
     # no --threads on a CPU: the fastest thread count, timed on these steps (gon.threads)
-    tuner = ThreadTuner(log=bar.write if bar is not None else log_line) if budget.auto_threads else None
-    n, b = len(data), budget.batch_size
-    step, seconds = 0, 0.0
-    while step < steps:
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n - b + 1, b):
-            if tuner is not None:
-                tuner.before_step()
-            started = time.perf_counter()
-            index = order[start : start + b]
-            step_fn(data.images[index].to(budget.device), **batch_extras(model, data, index, budget.device))
-            took = time.perf_counter() - started
-            seconds += took
-            if tuner is not None:
-                tuner.after_step(took)
-            step += 1
-            if bar is not None:
-                bar.update(1)
-            if on_step is not None:
-                stop = on_step(step, seconds)
-                model.train()
-                if stop:
-                    return seconds
-            if step == steps:
-                break
-    return seconds
+    tuner = ThreadTuner(log=log) if budget.auto_threads else None
+
+    def after(done: int, seconds: float) -> bool:
+        if bar is not None:
+            bar.update(1)
+        stop = on_step is not None and on_step(done, seconds)
+        model.train()  # an evaluation in on_step may have left it in eval mode
+        return bool(stop)
+
+    return train_loop(step, batches, steps=steps, on_step=after, tuner=tuner)[1]
 
 
 def curve_count(budget: Budget, n_train: int) -> int:

@@ -20,7 +20,8 @@ from gon.experiments.common import (
 )
 from gon.experiments.figures import image_rows
 from gon.experiments.tables import write_tables
-from gon.metrics import evaluating, reconstruction_metrics
+from gon.metrics import reconstruction_metrics
+from gon.sampling import eval_mode
 
 TIMES = (1, 2, 5, 10, 20, 30, 60)  # seconds of training at which to look
 MAX_STEPS = 1_000_000  # the clock, not a step count, ends a run unless --steps is given
@@ -52,7 +53,7 @@ def convergence(budget: Budget, out: Path) -> str:
                         }
                     )
                     if seed == 0:
-                        with evaluating(model):
+                        with eval_mode(model):
                             strip.append((f"{row.label} {label}", model.reconstruct(fixed)))
 
                 def on_step(step: int, seconds: float) -> bool:

@@ -1,4 +1,8 @@
-"""The experiments' figures, with matplotlib (Agg): learning curves, metric-vs-setting lines, image strips, scatters."""
+"""The experiments' figures with matplotlib: learning curves, metric-vs-setting lines, image strips, scatters.
+
+Figures are ``matplotlib.figure.Figure`` objects saved straight to PNG: no pyplot, so the user's
+backend and pyplot's global figure list are never touched.
+"""
 
 from __future__ import annotations
 
@@ -11,21 +15,18 @@ from typing import Any
 import torch
 
 
-def _pyplot():
-    """matplotlib.pyplot on the file-only Agg backend, imported on first use (it is slow to import)."""
-    import matplotlib
+def _subplots(*args, **kwargs):
+    """A new figure and its axes (as ``pyplot.subplots`` gives them), outside pyplot's state."""
+    from matplotlib.figure import Figure  # slow to import: only when a figure is drawn
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=kwargs.pop("figsize", None))
+    return fig, fig.subplots(*args, **kwargs)
 
 
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    _pyplot().close(fig)
     return path
 
 
@@ -63,7 +64,7 @@ def plot_curves(
     ylabel: str = "summed squared error per image",
 ) -> Path:
     """Test (and training) error against training step, one line per row, mean ± std band over seeds."""
-    fig, ax = _pyplot().subplots(figsize=(6.4, 4.2))
+    fig, ax = _subplots(figsize=(6.4, 4.2))
     for row in dict.fromkeys(p["row"] for p in points):
         mine = [p for p in points if p["row"] == row]
         color = _line(ax, mine, "step", "test_sse", f"{row} (test)" if train else row)
@@ -117,7 +118,7 @@ def plot_learning_curves(points: list[dict[str, Any]], path: Path, title: str) -
 
 def plot_lines(panels: Sequence[Panel], path: Path, title: str, group: str = "row") -> Path:
     """One line per ``group`` value in each panel, mean ± std over seeds."""
-    fig, axes = _pyplot().subplots(1, len(panels), figsize=(4.6 * len(panels), 4.0), squeeze=False)
+    fig, axes = _subplots(1, len(panels), figsize=(4.6 * len(panels), 4.0), squeeze=False)
     for ax, panel in zip(axes[0], panels):
         for name in dict.fromkeys(r[group] for r in panel.results):
             _line(ax, [r for r in panel.results if r[group] == name], panel.x, panel.y, str(name))
@@ -135,7 +136,7 @@ def plot_lines(panels: Sequence[Panel], path: Path, title: str, group: str = "ro
 def image_rows(rows: Sequence[tuple[str, torch.Tensor]], path: Path, title: str = "") -> Path:
     """Labelled rows of images: each (label, images [N, C, H, W] in [0, 1]) becomes one row."""
     n = max(len(images) for _, images in rows)
-    fig, axes = _pyplot().subplots(len(rows), n, figsize=(0.9 * n + 1.6, 0.95 * len(rows) + 0.4), squeeze=False)
+    fig, axes = _subplots(len(rows), n, figsize=(0.9 * n + 1.6, 0.95 * len(rows) + 0.4), squeeze=False)
     for r, (label, images) in enumerate(rows):
         for c in range(n):
             ax = axes[r][c]
@@ -154,10 +155,11 @@ def image_rows(rows: Sequence[tuple[str, torch.Tensor]], path: Path, title: str 
 
 def scatter_latents(z: torch.Tensor, labels: torch.Tensor, classes: list[str] | None, path: Path, title: str) -> Path:
     """2-D latents coloured by class (Fig. 12)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 5))
+    from matplotlib import colormaps
+
+    fig, ax = _subplots(figsize=(6, 5))
     z, labels = z.detach().cpu().numpy(), labels.cpu().numpy()
-    cmap = plt.get_cmap("tab10")
+    cmap = colormaps["tab10"]
     for k in sorted(set(labels.tolist())):  # one colour per class
         pts = z[labels == k]
         ax.scatter(pts[:, 0], pts[:, 1], s=4, color=cmap(k % 10), label=classes[k] if classes else str(k), alpha=0.7)

@@ -15,8 +15,9 @@ import torch
 from gon.experiments.common import Budget, Data, Row, curve_count, load_data, relative_to, run_rows
 from gon.experiments.figures import Panel, image_rows, plot_curves, plot_learning_curves, plot_lines
 from gon.experiments.tables import write_csv, write_tables
-from gon.metrics import evaluating, reconstruction_metrics
+from gon.metrics import reconstruction_metrics
 from gon.models.baselines import GLO_FIT_STEPS
+from gon.sampling import eval_mode
 
 SSE = {"sse": ("test SSE / image", 3)}
 RECON = {
@@ -44,7 +45,7 @@ def _reconstructions(images: torch.Tensor, store: dict[str, torch.Tensor]):
 
     def keep(row: Row, seed: int, model) -> None:
         if seed == 0:
-            with evaluating(model) as device:
+            with eval_mode(model) as device:
                 store[row.label] = model.reconstruct(images.to(device)).cpu()
 
     return keep

@@ -7,8 +7,9 @@ from pathlib import Path
 from gon.experiments.common import Budget, Data, Row, load_data, run_rows
 from gon.experiments.figures import image_rows, scatter_latents
 from gon.experiments.tables import write_tables
-from gon.metrics import classification_accuracy, evaluating, reconstruction_metrics
+from gon.metrics import classification_accuracy, reconstruction_metrics
 from gon.models import SOURCES, degrade
+from gon.sampling import eval_mode
 
 SOURCE_NAMES = {"mask": "the image with its centre masked", "downsample": "the 4x downsampled image"}
 
@@ -38,7 +39,7 @@ def classifier(budget: Budget, out: Path) -> str:
 
     def keep(row: Row, seed: int, model) -> None:
         if seed == 0 and model.latent_dim == 2:
-            with evaluating(model) as device:
+            with eval_mode(model) as device:
                 z = model.encode(data.test.images.to(device))
             name = "joint" if row.options["recon_weight"] else "ce"
             scatter_latents(
@@ -73,7 +74,7 @@ def conversion(budget: Budget, out: Path) -> str:
 
     def keep(row: Row, seed: int, model) -> None:
         if seed == 0:
-            with evaluating(model) as device:
+            with eval_mode(model) as device:
                 pictures[row.columns["source"]].append((row.columns["model"], model.reconstruct(fixed.to(device))))
 
     results, _ = run_rows(rows, budget, data, keep=keep)

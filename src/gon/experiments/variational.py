@@ -9,7 +9,8 @@ import torch
 from gon.experiments.common import Budget, Data, Row, curve_count, load_data, relative_to, run_rows
 from gon.experiments.figures import image_rows, plot_learning_curves
 from gon.experiments.tables import write_csv, write_tables
-from gon.metrics import discretised_elbo_bits_per_dim, elbo_bits_per_dim, evaluating, reconstruction_metrics
+from gon.metrics import discretised_elbo_bits_per_dim, elbo_bits_per_dim, reconstruction_metrics
+from gon.sampling import eval_mode
 
 FIT_IMAGES = 2000  # training images that fit the discretised likelihood's one scale
 
@@ -34,7 +35,7 @@ def table2(budget: Budget, out: Path) -> str:
     def keep(row: Row, seed: int, model) -> None:
         if seed == 0:
             torch.manual_seed(0)
-            with evaluating(model):
+            with eval_mode(model):
                 samples[row.label] = model.sample(10)
 
     rows = [Row("VGON", "vgon"), Row("VAE", "vae")]

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from gon.errors import GonError
-from gon.sampling import decode, encode_images, eval_mode, model_device, renders_any_size, sample, slerp
+from gon.sampling import decode, encode_images, eval_mode, model_device, sample, slerp
 
 #: the most grid cells an implicit model renders on the page (1024x1024 pixels, 101^3 voxels, 2 min of 8 kHz
 #: audio: seconds on a CPU; the chunked decoder keeps the memory bounded)
@@ -55,7 +55,7 @@ class Explorer:
     @property
     def zooms(self) -> bool:
         """Whether the model renders at any resolution (an implicit GON)."""
-        return renders_any_size(self.model)
+        return self.model.renders_any_size
 
     @property
     def parameters(self) -> int:

@@ -194,8 +194,8 @@ class VAE(VariationalGON):
         super().__init__(latent_dim, width, channels, image_size, activation, norm)
         self.encoder = ConvEncoder(latent_dim, width, channels, image_size, activation, norm)
 
-    def gradient_latent(self, x: Tensor) -> Tensor:
-        """The encoder's features [B, latent_dim], in place of the GON's gradient latent."""
+    def gradient_latent(self, x: Tensor, sample: bool = False) -> Tensor:
+        """The encoder's features [B, latent_dim], in place of the GON's gradient latent (nothing to sample)."""
         return self.encoder(x)
 
     def extra_repr(self) -> str:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gon.nets import ConvDecoder, GaussianHeads, Siren, coordinate_grid, kl_to_standard_normal, reparameterise
-from gon.origin import Origin, shared_origin_gradient, sum_squared_error
+from gon.origin import FirstGradient, Origin, shared_origin_gradient, sum_squared_error
 from gon.pretrained import PretrainedMixin
 
 #: the conv decoders' default training size: 28x28 data is grown to 32x32, as in the paper
@@ -86,11 +86,17 @@ class GradientOriginModel(PretrainedMixin, nn.Module):
         """The data-fitting loss the latent descends, summed over the batch (Eq. 8's L)."""
         return sum_squared_error(self.decode(z), x)
 
+    def first_gradient(self, z0: Tensor, x: Tensor, **inner) -> FirstGradient | None:
+        """An exact shortcut for ``inner_loss``'s gradient at ``z0`` (e.g. the shared-origin pass), or None:
+        autograd on ``inner_loss``. It must return exactly that gradient."""
+        return None
+
     # -- the shared API -----------------------------------------------------------------
-    def encode(self, x: Tensor) -> Tensor:
-        """x [B, C, H, W] in [0, 1] -> z [B, latent_dim], by gradient steps from the origin."""
+    def encode(self, x: Tensor, **inner) -> Tensor:
+        """x [B, C, H, W] in [0, 1] -> z [B, latent_dim], by gradient steps from the origin on
+        ``inner_loss(z, x, **inner)``, the first through ``first_gradient`` when the model has one."""
         z0 = self.origin.start(x.shape[0], self.latent_dim, x)
-        return self.origin(lambda z: self.inner_loss(z, x), z0)
+        return self.origin(lambda z: self.inner_loss(z, x, **inner), z0, self.first_gradient(z0, x, **inner))
 
     def reconstruct(self, x: Tensor) -> Tensor:
         return self.decode(self.encode(x))
@@ -168,30 +174,26 @@ class VariationalGON(GradientOriginModel):
         super().__init__(latent_dim, steps, step_size, detach, z0_std, keep_z0)
         self.heads = GaussianHeads(latent_dim)
         self.decoder = ConvDecoder(latent_dim, width, channels, image_size, activation, norm)
-        self._sample_inner = False  # the inner pass draws from the posterior only inside the training loss
 
     def decode(self, z: Tensor) -> Tensor:
         return self.decoder(z)
 
-    def inner_loss(self, z0: Tensor, x: Tensor) -> Tensor:
+    def inner_loss(self, z0: Tensor, x: Tensor, sample: bool = False) -> Tensor:
+        """BCE(x, F(z0)) - log N(z0; 0, 2I); ``sample``: decode a posterior draw instead of its mean (training)."""
         mu, logvar = self.heads(z0)
-        z = reparameterise(mu, logvar) if self._sample_inner else mu
+        z = reparameterise(mu, logvar) if sample else mu
         bce = F.binary_cross_entropy(self.decoder(z), x, reduction="sum")
         return bce + z0.pow(2).sum() / 4  # -log N(z0; 0, 2I) up to a constant
 
-    def gradient_latent(self, x: Tensor) -> Tensor:
-        """The empirical-Bayes latent z_hat (before the heads)."""
-        return super().encode(x)
+    def gradient_latent(self, x: Tensor, sample: bool = False) -> Tensor:
+        """The empirical-Bayes latent z_hat (before the heads); ``sample`` as in :meth:`inner_loss`."""
+        return super().encode(x, sample=sample)
 
     def encode(self, x: Tensor) -> Tensor:
         return self.heads(self.gradient_latent(x))[0]
 
     def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
-        self._sample_inner = self.training
-        try:
-            mu, logvar = self.heads(self.gradient_latent(x))
-        finally:
-            self._sample_inner = False
+        mu, logvar = self.heads(self.gradient_latent(x, sample=self.training))
         z = reparameterise(mu, logvar) if self.training else mu
         bce = F.binary_cross_entropy(self.decoder(z), x, reduction="none").flatten(1).sum(1)
         kl = kl_to_standard_normal(mu, logvar)
@@ -310,44 +312,37 @@ class ImplicitGON(GradientOriginModel):
         return self.render(z, coords).transpose(1, 2).reshape(z.shape[0], self.channels, *size)
 
     # -- latents --------------------------------------------------------------------------
-    def _latents(self, coords: Tensor, target: Tensor, scale: float = 1.0) -> Tensor:
-        """Latents of signals given as values ``target`` [B, n, C] at ``coords`` [n, d].
-
-        ``scale`` multiplies the summed inner loss: 1 / n for n pixels, so the inner loss is the mean
-        over the image (Eq. 12's integral over coordinates), whatever the resolution or subset.
-        """
-        b = target.shape[0]
-        z0 = self.origin.start(b, self.latent_dim, target)
-
-        def inner(z: Tensor) -> Tensor:
-            return scale * sum_squared_error(self.render(z, coords), target)
-
-        first = None
-        if self.origin_pass == "shared" and self.origin.shared_start and self.channels <= b:
-
-            def first(create_graph: bool) -> Tensor:
-                h0 = self.siren.first_linear(coords) + self.siren.first_linear(z0[:1], start=self.dims, bias=False)
-                lift = self.siren.first_weight(start=self.dims)  # (H, k): w0 W_z
-                return shared_origin_gradient(
-                    self.siren.trunk, h0, lift, lambda y: scale * sum_squared_error(y, target), b, create_graph
-                )
-
-        return self.origin(inner, z0, first_gradient=first)
-
-    def encode(self, x: Tensor, pixels: Tensor | None = None) -> Tensor:
-        """x [B, C, *grid] (d grid dimensions) -> z [B, k].
-
-        pixels: indices (into the grid, row-major) of the n pixels the inner loss integrates
-            over (their mean is the Monte Carlo estimate of the mean over all pixels); None: all pixels.
-        """
+    def _pixels(self, x: Tensor, pixels: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Coordinates [n, d] and values [B, n, C] of signals x at pixel indices ``pixels`` (None: all)."""
         coords, target = self._grid(x), as_pixels(x)  # (N, d), (B, N, C)
-        if pixels is None:
-            return self._latents(coords, target, 1 / coords.shape[0])
-        return self._latents(coords[pixels], target[:, pixels], 1 / len(pixels))
+        return (coords, target) if pixels is None else (coords[pixels], target[:, pixels])
 
-    def inner_loss(self, z: Tensor, x: Tensor) -> Tensor:
-        """The squared error integrated over the grid: the mean over pixels, summed over channels and signals."""
-        return sum_squared_error(self.decode(z, size=x.shape[2:]), x) / x[0, 0].numel()
+    def inner_loss(self, z: Tensor, x: Tensor, pixels: Tensor | None = None) -> Tensor:
+        """The squared error integrated over the grid: the mean over pixels, summed over channels and signals.
+
+        pixels: indices (into the grid, row-major) of the n pixels the integral runs over (their mean
+            is the Monte Carlo estimate of the mean over all pixels); None: all pixels.
+        """
+        coords, target = self._pixels(x, pixels)
+        return (1 / coords.shape[0]) * sum_squared_error(self.render(z, coords), target)
+
+    def first_gradient(self, z0: Tensor, x: Tensor, pixels: Tensor | None = None) -> FirstGradient | None:
+        """The shared-origin pass (``origin_pass="shared"``): one inner forward pass for the whole batch, where
+        every image starts from the same z0 and has at least as many images as channels (cheaper there)."""
+        b = x.shape[0]
+        if self.origin_pass != "shared" or not self.origin.shared_start or self.channels > b:
+            return None
+        coords, target = self._pixels(x, pixels)
+        scale = 1 / coords.shape[0]
+
+        def first(create_graph: bool) -> Tensor:
+            h0 = self.siren.first_linear(coords) + self.siren.first_linear(z0[:1], start=self.dims, bias=False)
+            lift = self.siren.first_weight(start=self.dims)  # (H, k): w0 W_z
+            return shared_origin_gradient(
+                self.siren.trunk, h0, lift, lambda y: scale * sum_squared_error(y, target), b, create_graph
+            )
+
+        return first
 
     def reconstruct(self, x: Tensor, size: tuple[int, ...] | None = None) -> Tensor:
         """Reconstruct x, optionally rendered at another resolution (super-resolution)."""
@@ -383,10 +378,8 @@ class ImplicitGON(GradientOriginModel):
         total = x[0, 0].numel()
         inner, outer = subsets if subsets is not None else self.coordinate_subsets(total, x.device)
         z = self.encode(x, pixels=inner)
-        coords, target = self._grid(x), as_pixels(x)  # (N, d), (B, N, C)
-        scale = 1.0
-        if outer is not None:
-            coords, target, scale = coords[outer], target[:, outer], total / len(outer)
+        coords, target = self._pixels(x, outer)
+        scale = 1.0 if outer is None else total / len(outer)
         sse = scale * (self.render(z, coords) - target).pow(2).flatten(1).sum(1)  # (B,)
         return {"loss": sse.mean()}
 

@@ -125,7 +125,7 @@ def signal_pictures(model, run: Path, test: Tensor, sample_rate: int | None) -> 
     reconstructions and, for an implicit model, a 4x super-resolved render), or isosurfaces.png and
     slices.png (with a 2x render)."""
     from gon.report.pictures import save_grid
-    from gon.sampling import eval_mode, model_device, renders_any_size
+    from gon.sampling import eval_mode, model_device
 
     clips = test[:MAX_ROWS]
     with eval_mode(model):
@@ -133,7 +133,7 @@ def signal_pictures(model, run: Path, test: Tensor, sample_rate: int | None) -> 
         recon = model.decode(z).float().cpu().clamp(0, 1)
         scale = 4 if test.ndim == 3 else 2
         fine = tuple(scale * s for s in test.shape[2:])
-        render = model.decode(z, size=fine).float().cpu().clamp(0, 1) if renders_any_size(model) else None
+        render = model.decode(z, size=fine).float().cpu().clamp(0, 1) if model.renders_any_size else None
     if test.ndim == 3:
         rate = sample_rate or 8000
         versions = {"original": (clips, rate), "reconstruction": (recon, rate)}

@@ -1,4 +1,5 @@
-"""Helpers for end-to-end `gon fit` tests that run it as a real process (faults, determinism, DDP)."""
+"""What the tests share: tiny models of every registered class, the real Fashion-MNIST location, and helpers for
+end-to-end `gon fit` runs as real processes (faults, determinism, DDP). Fixtures are in conftest.py."""
 
 from __future__ import annotations
 
@@ -8,6 +9,35 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+#: constructor keywords for a tiny instance of every model in gon.registry.MODELS, and its image size;
+#: a new model must be added here (tests fail for any registered model without an entry)
+TINY_MODELS: dict[str, dict] = {
+    "gon": {"latent_dim": 8, "width": 4, "channels": 1, "image_size": 16},
+    "vgon": {"latent_dim": 8, "width": 4, "channels": 1, "image_size": 16},
+    "implicit": {"latent_dim": 8, "hidden": 16, "depth": 2, "channels": 1, "image_size": 12},
+    "ae": {"latent_dim": 8, "width": 4, "channels": 1, "image_size": 16},
+    "tied-ae": {"latent_dim": 8, "width": 4, "channels": 1, "image_size": 16},
+    "glo": {"num_images": 16, "latent_dim": 8, "width": 4, "channels": 1, "image_size": 16, "fit_steps": 5},
+    "vae": {"latent_dim": 8, "width": 4, "channels": 1, "image_size": 16},
+    "conversion": {"latent_dim": 8, "width": 4, "channels": 1, "image_size": 16},
+    "conversion-ae": {"latent_dim": 8, "width": 4, "channels": 1, "image_size": 16},
+}
+
+
+def tiny_model(name: str, **overrides):
+    from gon.registry import build
+
+    if name not in TINY_MODELS:
+        raise AssertionError(f"model {name!r} is registered but tests/helpers.py TINY_MODELS has no entry for it")
+    return build(name, **{**TINY_MODELS[name], **overrides})
+
+
+def image_size_of(name: str) -> int:
+    return TINY_MODELS[name]["image_size"]
+
 
 #: the console script of the environment running the tests (DDP re-launches it, so it must be a file)
 GON = Path(sys.executable).with_name("gon")
