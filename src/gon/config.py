@@ -18,12 +18,12 @@ from typing import Any
 
 import yaml
 
+from gon.data.audio import MAX_SAMPLE_RATE
 from gon.errors import GonError
 
 GPU_LOG_EVERY = 50
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
-MAX_SAMPLE_RATE = 384_000  # Hz: the highest rate audio hardware records at
 _FLOAT_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # YAML 1.1 reads "1e-4" as a string
 
 

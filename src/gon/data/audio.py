@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gon.config import MAX_SAMPLE_RATE
 from gon.data.base import ImageData
 from gon.data.splits import folder_split
 from gon.errors import GonError
+
+MAX_SAMPLE_RATE = 384_000  # Hz: the highest rate audio hardware records at
 
 DEFAULT_SAMPLE_RATE = 8000  # Hz: speech below 4 kHz, the band of telephone audio
 DEFAULT_AUDIO_SECONDS = 1.0  # a spoken digit fits in a second
