@@ -62,7 +62,8 @@ def optimiser_step(model: GradientOriginModel, x: torch.Tensor, lr: float = 1e-4
     """One Adam step of ``model`` on its own training objective, on the batch x."""
     model.train()
     step = training_step(model, lr, x.device, cuda_graphs=False, log=None)
-    return lambda: step({"x": x})
+    batch = {"x": x, "index": torch.arange(len(x), device=x.device)}  # GLO: the codes of training images 0..B-1
+    return lambda: step(batch)
 
 
 class PeakMemory:
