@@ -92,11 +92,11 @@ def test_quick_settings_are_smaller():
         (["--fractions", "0.5,2"], "every fraction must be in (0, 1]"),
         (["--fractions", "half"], "comma-separated numbers"),
         (["--samplings", "same,twice"], "--samplings must list some of same, independent"),
-        (["--repeats", "0"], "--repeats must be > 0"),
-        (["--threads", "0"], "--threads must be >= 1"),
+        (["--repeats", "0"], "(--repeats) must be > 0"),
+        (["--threads", "0"], "(--threads) must be >= 1"),
         (["--device", "tpu"], "--device must be"),
-        (["--seed", "-1"], "--seed must be >= 0"),
-        (["--overhead-steps", "0"], "--overhead-steps must be > 0"),
+        (["--seed", "-1"], "(--seed) must be >= 0"),
+        (["--overhead-steps", "0"], "(--overhead-steps) must be > 0"),
     ],
 )
 def test_bench_cli_rejects_bad_options(argv, message, capsys, tmp_path):

@@ -232,12 +232,12 @@ def saved_gon(tmp_path):
         ("tampered", "model.safetensors does not match"),
         ("missing_weights", "model.safetensors is missing"),
         ("unknown_class", "unknown model class 'Mystery'"),
-        ("n_zero", "-n must be >= 1"),
+        ("n_zero", "(-n) must be >= 1"),
         ("missing_folder", "folder"),
         ("not_a_model", "is not a saved model"),
         ("pickle_ckpt", "x.ckpt is not readable"),
         ("bad_dataset", "unknown dataset 'imagenet'"),
-        ("steps_one", "--steps must be >= 2"),
+        ("steps_one", "(--steps) must be >= 2"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_culprit(saved_gon, tmp_path, capsys, case, culprit):

@@ -1,16 +1,16 @@
 """The settings of a training run: one typed, validated record, written to RUN/config.yaml.
 
-Every value is checked when the record is built, so a typo or a wrong value in a YAML config
-fails at once with the key named, not as a traceback hours into training.
+Every setting is an :class:`gon.settings.Option` made from a :class:`FitConfig` field (its type and
+default) and ``FIT_INFO`` (help, choices, bounds): ``gon fit``'s flags, the YAML keys and the checks
+come from there, and the model options from the model's own constructor (:func:`gon.registry.schema`).
+A typo or a wrong value in a YAML config fails at once with the key named, not hours into training.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import math
+import functools
 import re
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +20,12 @@ import yaml
 
 from gon.data.audio import MAX_SAMPLE_RATE
 from gon.errors import GonError
+from gon.settings import Info, Option, check_options
 
 GPU_LOG_EVERY = 50
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
-_FLOAT_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # YAML 1.1 reads "1e-4" as a string
+DEVICES_HELP = "a positive count, 'auto', -1 (all) or device indices like '0,1'"
 
 
 @dataclass
@@ -34,7 +35,7 @@ class FitConfig:
     model: str = "gon"
     dataset: str = "fashion-mnist"
     data_dir: str | None = None
-    image_size: int | None = None  # None: the dataset's size, grown to 32 for the conv models
+    image_size: int | None = None  # None: the dataset's size, grown to the model's minimum (32 for conv models)
     resize: str = "resize"  # how 28x28 data reaches 32x32: "resize" (bilinear, as the paper) or "pad"
     batch_size: int = 64  # the global batch: split evenly among DDP processes
     lr: float = 1e-4
@@ -64,58 +65,25 @@ class FitConfig:
     model_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        positive = [
-            "batch_size",
-            "lr",
-            "val_size",
-            "checkpoint_every",
-            "picture_every",
-            "log_every",
-            "num_nodes",
-            "max_steps",
-            "max_epochs",
-            "val_every",
-            "image_size",
-            "limit_train",
-            "threads",
-            "sample_rate",
-            "audio_seconds",
-        ]
-        for key in positive:
-            value = getattr(self, key)
-            if value is not None and not value > 0:  # `not >` also rejects NaN
-                raise invalid(key, "must be > 0", value)
-        for key in ("lr", "audio_seconds"):
-            if not math.isfinite(getattr(self, key)):
-                raise invalid(key, "must be a finite number", getattr(self, key))
-        if self.sample_rate > MAX_SAMPLE_RATE:
-            raise invalid("sample_rate", f"must be at most {MAX_SAMPLE_RATE} Hz", self.sample_rate)
-        if self.num_workers < 0:
-            raise invalid("num_workers", "must be >= 0", self.num_workers)
-        if not 0 <= self.seed <= MAX_SEED:
-            raise invalid("seed", f"must be between 0 and {MAX_SEED}", self.seed)
-        if self.resize not in ("resize", "pad"):
-            raise invalid("resize", "must be 'resize' or 'pad'", self.resize)
-        if self.accelerator not in ACCELERATORS:
-            raise invalid("accelerator", f"must be one of {', '.join(ACCELERATORS)}", self.accelerator)
+        for name, option in fit_options().items():
+            setattr(self, name, option.check(getattr(self, name)))
         if not _valid_devices(self.devices):
-            raise invalid("devices", "must be a positive count, 'auto', -1 or device indices like '0,1'", self.devices)
+            raise fit_options()["devices"].error(f"must be {DEVICES_HELP}", self.devices)
         if self.max_steps is not None and self.max_epochs is not None:
             raise GonError("give either --max-steps or --max-epochs, not both")
-        check_model_options(self.model, self.model_options)
+        from gon.registry import schema  # imports torch: only once a config is being checked
+
+        self.model_options = check_options(
+            schema(self.model), self.model_options, "model_options", owner=f"model {self.model!r}"
+        )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> FitConfig:
         """Build from a dict, rejecting unknown keys, wrong types and out-of-range values with the key named."""
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        hints = typing.get_type_hints(cls)
-        values = dict(values)
-        for key, value in values.items():
-            if not isinstance(key, str) or key not in known:
-                raise GonError(f"{source}: unknown key {key!r}; known keys: {', '.join(known)}")
-            values[key] = value = _coerce(value, hints[key])
-            if not _matches(value, hints[key]):
-                raise GonError(f"{source}: key {key!r} should be {_type_name(hints[key])}, got {value!r}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = [key for key in values if not isinstance(key, str) or key not in known]
+        if unknown:
+            raise GonError(f"{source}: unknown key {unknown[0]!r}; known keys: {', '.join(known)}")
         try:
             return cls(**values)
         except GonError as e:
@@ -133,33 +101,63 @@ class FitConfig:
         return dataclasses.asdict(self)
 
 
-def invalid(key: str, what: str, value: Any) -> GonError:
-    """An out-of-range value, named both as the YAML key and the CLI flag."""
-    return GonError(f"option {key} (--{key.replace('_', '-')}) {what}, got {value!r}")
+#: what FitConfig's field types and defaults cannot say: the help of each flag, its choices and bounds
+FIT_INFO = {
+    "model": Info("the model to train (its options below)"),
+    "dataset": Info(
+        "fashion-mnist | mnist | smallnorb | coil20 | cifar10 | celeba | lsun-bedroom | folder:PATH | lmdb:PATH | "
+        "audio:PATH (WAV files) | volume:PATH (.npy grids)"
+    ),
+    "data_dir": Info("where to look for dataset files first"),
+    "image_size": Info("training size (default: the data's, grown to the model's minimum: 32 for conv models)", low=1),
+    "resize": Info("how 28x28 data grows to 32x32", choices=("resize", "pad")),
+    "batch_size": Info("images per step, split evenly among DDP processes", low=1),
+    "lr": Info("Adam learning rate", low=0, low_open=True),
+    "max_steps": Info("stop after N optimiser steps", low=1),
+    "max_epochs": Info("stop after E epochs (default 1 when no --max-steps)", low=1),
+    "seed": Info("random seed", low=0, high=MAX_SEED),
+    "out": Info("run directory (default runs/MODEL-DATASET)"),
+    "resume": Info("continue the run in --out from its last checkpoint"),
+    "overwrite": Info("replace an existing run directory"),
+    "accelerator": Info("where to train", choices=ACCELERATORS),
+    "devices": Info("number of devices, 'auto', -1 (all) or indices like '0,1'"),
+    "strategy": Info("Lightning strategy, e.g. ddp"),
+    "num_nodes": Info("machines in a multi-node DDP run", low=1),
+    "num_workers": Info("data loader worker processes", low=0),
+    "val_every": Info("steps between test evaluations (default: each epoch)", low=1),
+    "val_size": Info("test images used at intervals", low=1),
+    "checkpoint_every": Info("steps between checkpoints", low=1),
+    "picture_every": Info("steps between reconstruction grids", low=1),
+    "log_every": Info(
+        "steps between logged train losses and progress-bar refreshes (default: 1 on a CPU, 50 on a GPU, where "
+        "reading the loss every step costs ~10% of a step; with CUDA graphs the logged loss is the mean since the "
+        "last row)",
+        low=1,
+    ),
+    "limit_train": Info("train on the first N images only", low=1),
+    "sample_rate": Info("audio:PATH datasets: clips resampled to this rate (Hz)", low=1, high=MAX_SAMPLE_RATE),
+    "audio_seconds": Info(
+        "audio:PATH datasets: clips cropped or padded with silence to this length", low=0, low_open=True
+    ),
+    "cuda_graphs": Info(
+        "on one CUDA device, replay each training step as one CUDA graph (off under DDP and on CPUs; falls back to "
+        "eager with a one-line notice where capture fails)"
+    ),
+    "threads": Info(
+        "torch CPU threads (default: the fastest count, timed on the first steps and again when step times jump; "
+        "pin it for bit-identical reruns)",
+        low=1,
+    ),
+}
 
 
-def check_model_options(model: str, options: Any) -> None:
-    """Options must be constructor keywords of the chosen model, of the annotated types."""
-    from gon.registry import MODELS  # imports torch: only once a config is being checked
-
-    if model not in MODELS:
-        raise GonError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
-    if not isinstance(options, dict):
-        raise GonError(f"model_options should be a mapping of option names to values, got {options!r}")
-    try:
-        params = inspect.signature(MODELS[model], eval_str=True).parameters
-    except (NameError, TypeError):  # annotations that cannot be evaluated here: check names only
-        params = inspect.signature(MODELS[model]).parameters
-    for key, value in options.items():
-        if key not in params:
-            raise GonError(f"model_options: model {model!r} has no option {key!r}; its options: {', '.join(params)}")
-        hint = params[key].annotation
-        if not isinstance(hint, str) and hint is not inspect.Parameter.empty:
-            options[key] = value = _coerce(value, hint)
-            if not _matches(value, hint):
-                raise GonError(
-                    f"model_options: option {key!r} of model {model!r} should be {_type_name(hint)}, got {value!r}"
-                )
+@functools.cache
+def fit_options() -> dict[str, Option]:
+    """Every FitConfig field but model_options as an Option: type and default from the dataclass, the rest
+    from FIT_INFO."""
+    hints = typing.get_type_hints(FitConfig)
+    fields = [f for f in dataclasses.fields(FitConfig) if f.name != "model_options"]
+    return {f.name: FIT_INFO.get(f.name, Info()).option(f.name, hints[f.name], f.default) for f in fields}
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -181,51 +179,3 @@ def _valid_devices(devices: str | int) -> bool:
         return devices > 0 or devices == -1
     text = devices.strip()
     return text in ("auto", "-1") or bool(re.fullmatch(r"\d+(\s*,\s*\d+)*\s*,?", text)) and text.strip(",") != "0"
-
-
-def _coerce(value: Any, hint: Any) -> Any:
-    """Numbers YAML reads as strings ("1e-4") become floats where a float is expected; nothing else changes."""
-    if (
-        isinstance(value, str)
-        and _allows(hint, float)
-        and not _allows(hint, str)
-        and _FLOAT_TEXT.fullmatch(value.strip())
-    ):
-        return float(value)
-    return value
-
-
-def _allows(hint: Any, kind: type) -> bool:
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return any(_allows(h, kind) for h in typing.get_args(hint))
-    return hint is kind
-
-
-def _matches(value: Any, hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, h) for h in typing.get_args(hint))
-    if hint is Any:
-        return True
-    if hint is type(None):
-        return value is None
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if origin in (tuple, list):  # YAML has no tuples: a list stands for either
-        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
-        return (
-            isinstance(value, (list, tuple)) and all(any(_matches(v, a) for a in args) for v in value)
-            if args
-            else isinstance(value, (list, tuple))
-        )
-    if origin is dict:
-        return isinstance(value, dict)
-    if origin is not None:
-        return isinstance(value, origin)
-    return isinstance(value, hint)
-
-
-def _type_name(hint: Any) -> str:
-    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")

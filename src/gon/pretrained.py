@@ -24,6 +24,7 @@ from safetensors.torch import load_model, save_model
 
 from gon.errors import GonError
 from gon.sampling import LatentGaussian
+from gon.settings import check_options, options_of, required
 
 FORMAT, FORMAT_VERSION = "gon-pretrained", 1
 CONFIG, WEIGHTS, LATENTS = "config.json", "model.safetensors", "latents.safetensors"
@@ -129,12 +130,17 @@ def read_config(directory: Path) -> dict[str, Any]:
 
 
 def construct(cls: type, options: Any, where: Path | str) -> torch.nn.Module:
-    """``cls(**options)``, a bad option named with ``where`` it came from."""
+    """``cls(**options)``, the options first checked against the class's schema (:func:`gon.settings.options_of`);
+    a bad option is a GonError naming ``where`` it came from."""
     if not isinstance(options, dict):
         raise GonError(f"{where} does not give {cls.__name__}'s options as a mapping")
     try:
+        options = check_options(options_of(cls), options, owner=cls.__name__)
+        missing = [name for name in required(cls) if name not in options]
+        if missing:
+            raise GonError(f"{cls.__name__} needs option {', '.join(missing)}")
         return cls(**options)
-    except (TypeError, ValueError) as e:
+    except (GonError, TypeError, ValueError) as e:
         raise GonError(f"{where}: cannot build {cls.__name__}: {e}".replace("__init__() ", "")) from None
 
 

@@ -27,6 +27,7 @@ from gon.models import (
     VariationalGON,
 )
 from gon.pretrained import construct
+from gon.settings import Option, options_of
 
 MODELS: dict[str, type[GradientOriginModel]] = {
     "gon": GON,
@@ -128,10 +129,15 @@ def options_for(name: str, data: Data | None = None, **options: Any) -> dict[str
     return {**derived, **options}
 
 
+def schema(name: str) -> dict[str, Option]:
+    """Model ``name``'s options, from its constructor (:func:`gon.settings.options_of`); GonError if unknown."""
+    return options_of(_registered(name))
+
+
 def build(name: str, data: Data | None = None, /, **options: Any) -> GradientOriginModel:
     """Model ``name`` (a ``--model`` value or a class name) for ``data`` (:func:`options_for`), bad options
     named in a GonError. Without ``data``, ``options`` must say everything the defaults do not."""
     return construct(_registered(name), options_for(name, data, **options), f"model {name!r}")
 
 
-__all__ = ["MODELS", "TASK_MODELS", "DataShape", "build", "image_size", "model_class", "options_for"]
+__all__ = ["MODELS", "TASK_MODELS", "DataShape", "build", "image_size", "model_class", "options_for", "schema"]

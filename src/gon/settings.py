@@ -52,17 +52,18 @@ class Option:
     low: float | None = None
     high: float | None = None
     low_open: bool = False
+    cli_flag: str | None = None  # when the flag is not --name-with-dashes (e.g. -n)
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        return self.cli_flag or "--" + self.name.replace("_", "-")
 
     def describe(self) -> str:
         """The help text with the choices and the real default, for ``--help``."""
         parts = [self.help] if self.help else []
         if self.choices:
             parts.append(f"one of {', '.join(map(str, self.choices))}")
-        if self.default is not None and self.default is not inspect.Parameter.empty:
+        if self.default is not None and self.default is not False:
             parts.append(f"default {self.default}")
         return "; ".join(parts).replace("%", "%%")
 
@@ -96,9 +97,14 @@ class Option:
 
 
 def check(name: str, value: Any, where: str = "", **rules: Any) -> Any:
-    """Check one value against ``rules`` (``type``, ``low``, ``high``, ``choices``...): an :class:`Option` made on
-    the spot, for settings that live outside a schema (a benchmark's, a command's)."""
+    """Check one value against ``rules`` (``type``, ``low``, ``high``, ``choices``, ``cli_flag``...): an
+    :class:`Option` made on the spot, for settings that live outside a schema (a benchmark's, a command's)."""
     return Option(name, rules.pop("type", type(value)), **rules).check(value, where)
+
+
+def check_flag(flag: str, value: Any, **rules: Any) -> Any:
+    """:func:`check` for a command-line value named by its flag (``-n``, ``--batch-size``)."""
+    return check(flag.lstrip("-").replace("-", "_"), value, cli_flag=flag, **rules)
 
 
 def options_of(cls: type) -> dict[str, Option]:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from gon.errors import GonError
+from gon.settings import check_flag
 
 
 def add_parser(commands) -> None:
@@ -71,8 +72,7 @@ def add_parser(commands) -> None:
 def settings_from_args(args: argparse.Namespace):
     from gon.bench import SECTIONS, Settings
 
-    if args.seed < 0:
-        raise GonError(f"option --seed must be >= 0, got {args.seed}")
+    check_flag("--seed", args.seed, type=int, low=0)
     overrides = {
         "device": args.device,
         "peer": not args.no_peer,
@@ -91,9 +91,7 @@ def settings_from_args(args: argparse.Namespace):
     ):
         value = getattr(args, flag)
         if value is not None:
-            if value <= 0:
-                raise GonError(f"option --{flag.replace('_', '-')} must be > 0, got {value}")
-            overrides[key] = value
+            overrides[key] = check_flag("--" + flag.replace("_", "-"), value, type=float, low=0, low_open=True)
     if args.sections:
         sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
         unknown = [s for s in sections if s not in SECTIONS]
@@ -106,9 +104,7 @@ def settings_from_args(args: argparse.Namespace):
     if args.contention:
         overrides["sections"] = (*overrides.get("sections", ()), "contention")
     if args.threads is not None:
-        if args.threads < 1:
-            raise GonError(f"option --threads must be >= 1, got {args.threads}")
-        overrides["threads"] = args.threads
+        overrides["threads"] = check_flag("--threads", args.threads, type=int, low=1)
     if args.fractions:
         try:
             fractions = tuple(float(f) for f in args.fractions.split(","))

@@ -26,25 +26,25 @@ def add_parser(commands) -> None:
     p.add_argument("--limit", type=int, help="evaluate the first N images only (GLO fits a code per image: slow)")
     p.add_argument("--batch-size", type=int, default=256, help="images per evaluation batch (default 256)")
     p.add_argument("--elbo-samples", type=int, default=1, help="posterior samples per image for the ELBO (default 1)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     p.add_argument("--out", help="JSON file to write (default MODEL/evaluation-DATASET-SPLIT.json, or beside a .ckpt)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from gon.cli.infer import load_images
+    from gon.cli.infer import load_images, load_model, positive
     from gon.errors import GonError
-    from gon.loading import load
     from gon.metrics import classification_accuracy, elbo_bits_per_dim, reconstruction_metrics
     from gon.models import VariationalGON
 
     for key in ("limit", "batch_size", "elbo_samples"):
-        if getattr(args, key) is not None and getattr(args, key) < 1:
-            raise GonError(f"option --{key.replace('_', '-')} must be >= 1, got {getattr(args, key)}")
-    model = load(args.model, args.device)
+        if getattr(args, key) is not None:
+            positive(getattr(args, key), "--" + key.replace("_", "-"))
+    model = load_model(args)  # the shared device check (cpu, cuda, cuda:N, auto)
     data = load_images(model, args, limit=args.limit)
 
-    images = data.images.to(args.device)
+    device = next(model.parameters()).device
+    images = data.images.to(device)
     results = {
         "model": str(args.model),
         "class": type(model).__name__,
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(model, VariationalGON):
         results.update(elbo_bits_per_dim(model, images, samples=args.elbo_samples, batch_size=args.batch_size))
     if hasattr(model, "classify") and data.labels is not None:
-        results["accuracy"] = classification_accuracy(model, images, data.labels.to(args.device), args.batch_size)
+        results["accuracy"] = classification_accuracy(model, images, data.labels.to(device), args.batch_size)
 
     source = Path(args.model)
     out = (

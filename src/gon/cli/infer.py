@@ -15,6 +15,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from gon.errors import GonError
+from gon.settings import check_flag
 
 MODEL_HELP = "a run directory, a saved-model directory (config.json + model.safetensors) or a .ckpt checkpoint"
 
@@ -58,10 +59,9 @@ def load_model(args: argparse.Namespace):
     return load(args.model, device(args.device))
 
 
-def positive(value: int, flag: str) -> int:
-    if value < 1:
-        raise GonError(f"{flag} must be >= 1, got {value}")
-    return value
+def positive(value: int, flag: str, low: int = 1) -> int:
+    """A count given on the command line, at least ``low`` (checked by :func:`gon.settings.check_flag`)."""
+    return check_flag(flag, value, type=int, low=low)
 
 
 def output_path(path: str, flag: str = "--out", suffixes: tuple[str, ...] = ()) -> Path:

@@ -44,8 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = output_path(args.out)
     positive(args.pairs, "--pairs")
-    if args.steps < 2:
-        raise GonError(f"--steps must be >= 2 (both ends), got {args.steps}")
+    positive(args.steps, "--steps", low=2)  # both ends
     model = load_model(args)
     data = load_images(model, args, limit=None if args.seed is not None else 2 * args.pairs)
     if len(data) < 2 * args.pairs:

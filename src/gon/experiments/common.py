@@ -27,6 +27,7 @@ from gon.loop import shuffled_batches, train_loop, training_step
 from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel
 from gon.registry import build
+from gon.settings import check
 from gon.threads import ThreadTuner, log_line
 
 CURVE_IMAGES = 512  # fixed train / test images evaluated at intervals for learning curves
@@ -57,13 +58,9 @@ class Budget:
 
     def __post_init__(self):
         for key in ("seeds", "steps", "epochs", "limit_train", "test_size", "batch_size", "threads", "jobs"):
-            value = getattr(self, key)
-            if value is not None and value < 1:
-                raise GonError(f"option --{key.replace('_', '-')} must be >= 1, got {value}")
-        if self.lr is not None and self.lr <= 0:
-            raise GonError(f"option --lr must be > 0, got {self.lr}")
-        if self.image_size is not None and self.image_size < 8:
-            raise GonError(f"option --image-size must be >= 8, got {self.image_size}")
+            check(key, getattr(self, key), type=int | None, low=1)
+        check("lr", self.lr, type=float | None, low=0, low_open=True)
+        check("image_size", self.image_size, type=int | None, low=8)
         if self.steps is not None and self.epochs is not None:
             raise GonError("give either --steps or --epochs, not both")
 

@@ -17,16 +17,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gon.models.core import CONV_MIN_IMAGE_SIZE, GradientOriginModel, VariationalGON, per_image_sse
+from gon.models.core import CONV_MIN_IMAGE_SIZE, CONV_OPTION_INFO, GradientOriginModel, VariationalGON, per_image_sse
 from gon.nets import ConvDecoder, ConvEncoder, make_activation
 from gon.nets.conv import _norm as make_norm
 from gon.origin import sum_squared_error
+from gon.settings import Info
 
 
 class _ConvBaseline(GradientOriginModel):
     """A baseline around the conv GON's decoder; subclasses say how images get their latents."""
 
     min_image_size = CONV_MIN_IMAGE_SIZE
+    OPTION_INFO = CONV_OPTION_INFO
 
     def __init__(self, latent_dim: int, width: int, channels: int, image_size: int, activation: str, norm: str):
         super().__init__(latent_dim)
@@ -116,6 +118,12 @@ class GLO(_ConvBaseline):
     """
 
     batch_fields = ("index",)
+    OPTION_INFO = {
+        "num_images": Info("training images, one code each (default: the data's)", low=1),
+        "code_scale": Info("how much faster the codes learn than the decoder", low=0, low_open=True),
+        "fit_steps": Info("Adam steps that fit an unseen image's code", low=1),
+        "fit_lr": Info("learning rate of those steps", low=0, low_open=True),
+    }
 
     def __init__(
         self,

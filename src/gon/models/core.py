@@ -17,12 +17,31 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gon.nets import ConvDecoder, GaussianHeads, Siren, coordinate_grid, kl_to_standard_normal, reparameterise
+from gon.nets import (
+    ACTIVATIONS,
+    NORMS,
+    ConvDecoder,
+    GaussianHeads,
+    Siren,
+    coordinate_grid,
+    kl_to_standard_normal,
+    reparameterise,
+)
 from gon.origin import FirstGradient, Origin, shared_origin_gradient, sum_squared_error
 from gon.pretrained import PretrainedMixin
+from gon.settings import Info
 
 #: the conv decoders' default training size: 28x28 data is grown to 32x32, as in the paper
 CONV_MIN_IMAGE_SIZE = 32
+
+#: what the signatures of the conv models cannot say about their options (gon.settings reads both)
+CONV_OPTION_INFO = {
+    "width": Info("conv decoder width ngf", low=1),
+    "channels": Info("image channels (default: the data's)", low=1),
+    "image_size": Info("training size, a power of two >= 8 (default: the data's, at least 32)", low=8),
+    "activation": Info("conv activation (needs a non-zero second derivative)", choices=tuple(ACTIVATIONS)),
+    "norm": Info("conv normalisation (batch = the paper's; couples the latents of a batch)", choices=NORMS),
+}
 
 
 def per_image_sse(x_hat: Tensor, x: Tensor) -> Tensor:
@@ -46,6 +65,15 @@ class GradientOriginModel(PretrainedMixin, nn.Module):
     renders_any_size: bool = False
     #: whether it trains on signals of any grid dimension (audio, volumes), not only images
     any_grid: bool = False
+    #: help, choices and bounds of the constructor's options (:func:`gon.settings.options_of`; subclasses add theirs)
+    OPTION_INFO = {
+        "latent_dim": Info("latent size", low=1),
+        "steps": Info("gradient steps from the origin", low=1),
+        "step_size": Info("size of each latent step", low=0, low_open=True),
+        "detach": Info("cut the second-order terms (the paper's detached ablation)"),
+        "z0_std": Info("start from z0 ~ N(0, std^2) instead of the origin (Fig. 11)", low=0),
+        "keep_z0": Info("z = z0 - grad; off: z = -grad, the negative gradient alone (Fig. 11a)"),
+    }
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -124,6 +152,7 @@ class GON(GradientOriginModel):
     """
 
     min_image_size = CONV_MIN_IMAGE_SIZE
+    OPTION_INFO = CONV_OPTION_INFO
 
     def __init__(
         self,
@@ -156,6 +185,7 @@ class VariationalGON(GradientOriginModel):
     """
 
     min_image_size = CONV_MIN_IMAGE_SIZE
+    OPTION_INFO = CONV_OPTION_INFO
 
     def __init__(
         self,
@@ -241,6 +271,21 @@ class ImplicitGON(GradientOriginModel):
     ORIGIN_PASSES = ("shared", "naive")
     any_grid = True
     COORD_SAMPLINGS = ("same", "independent")
+    OPTION_INFO = {
+        "hidden": Info("SIREN units per layer", low=1),
+        "depth": Info("SIREN sine layers", low=1),
+        "channels": Info("image channels (default: the data's)", low=1),
+        "image_size": Info("training size, an int or [H, W] (default: the data's)", low=1),
+        "w0": Info("SIREN frequency", low=0, low_open=True),
+        "origin_pass": Info("the exact shared-origin pass or the naive double backward (reference)", ORIGIN_PASSES),
+        "coord_fraction": Info(
+            "train on a random fraction p of the pixels each step (Monte Carlo; 1 = every pixel)",
+            low=0,
+            high=1,
+            low_open=True,
+        ),
+        "coord_sampling": Info("one pixel subset for the inner and outer integrals, or two", COORD_SAMPLINGS),
+    }
 
     def __init__(
         self,

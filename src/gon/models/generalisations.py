@@ -17,9 +17,12 @@ from torch import Tensor, nn
 from gon.models.baselines import AutoEncoder
 from gon.models.core import GON, per_image_sse
 from gon.origin import sum_squared_error
+from gon.settings import Info
 
 #: source signals of modality conversion, by name (see :func:`degrade`)
 SOURCES = ("mask", "downsample")
+#: the conversion models' own option
+SOURCE_INFO = {"source": Info("the source signal the latent is computed from", choices=SOURCES)}
 DOWNSAMPLE = 4  # 28x28 -> 7x7 as in the paper's example; 32x32 -> 8x8
 
 
@@ -47,6 +50,10 @@ class ClassifierGON(GON):
     """
 
     batch_fields = ("label",)
+    OPTION_INFO = {
+        "num_classes": Info("classes of the linear softmax", low=2),
+        "recon_weight": Info("weight of the reconstruction loss beside the cross-entropy (0: CE alone)", low=0),
+    }
 
     def __init__(
         self,
@@ -100,6 +107,8 @@ class ConversionGON(GON):
     squared error against ``x``. Use ``encode_source`` for a source signal you already have.
     """
 
+    OPTION_INFO = SOURCE_INFO
+
     def __init__(
         self,
         latent_dim: int = 32,
@@ -134,6 +143,8 @@ class ConversionGON(GON):
 
 class ConversionAE(AutoEncoder):
     """The conversion baseline: an autoencoder from the source signal to the target, same decoder."""
+
+    OPTION_INFO = SOURCE_INFO
 
     def __init__(
         self,
