@@ -9,9 +9,8 @@ import torch
 from gon.cli import main
 from gon.graphs import GraphedStep, TrainingAdam, TrainingState
 from gon.registry import MODELS
-from tests.conftest import TINY, tiny_model
-from tests.fit_helpers import TINY as TINY_FIT
-from tests.fit_helpers import blob_folder
+from tests.helpers import TINY as TINY_FIT
+from tests.helpers import TINY_MODELS, blob_folder, tiny_model
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 STEPS = 20
@@ -38,11 +37,11 @@ def _one_thread():
 
 def batches(name: str, device, n: int = STEPS, shape=None):
     """Seeded batches (and GLO's indices) for ``n`` steps."""
-    shape = shape or (TINY[name]["image_size"],) * 2
+    shape = shape or (TINY_MODELS[name]["image_size"],) * 2
     g = torch.Generator().manual_seed(1)
     for _ in range(n):
         x = torch.rand(4, 1, *shape, generator=g).to(device)
-        fields = {"index": torch.randperm(TINY["glo"]["num_images"], generator=g)[:4].to(device)}
+        fields = {"index": torch.randperm(TINY_MODELS["glo"]["num_images"], generator=g)[:4].to(device)}
         yield x, {k: fields[k] for k in getattr(MODELS[name], "batch_fields", ())}
 
 
