@@ -211,7 +211,7 @@ def test_every_model_class_can_be_explored(name, tmp_path):
 
 
 def test_a_classifier_gon_says_which_class_it_sees():
-    from gon.tasks import ClassifierGON
+    from gon.models import ClassifierGON
 
     model = ClassifierGON(latent_dim=8, num_classes=3, width=4, image_size=16)
     images = torch.rand(2, 1, 16, 16)
