@@ -1,10 +1,10 @@
-"""Fuzzing the dataset readers (IDX, CIFAR-10 batches, image folders) with hypothesis.
+"""Fuzzing the dataset readers (IDX, SmallNORB matrices, CIFAR-10 batches, image folders) with hypothesis.
 
 Random and mutated files (truncated, bit-flipped, wrong magic, wrong or giant declared sizes,
 random bytes named .png, zero-byte files, images with huge declared dimensions) must give valid
 data or a GonError: never another exception, never a hang, never a big allocation.
 
-Each run tries the 10,400 inputs of COUNTS (every fuzz test counts the calls of its check and fails
+Each run tries the 10,900 inputs of COUNTS (every fuzz test counts the calls of its check and fails
 when fewer ran than planned), derandomised so that every run tries the same ones. Every example runs under a
 watchdog (a hang fails the test) and an address-space limit (a blow-up fails it as MemoryError).
 """
@@ -29,12 +29,20 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from gon.data import load_dataset, read_cifar_batch, read_idx
+from gon.data import load_dataset, read_cifar_batch, read_idx, read_norb
 from gon.errors import GonError
 
 HANG_SECONDS = 20  # one input taking this long is a hang, not slowness
 MEMORY_HEADROOM = 1 << 30  # bytes of address space an input may add
-COUNTS = {"idx": 3500, "idx_pair": 1000, "cifar_bytes": 2000, "cifar_structure": 1000, "folder": 2500, "png_dims": 400}
+COUNTS = {
+    "idx": 3500,
+    "idx_pair": 1000,
+    "norb": 500,
+    "cifar_bytes": 2000,
+    "cifar_structure": 1000,
+    "folder": 2500,
+    "png_dims": 400,
+}
 
 _IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -178,6 +186,41 @@ def test_fuzz_read_idx(workdir):
             assert got.dtype.isnative and got.ndim in (1, 2, 3, 4)
 
     fuzz("idx", idx_files(), check)
+
+
+_NORB_TYPES = {0x1E3D4C55: "u1", 0x1E3D4C54: "<i4", 0x1E3D4C56: "<i2", 0x1E3D4C51: "<f4", 0x1E3D4C53: "<f8"}
+
+
+@st.composite
+def norb_files(draw):
+    """(file bytes, expected array or None): a SmallNORB binary matrix, maybe with a mutated header or body."""
+    magic = draw(st.sampled_from(list(_NORB_TYPES)))
+    dims = draw(st.lists(st.integers(0, 6), min_size=1, max_size=4))
+    if draw(st.integers(0, 9)) == 0:
+        dims[draw(st.integers(0, len(dims) - 1))] = draw(st.integers(2**16, 2**31 - 1))  # giant
+    dtype = np.dtype(_NORB_TYPES[magic])
+    n = int(np.prod(dims)) * dtype.itemsize
+    payload = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).bytes(n if n < 1 << 20 else 0)
+    header = magic.to_bytes(4, "little") + len(dims).to_bytes(4, "little")
+    header += b"".join(int(d).to_bytes(4, "little") for d in dims + [1] * (3 - len(dims)))
+    blob, change = draw(mutated(header + payload))
+    if draw(st.booleans()):
+        blob = gzip.compress(blob, mtime=0)
+    valid = change == "none" and n < 1 << 20
+    return blob, np.frombuffer(payload, dtype).reshape(dims) if valid else None
+
+
+def test_fuzz_read_norb(workdir):
+    path = workdir / "fuzz.mat"
+
+    def check(example):
+        blob, expected = example
+        path.write_bytes(blob)
+        got = data_or_gon_error(read_norb, path)
+        if expected is not None:
+            assert got is not None and np.array_equal(got, expected, equal_nan=True)
+
+    fuzz("norb", norb_files(), check)
 
 
 def test_fuzz_idx_dataset_pairs(workdir):
