@@ -101,6 +101,9 @@ class FitConfig:
         return dataclasses.asdict(self)
 
 
+#: the bound of counts and sizes: "must be > 0", as gon fit has always said
+POSITIVE = {"low": 0, "low_open": True}
+
 #: what FitConfig's field types and defaults cannot say: the help of each flag, its choices and bounds
 FIT_INFO = {
     "model": Info("the model to train (its options below)"),
@@ -109,12 +112,14 @@ FIT_INFO = {
         "audio:PATH (WAV files) | volume:PATH (.npy grids)"
     ),
     "data_dir": Info("where to look for dataset files first"),
-    "image_size": Info("training size (default: the data's, grown to the model's minimum: 32 for conv models)", low=1),
+    "image_size": Info(
+        "training size (default: the data's, grown to the model's minimum: 32 for conv models)", **POSITIVE
+    ),
     "resize": Info("how 28x28 data grows to 32x32", choices=("resize", "pad")),
-    "batch_size": Info("images per step, split evenly among DDP processes", low=1),
+    "batch_size": Info("images per step, split evenly among DDP processes", **POSITIVE),
     "lr": Info("Adam learning rate", low=0, low_open=True),
-    "max_steps": Info("stop after N optimiser steps", low=1),
-    "max_epochs": Info("stop after E epochs (default 1 when no --max-steps)", low=1),
+    "max_steps": Info("stop after N optimiser steps", **POSITIVE),
+    "max_epochs": Info("stop after E epochs (default 1 when no --max-steps)", **POSITIVE),
     "seed": Info("random seed", low=0, high=MAX_SEED),
     "out": Info("run directory (default runs/MODEL-DATASET)"),
     "resume": Info("continue the run in --out from its last checkpoint"),
@@ -122,20 +127,20 @@ FIT_INFO = {
     "accelerator": Info("where to train", choices=ACCELERATORS),
     "devices": Info("number of devices, 'auto', -1 (all) or indices like '0,1'"),
     "strategy": Info("Lightning strategy, e.g. ddp"),
-    "num_nodes": Info("machines in a multi-node DDP run", low=1),
+    "num_nodes": Info("machines in a multi-node DDP run", **POSITIVE),
     "num_workers": Info("data loader worker processes", low=0),
-    "val_every": Info("steps between test evaluations (default: each epoch)", low=1),
-    "val_size": Info("test images used at intervals", low=1),
-    "checkpoint_every": Info("steps between checkpoints", low=1),
-    "picture_every": Info("steps between reconstruction grids", low=1),
+    "val_every": Info("steps between test evaluations (default: each epoch)", **POSITIVE),
+    "val_size": Info("test images used at intervals", **POSITIVE),
+    "checkpoint_every": Info("steps between checkpoints", **POSITIVE),
+    "picture_every": Info("steps between reconstruction grids", **POSITIVE),
     "log_every": Info(
         "steps between logged train losses and progress-bar refreshes (default: 1 on a CPU, 50 on a GPU, where "
         "reading the loss every step costs ~10% of a step; with CUDA graphs the logged loss is the mean since the "
         "last row)",
-        low=1,
+        **POSITIVE,
     ),
-    "limit_train": Info("train on the first N images only", low=1),
-    "sample_rate": Info("audio:PATH datasets: clips resampled to this rate (Hz)", low=1, high=MAX_SAMPLE_RATE),
+    "limit_train": Info("train on the first N images only", **POSITIVE),
+    "sample_rate": Info("audio:PATH datasets: clips resampled to this rate (Hz)", **POSITIVE, high=MAX_SAMPLE_RATE),
     "audio_seconds": Info(
         "audio:PATH datasets: clips cropped or padded with silence to this length", low=0, low_open=True
     ),
@@ -146,7 +151,7 @@ FIT_INFO = {
     "threads": Info(
         "torch CPU threads (default: the fastest count, timed on the first steps and again when step times jump; "
         "pin it for bit-identical reruns)",
-        low=1,
+        **POSITIVE,
     ),
 }
 
