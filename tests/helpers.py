@@ -22,6 +22,7 @@ TINY_MODELS: dict[str, dict] = {
     "tied-ae": {"latent_dim": 8, "width": 4, "channels": 1, "image_size": 16},
     "glo": {"num_images": 16, "latent_dim": 8, "width": 4, "channels": 1, "image_size": 16, "fit_steps": 5},
     "vae": {"latent_dim": 8, "width": 4, "channels": 1, "image_size": 16},
+    "mlp-ae": {"latent_dim": 8, "hidden": 16, "channels": 1, "image_size": 12},
     "conversion": {"latent_dim": 8, "width": 4, "channels": 1, "image_size": 16},
     "conversion-ae": {"latent_dim": 8, "width": 4, "channels": 1, "image_size": 16},
 }

@@ -76,6 +76,29 @@ def test_implicit_gon_round_trips_its_dimension_through_a_saved_model(tmp_path):
     torch.testing.assert_close(loaded.reconstruct(x), model.eval().reconstruct(x))
 
 
+def test_coord_scale_stretches_the_coordinates_only():
+    torch.manual_seed(0)
+    scaled = gon.ImplicitGON(latent_dim=3, hidden=8, depth=1, image_size=[10], coord_scale=50.0)
+    plain = gon.ImplicitGON(**{**scaled.config, "coord_scale": 1.0})
+    plain.load_state_dict(scaled.state_dict())
+    z = torch.randn(2, 3)
+    torch.testing.assert_close(scaled.decode(z), plain.render(z, 50 * coordinate_grid(10)).transpose(1, 2))
+    assert not torch.allclose(scaled.decode(z), plain.decode(z))
+    with pytest.raises(ValueError, match="coord_scale"):
+        gon.ImplicitGON(coord_scale=0)
+
+
+@pytest.mark.parametrize("grid", [(2400,), (4, 5, 6)], ids=["1d", "3d"])
+def test_mlp_autoencoder_takes_signals_of_any_dimension(grid):
+    from gon.models import MLPAutoEncoder
+
+    model = MLPAutoEncoder(hidden=42, image_size=list(grid))
+    x = torch.rand(3, 1, *grid)
+    assert model.encode(x).shape == (3, 32) and model.reconstruct(x).shape == x.shape
+    if grid == (2400,):  # matched to the 4x256 implicit GON on 2,400-sample clips (206,337), as its docstring says
+        assert sum(p.numel() for p in model.parameters()) == 206_804
+
+
 # -- audio:PATH -----------------------------------------------------------------------------------
 def wav_bytes(path: Path, samples: np.ndarray, rate: int, width: int = 2, channels: int = 1) -> Path:
     """A PCM WAV file written with the standard library: samples [n] or [n, channels] in [-1, 1]."""

@@ -23,6 +23,7 @@ from gon.models import (
     ConversionGON,
     GradientOriginModel,
     ImplicitGON,
+    MLPAutoEncoder,
     TiedAutoEncoder,
     VariationalGON,
 )
@@ -38,6 +39,7 @@ MODELS: dict[str, type[GradientOriginModel]] = {
     "tied-ae": TiedAutoEncoder,
     "glo": GLO,
     "vae": VAE,
+    "mlp-ae": MLPAutoEncoder,  # signals of any grid dimension (audio, volumes): the implicit GON's baseline there
     # modality conversion (Sec. 3.5): source = masked or downsampled image, target = the image
     "conversion": ConversionGON,
     "conversion-ae": ConversionAE,

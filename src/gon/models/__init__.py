@@ -8,7 +8,7 @@ Models know nothing of names, files or runs: :mod:`gon.pretrained` saves and reb
 class, :mod:`gon.registry` maps ``--model`` names to classes.
 """
 
-from gon.models.baselines import GLO, VAE, AutoEncoder, TiedAutoEncoder
+from gon.models.baselines import GLO, VAE, AutoEncoder, MLPAutoEncoder, TiedAutoEncoder
 from gon.models.core import GON, GradientOriginModel, ImplicitGON, VariationalGON, as_pixels, per_image_sse
 from gon.models.generalisations import SOURCES, ClassifierGON, ConversionAE, ConversionGON, degrade
 
@@ -23,6 +23,7 @@ __all__ = [
     "ConversionGON",
     "GradientOriginModel",
     "ImplicitGON",
+    "MLPAutoEncoder",
     "TiedAutoEncoder",
     "VariationalGON",
     "as_pixels",

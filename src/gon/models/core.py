@@ -265,6 +265,11 @@ class ImplicitGON(GradientOriginModel):
         Default 0.25: at equal wall-clock it reached a lower test MSE than the full grid (1) and
         than 0.5 or 0.1 (docs/performance.md); 1 trains on every pixel (the paper's objective).
     coord_sampling: "same" (one subset for the inner and outer integrals) or "independent".
+    coord_scale: the coordinates span [-coord_scale, coord_scale]^d instead of [-1, 1]^d. The first layer's
+        weights (SIREN init U(-1/(d + k), 1/(d + k)), times w0) then resolve frequencies up to about
+        w0 * coord_scale / (d + k) radians per unit: 1 suits 28x28 images, a clip of thousands of samples
+        needs hundreds (SIREN's audio fits scale their first layer ~100x for the same reason). Only the
+        coordinates are scaled, not the latent's weights, so latents keep their size.
     """
 
     renders_any_size = True
@@ -275,7 +280,11 @@ class ImplicitGON(GradientOriginModel):
         "hidden": Info("SIREN units per layer", low=1),
         "depth": Info("SIREN sine layers", low=1),
         "channels": Info("image channels (default: the data's)", low=1),
-        "image_size": Info("training size, an int or [H, W] (default: the data's)", low=1),
+        "image_size": Info(
+            "training grid: an int (square image) or one length per dimension, [L], [H, W] or [D, H, W] "
+            "(default: the data's)",
+            low=1,
+        ),
         "w0": Info("SIREN frequency", low=0, low_open=True),
         "origin_pass": Info("the exact shared-origin pass or the naive double backward (reference)", ORIGIN_PASSES),
         "coord_fraction": Info(
@@ -285,6 +294,11 @@ class ImplicitGON(GradientOriginModel):
             low_open=True,
         ),
         "coord_sampling": Info("one pixel subset for the inner and outer integrals, or two", COORD_SAMPLINGS),
+        "coord_scale": Info(
+            "coordinates span [-s, s]: long 1-D signals (audio) need hundreds to resolve their frequencies",
+            low=0,
+            low_open=True,
+        ),
     }
 
     def __init__(
@@ -303,6 +317,7 @@ class ImplicitGON(GradientOriginModel):
         origin_pass: str = "shared",
         coord_fraction: float = 0.25,
         coord_sampling: str = "same",
+        coord_scale: float = 1.0,
     ):
         super().__init__(latent_dim, steps, step_size, detach, z0_std, keep_z0)
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
@@ -314,6 +329,8 @@ class ImplicitGON(GradientOriginModel):
             raise ValueError(f"origin_pass must be one of {', '.join(self.ORIGIN_PASSES)}, got {origin_pass!r}")
         if not 0 < coord_fraction <= 1:
             raise ValueError(f"coord_fraction must be in (0, 1], got {coord_fraction}")
+        if not coord_scale > 0:
+            raise ValueError(f"coord_scale must be > 0, got {coord_scale}")
         if coord_sampling not in self.COORD_SAMPLINGS:
             raise ValueError(f"coord_sampling must be one of {', '.join(self.COORD_SAMPLINGS)}, got {coord_sampling!r}")
         if origin_pass == "shared" and not self.origin.shared_start:
@@ -334,6 +351,7 @@ class ImplicitGON(GradientOriginModel):
         self.origin_pass = origin_pass
         self.coord_fraction = coord_fraction
         self.coord_sampling = coord_sampling
+        self.coord_scale = coord_scale
         self.siren = Siren(self.dims + latent_dim, channels, hidden, depth, w0)
 
     # -- rendering ------------------------------------------------------------------------
@@ -353,7 +371,7 @@ class ImplicitGON(GradientOriginModel):
         size = tuple(size or self.image_size)
         if len(size) != self.dims:
             raise ValueError(f"this implicit GON renders {self.dims}-D grids, got size {size}")
-        coords = coordinate_grid(*size, device=z.device, dtype=z.dtype)  # (N, d), N = prod(size)
+        coords = self.coord_scale * coordinate_grid(*size, device=z.device, dtype=z.dtype)  # (N, d), N = prod(size)
         return self.render(z, coords).transpose(1, 2).reshape(z.shape[0], self.channels, *size)
 
     # -- latents --------------------------------------------------------------------------
@@ -401,7 +419,7 @@ class ImplicitGON(GradientOriginModel):
                 f"this implicit GON takes [B, {self.channels}, ...] with {self.dims} grid dimension(s), "
                 f"got {tuple(x.shape)}"
             )
-        return coordinate_grid(*x.shape[2:], device=x.device, dtype=x.dtype)
+        return self.coord_scale * coordinate_grid(*x.shape[2:], device=x.device, dtype=x.dtype)
 
     # -- training -------------------------------------------------------------------------
     def coordinate_subsets(self, total: int, device=None) -> tuple[Tensor | None, Tensor | None]:
