@@ -84,11 +84,8 @@ def audio(args) -> dict:
     fine = load_dataset(f"audio:{args.digits}", "test", sample_rate=4 * rate, audio_seconds=seconds).images
     length = train_data.images.shape[-1]
     rows = []
-    configs = [
-        ("implicit", {"hidden": 256, "depth": 4}, 1e-4),
-        ("mlp-ae", {"hidden": args.ae_hidden}, 1e-3),
-        ("mlp-ae", {"hidden": args.ae_hidden}, 1e-4),
-    ]
+    siren = {"hidden": args.audio_hidden, "depth": args.audio_depth, "coord_scale": args.coord_scale}
+    configs = [("implicit", siren, 1e-4)] + [("mlp-ae", {"hidden": args.ae_hidden}, lr) for lr in args.ae_lrs]
     for name, options, lr in configs:
         torch.manual_seed(0)
         model = MODELS[name](latent_dim=32, image_size=[length], **options)
@@ -242,7 +239,11 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=300, help="training seconds per model (default 300)")
     p.add_argument("--rate", type=int, default=4000)
     p.add_argument("--audio-seconds", type=float, default=0.6)
+    p.add_argument("--audio-hidden", type=int, default=256, help="SIREN width for audio (default 256)")
+    p.add_argument("--audio-depth", type=int, default=4, help="SIREN sine layers for audio (default 4)")
+    p.add_argument("--coord-scale", type=float, default=1.0, help="the implicit GON's coord_scale for audio")
     p.add_argument("--ae-hidden", type=int, default=42, help="MLP AE width (42: 206,804 parameters at 2,400 samples)")
+    p.add_argument("--ae-lrs", type=lambda s: [float(v) for v in s.split(",")], default=[1e-3, 1e-4])
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--volume-hidden", type=int, default=128)
     p.add_argument("--volume-depth", type=int, default=3)
