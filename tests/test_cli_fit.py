@@ -77,8 +77,9 @@ def test_an_existing_run_is_never_overwritten_by_accident(tmp_path, capsys):
     assert fit("--max-steps", "2", "--out", str(run), *TINY_RUN) == 2
     assert "already exists" in capsys.readouterr().err
     assert (run / "precious.txt").read_text() == "keep me"
-    assert fit("--max-steps", "2", "--out", str(run), "--overwrite", *TINY_RUN) == 0
-    assert not (run / "precious.txt").exists()
+    assert fit("--max-steps", "2", "--out", str(run), "--overwrite", *TINY_RUN) == 2  # not a gon run: never removed
+    assert "refusing to remove it" in capsys.readouterr().err
+    assert (run / "precious.txt").read_text() == "keep me"
 
 
 def test_resume_without_a_checkpoint_is_an_error(tmp_path, capsys):

@@ -14,7 +14,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "gon"
 #: the layers, lowest first: a module may import its own layer and the layers listed before it
 LAYERS = [
     # no models: options and their checks, files, data, CPUs
-    ("errors", "settings", "cpu_memory", "threads", "images", "data", "runs", "checkpointing"),
+    ("errors", "settings", "validate", "atomic", "lock", "cpu_memory", "threads", "images", "data", "runs")
+    + ("checkpointing",),
     ("nets",),  # decoders that know nothing of GONs
     ("origin",),  # latents from gradient steps at the origin
     ("sampling",),  # latent statistics and what any model's latent space gives (sample, slerp, render)

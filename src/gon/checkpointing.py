@@ -1,9 +1,8 @@
 """Crash-safe checkpoint files: atomic writes, loads that never run pickled code, pre-flight checks.
 
-A checkpoint is written to a temporary file beside its target, flushed to disk (fsync), then
-renamed over the target (``os.replace`` is atomic on POSIX) and the directory entry is synced.
-A process killed at any moment therefore leaves the previous checkpoint or the new one, never a
-truncated file; a killed writer leaves at most a ``.NAME.*.tmp`` file, removed at the next start.
+A checkpoint is written with :func:`gon.atomic.atomic_write`: a process killed at any moment leaves
+the previous checkpoint or the new one, never a truncated file; a killed writer leaves at most a
+``.NAME.*.tmp`` file, removed at the next start.
 
 Checkpoints are read with ``torch.load(weights_only=True)``: tensors, numbers, strings and plain
 containers only. A pickle that would build any other object (and so could run code) is refused.
@@ -14,55 +13,18 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import secrets
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 
+from gon.atomic import TEMP_SUFFIX, atomic_write  # noqa: F401 (TEMP_SUFFIX: re-exported for its users)
 from gon.errors import GonError
 
-TEMP_SUFFIX = ".tmp"
 MIN_FREE_MARGIN = 64 << 20  # bytes for pictures, logs, the report and the saved model
-
-
-def atomic_write(path: str | Path, write: Callable[[Any], None]) -> Path:
-    """Call ``write(file)`` on a temporary file, fsync it and rename it onto ``path``.
-
-    A failed write (full disk, read-only directory, quota) raises a GonError naming ``path`` and
-    leaves the previous file at ``path`` untouched.
-    """
-    path = Path(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any file
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())  # the data is on disk before the name points at it
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_directory(path.parent)  # ... and the rename itself survives a power cut
-    except OSError as e:
-        raise GonError(f"cannot write {path}: {e.strerror or e}; the previous version (if any) is intact") from None
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-    return path
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:

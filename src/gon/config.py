@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gon.data.audio import MAX_SAMPLE_RATE
 from gon.errors import GonError
 from gon.settings import Info, Option, check_options
+from gon.validate import read_yaml_capped
 
 GPU_LOG_EVERY = 50
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
@@ -166,12 +165,7 @@ def fit_options() -> dict[str, Option]:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    try:
-        values = yaml.safe_load(Path(path).read_text())  # safe_load: tags like !!python/object are refused
-    except FileNotFoundError:
-        raise GonError(f"config file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise GonError(f"config file {path} is not readable YAML: {str(e).splitlines()[0]}") from None
+    values = read_yaml_capped(path)  # safe_load's tags only; size, aliases, depth capped; numbers finite
     if values is None:
         return {}
     if not isinstance(values, dict):

@@ -15,6 +15,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from gon.atomic import save_picture
+
 WAVE_HEIGHT, WAVE_WIDTH = 48, 192  # a waveform's picture in a grid
 VOLUME_SLICES = 4  # depth slices of a volume's picture in a grid
 
@@ -79,8 +81,7 @@ def save_image(image: Image.Image, path: str | Path, scale: int = 1) -> Path:
     path = Path(path)
     if scale > 1:
         image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
-    image.save(path)
-    return path
+    return save_picture(image, path)
 
 
 def upscale(images: Tensor, size: int | tuple[int, ...], resample: int = Image.BICUBIC) -> Tensor:

@@ -19,6 +19,7 @@ from gon.errors import GonError
 from gon.pretrained import CONFIG, construct, load_pretrained, read_config
 from gon.registry import MODELS, TASK_MODELS, model_class
 from gon.runs import last_checkpoint
+from gon.validate import check_tree
 
 #: the settings of a run that say which data a model was trained on: defaults for the inference commands
 TRAINING_DATA_KEYS = ("dataset", "data_dir", "resize", "limit_train", "seed", "sample_rate", "audio_seconds")
@@ -67,9 +68,20 @@ def load(source: str | Path, device: str | torch.device = "cpu") -> torch.nn.Mod
     """
     kind, path = locate(source)
     model = load_saved(path) if kind == "pretrained" else load_checkpoint(path)
+    check_finite_weights(model, path)
     if model.training_data is None and (run := run_directory(kind, path)) is not None:
         model.training_data = training_data_of_run(run)
     return model.to(device).eval()
+
+
+def check_finite_weights(model: torch.nn.Module, where: Path) -> None:
+    """NaN or infinite weights draw garbage: refuse them where the model is loaded."""
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise GonError(f"{where}: weight {name} holds NaN or infinite values; the model cannot be used")
+    gaussian = getattr(model, "latent_gaussian", None)
+    if gaussian is not None and not all(bool(torch.isfinite(t).all()) for t in (gaussian.mean, gaussian.scale_tril)):
+        raise GonError(f"{where}: the latent statistics hold NaN or infinite values")
 
 
 def load_saved(directory: Path) -> torch.nn.Module:
@@ -93,6 +105,7 @@ def load_checkpoint(path: Path) -> torch.nn.Module:
     hparams = ckpt.get("hyper_parameters")
     if not isinstance(hparams, dict) or "model" not in hparams or not isinstance(ckpt.get("state_dict"), dict):
         raise GonError(f"{path} is not a gon checkpoint (no model hyperparameters or state_dict)")
+    check_tree(hparams, f"checkpoint {path}")  # nesting capped, numbers finite
     model = construct(registered_class(hparams["model"], path), hparams.get("model_options", {}), path)
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     try:

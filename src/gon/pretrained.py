@@ -22,12 +22,15 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
+from gon.atomic import replace_directory, write_text
 from gon.errors import GonError
+from gon.runs import SAVED_MODEL_CONFIG, SAVED_MODEL_FORMAT, is_saved_model
 from gon.sampling import LatentGaussian
 from gon.settings import check_options, options_of, required
+from gon.validate import check_model_fits, read_json_capped, shown
 
-FORMAT, FORMAT_VERSION = "gon-pretrained", 1
-CONFIG, WEIGHTS, LATENTS = "config.json", "model.safetensors", "latents.safetensors"
+FORMAT, FORMAT_VERSION = SAVED_MODEL_FORMAT, 1
+CONFIG, WEIGHTS, LATENTS = SAVED_MODEL_CONFIG, "model.safetensors", "latents.safetensors"
 
 
 class PretrainedMixin:
@@ -97,32 +100,33 @@ def save_pretrained(
         json.dumps(record, default=_json_value)  # fail before touching the directory
     except TypeError as e:
         raise GonError(f"{type(model).__name__}'s config cannot be written as JSON: {e}") from None
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG).unlink(missing_ok=True)  # written last: a half-written save is never loadable
-        save_model(model, str(directory / WEIGHTS), metadata={"format": FORMAT})
-        record["weights_sha256"] = sha256(directory / WEIGHTS)
-        record["latents_sha256"] = None
+    record["weights_sha256"] = record["latents_sha256"] = None
+
+    def write(folder: Path) -> None:  # into a fresh folder that replaces ``directory`` once complete
+        save_model(model, str(folder / WEIGHTS), metadata={"format": FORMAT})
+        record["weights_sha256"] = sha256(folder / WEIGHTS)
         if latent_gaussian is not None:
-            record["latents_sha256"] = sha256(latent_gaussian.save(directory / LATENTS))
-        else:
-            (directory / LATENTS).unlink(missing_ok=True)
-        (directory / CONFIG).write_text(json.dumps(record, indent=2, default=_json_value) + "\n")
-    except OSError as e:
-        raise GonError(f"cannot write saved model to {directory}: {e.strerror or e}") from None
+            record["latents_sha256"] = sha256(latent_gaussian.save(folder / LATENTS))
+        write_text(folder / CONFIG, json.dumps(record, indent=2, default=_json_value) + "\n")
+
+    if directory.exists() and (not directory.is_dir() or not is_saved_model(directory) and any(directory.iterdir())):
+        raise GonError(f"{directory} is not empty and not a gon saved model: refusing to replace it")
+    replace_directory(directory, write)  # a kill at any moment leaves the old model or the new one
     return directory
 
 
 def read_config(directory: Path) -> dict[str, Any]:
     """The checked record of ``directory``/config.json (format and version known)."""
     config_path = directory / CONFIG
-    try:
-        record = json.loads(config_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise GonError(f"{config_path} is not readable JSON: {e}") from None
+    record = read_json_capped(config_path, "saved-model config")  # size and depth capped, numbers finite
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise GonError(f"{config_path} is not a gon saved-model config (format is not {FORMAT!r})")
-    if record.get("format_version", 0) > FORMAT_VERSION:
+    version = record.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise GonError(f"{config_path}: format_version must be a whole number, got {shown(version)}")
+    if not isinstance(record.get("training_data"), dict | None):
+        raise GonError(f"{config_path}: training_data must be a mapping or null, got {shown(record['training_data'])}")
+    if version > FORMAT_VERSION:
         raise GonError(
             f"{config_path} has format version {record['format_version']}; this gon reads up to {FORMAT_VERSION}"
         )
@@ -139,6 +143,7 @@ def construct(cls: type, options: Any, where: Path | str) -> torch.nn.Module:
         missing = [name for name in required(cls) if name not in options]
         if missing:
             raise GonError(f"{cls.__name__} needs option {', '.join(missing)}")
+        check_model_fits(cls, options, str(where))  # built on the meta device first: sizes and memory checked
         return cls(**options)
     except (GonError, TypeError, ValueError) as e:
         raise GonError(f"{where}: cannot build {cls.__name__}: {e}".replace("__init__() ", "")) from None
@@ -147,9 +152,9 @@ def construct(cls: type, options: Any, where: Path | str) -> torch.nn.Module:
 def load_pretrained(cls: type, directory: Path, record: dict[str, Any]) -> torch.nn.Module:
     """A ``cls`` from its checked ``record`` (:func:`read_config`) + model.safetensors (+ latents.safetensors)."""
     config_path = directory / CONFIG
-    model = construct(cls, record.get("config"), config_path)
     weights = directory / WEIGHTS
-    _check_file(weights, record.get("weights_sha256"), config_path)
+    _check_file(weights, record.get("weights_sha256"), config_path)  # before building: a bad file costs nothing
+    model = construct(cls, record.get("config"), config_path)
     try:
         load_model(model, str(weights), strict=True)
     except (SafetensorError, RuntimeError) as e:
@@ -159,6 +164,12 @@ def load_pretrained(cls: type, directory: Path, record: dict[str, Any]) -> torch
     if record.get("latents_sha256"):
         _check_file(directory / LATENTS, record["latents_sha256"], config_path)
         model.latent_gaussian = LatentGaussian.load(directory / LATENTS)
+        dim = getattr(model, "latent_dim", model.latent_gaussian.dim)
+        if model.latent_gaussian.dim != dim:
+            raise GonError(
+                f"{directory / LATENTS} holds {model.latent_gaussian.dim}-dimensional statistics; "
+                f"the model's latents have {dim} dimensions"
+            )
     model.training_data = record.get("training_data")
     return model
 

@@ -11,10 +11,17 @@ RUN/recon.png, RUN/metrics.json   the final reconstructions and test figures
 from __future__ import annotations
 
 import csv
+import io
+import json
+import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from gon.atomic import temp_sibling, write_text
 from gon.errors import GonError
+from gon.lock import LOCK_NAME, holder_of, run_lock
 
 
 def default_run_dir(model: str, dataset: str) -> Path:
@@ -25,22 +32,93 @@ def last_checkpoint(run: Path) -> Path:
     return run / "checkpoints" / "last.ckpt"
 
 
-def prepare_run_dir(run: Path, resume: bool, overwrite: bool) -> Path:
-    """Create (or check) the run directory so that nothing the user has is overwritten by accident."""
+#: how a saved model's config.json says it is one (gon.pretrained writes it)
+SAVED_MODEL_CONFIG, SAVED_MODEL_FORMAT = "config.json", "gon-pretrained"
+
+
+def is_saved_model(directory: Path) -> bool:
+    """Whether ``directory`` holds a gon saved model (its config.json says gon's format)."""
+    try:
+        with (Path(directory) / SAVED_MODEL_CONFIG).open("rb") as f:
+            return json.loads(f.read(1 << 20)).get("format") == SAVED_MODEL_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def is_gon_run(directory: Path) -> bool:
+    """Whether ``directory`` is a run gon wrote: config.yaml beside checkpoints/, logs/ or metrics."""
+    markers = ("checkpoints", "logs", "metrics.csv", "metrics.json")
+    return (directory / "config.yaml").is_file() and any((directory / m).exists() for m in markers)
+
+
+def _in_use(directory: Path) -> bool:
+    return directory.is_dir() and any(directory.iterdir())
+
+
+def check_run_dir(run: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse, before anything is touched, a run directory this session may not write."""
     if resume:
         if not last_checkpoint(run).is_file():
             raise GonError(f"--resume: no checkpoint to resume from at {last_checkpoint(run)}")
-    elif run.exists() and (not run.is_dir() or any(run.iterdir())):
+    elif run.exists() and (not run.is_dir() or _in_use(run)):
         if not overwrite:
             raise GonError(
                 f"run directory {run} already exists; pass --resume to continue it or --overwrite to replace it"
             )
-        shutil.rmtree(run) if run.is_dir() else run.unlink()
+        if not run.is_dir() or not (is_gon_run(run) or is_saved_model(run)):
+            raise GonError(
+                f"--overwrite: {run} is not a gon run (config.yaml with checkpoints/ or metrics) nor a saved model; "
+                "refusing to remove it"
+            )
+    if (holder := holder_of(run)) is not None:
+        raise GonError(f"{run} is in use by gon {holder}; wait for it to finish or stop it first")
+
+
+class Replacement:
+    """The old run an ``--overwrite`` moved aside: removed once the new run has started (``commit``),
+    put back if it fails before that (``restore``)."""
+
+    def __init__(self, aside: Path | None):
+        self.aside = aside
+
+    def commit(self) -> None:
+        if self.aside is not None:
+            shutil.rmtree(self.aside, ignore_errors=True)
+            self.aside = None
+
+    def restore(self, run: Path) -> None:
+        if self.aside is not None and self.aside.is_dir():
+            shutil.rmtree(run, ignore_errors=True)
+            os.rename(self.aside, run)
+            self.aside = None
+
+
+@contextmanager
+def open_run(run: Path, resume: bool, overwrite: bool) -> Iterator[Replacement]:
+    """Check, create and lock the run directory for this session (see :func:`check_run_dir`).
+
+    With ``--overwrite`` the old run is moved aside (``.RUN.XXXX.replaced``), not deleted: the
+    caller commits the replacement once training has started; any failure before that restores it.
+    """
+    check_run_dir(run, resume, overwrite)
+    replacement = Replacement(None)
     try:
+        if not resume and _in_use(run):
+            with run_lock(run, "replace"):
+                replacement.aside = temp_sibling(run, ".replaced")
+                os.rename(run, replacement.aside)
+            (replacement.aside / LOCK_NAME).unlink(missing_ok=True)
         run.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise GonError(f"cannot create run directory {run}: {e.strerror}") from None
-    return run
+        replacement.restore(run)
+        raise GonError(f"cannot create run directory {run}: {e.strerror or e}") from None
+    try:
+        with run_lock(run):
+            yield replacement
+    except BaseException:
+        replacement.restore(run)
+        raise
+    replacement.commit()
 
 
 def read_metrics(run: Path) -> list[dict[str, float]]:
@@ -65,9 +143,9 @@ def write_metrics_csv(run: Path) -> Path:
     rows = read_metrics(run)
     keys = sorted({k for r in rows for k in r} - {"epoch", "step"})
     path = run / "metrics.csv"
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["step", "epoch", *keys])
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: (int(v) if k in ("step", "epoch") else v) for k, v in r.items()})
-    return path
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=["step", "epoch", *keys])
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: (int(v) if k in ("step", "epoch") else v) for k, v in r.items()})
+    return write_text(path, text.getvalue())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -51,9 +52,12 @@ class LatentGaussian:
         A covariance that is singular (N <= k, or collapsed dimensions) gets the smallest diagonal
         jitter, growing tenfold from ``jitter`` times its mean variance, that makes it factorise.
         """
-        if latents.ndim != 2 or latents.shape[0] < 2:
-            raise ValueError(f"need latents [N >= 2, k], got {tuple(latents.shape)}")
+        if latents.ndim != 2 or latents.shape[0] < 1:
+            raise ValueError(f"need latents [N >= 1, k], got {tuple(latents.shape)}")
         z = latents.detach().double().cpu()
+        if z.shape[0] < 2:  # one image has no spread: a unit Gaussian around it still samples
+            print("gon: warning: one training latent: sampling from N(z, I) (train on more images)", file=sys.stderr)
+            return cls(z[0], torch.eye(z.shape[1], dtype=z.dtype))
         mean = z.mean(0)
         cov = (z - mean).T @ (z - mean) / z.shape[0]  # [k, k]
         scale = cov.diagonal().mean().clamp_min(1e-12)

@@ -24,6 +24,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from gon.atomic import write_text
 from gon.checkpointing import AtomicCheckpointIO, check_output_dir, read_checkpoint, run_space_needed
 from gon.config import FitConfig
 from gon.data import ImageData, ImageDataset, load_dataset
@@ -37,7 +38,15 @@ from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel, per_image_sse
 from gon.registry import build, check_data, image_size, options_for
 from gon.report import final_pictures, interval_pictures, reconstruction_grid, save_grid, write_report
-from gon.runs import default_run_dir, last_checkpoint, prepare_run_dir, read_metrics, write_metrics_csv
+from gon.runs import (
+    Replacement,
+    check_run_dir,
+    default_run_dir,
+    last_checkpoint,
+    open_run,
+    read_metrics,
+    write_metrics_csv,
+)
 from gon.sampling import GAUSSIAN_FIT_IMAGES, LatentGaussian, encode_images
 from gon.threads_callback import ThreadChoice
 
@@ -93,6 +102,12 @@ class GonModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint) -> None:
         if self.graphed is not None:  # never save the weights that followed a NaN
             self.graphed.check_finite()
+
+    def on_train_start(self):
+        # --resume --lr: the restored optimiser state carries the old rate; the rate given now is the one used
+        for optimizer in self.trainer.optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = self.lr
 
 
 class GonDataModule(L.LightningDataModule):
@@ -177,7 +192,7 @@ def fit(config: FitConfig) -> Path:
     """Train a model as ``config`` says; returns the run directory."""
     run = Path(config.out) if config.out else default_run_dir(config.model, config.dataset)
     if rank_zero_only.rank == 0:  # under DDP every process runs fit(); only rank 0 checks and creates the run
-        prepare_run_dir(run, config.resume, config.overwrite)
+        check_run_dir(run, config.resume, config.overwrite)  # nothing is touched before everything is checked
     L.seed_everything(config.seed, workers=True, verbose=False)
 
     probe = load_dataset(  # native size, channels and grid dimension
@@ -196,20 +211,33 @@ def fit(config: FitConfig) -> Path:
     size = image_size(config.model, probe.image_size, config.image_size) if probe.images.ndim == 4 else None
     data = GonDataModule(config, size or config.image_size)
     data.setup()
+    if len(data.train) < config.batch_size:  # batches are full (drop_last): not one step could run
+        raise GonError(
+            f"option batch_size (--batch-size) is {config.batch_size}, more than the {len(data.train)} training "
+            "images of the dataset: lower it"
+        )
     options = options_for(config.model, data.train, **config.model_options)
 
     if config.resume:
-        module = resume_module(last_checkpoint(run))
+        module = resume_module(last_checkpoint(run), config.lr)
         module.cuda_graphs = config.cuda_graphs
     else:
         module = GonModule(config.model, options, config.lr, config.cuda_graphs)
     module.last_checkpoint = last_checkpoint(run)
     if rank_zero_only.rank > 0:  # same initial weights everywhere, but each process its own noise (VGON, z0)
         torch.manual_seed(config.seed + rank_zero_only.rank)
+        return train(config, run, data, module, Replacement(None))
+    with open_run(run, config.resume, config.overwrite) as replacement:  # locked; an old run (--overwrite) moved aside
+        return train(config, run, data, module, replacement)
+
+
+def train(config: FitConfig, run: Path, data: GonDataModule, module: GonModule, replacement: Replacement) -> Path:
+    """The training session of :func:`fit`, in a checked, locked run directory."""
     if rank_zero_only.rank == 0:  # a read-only or full output directory fails here, not hours in
         check_output_dir(run, run_space_needed(sum(p.numel() for p in module.parameters())))
-        (run / "config.yaml").write_text(
-            yaml.safe_dump({**config.to_dict(), "model_options": module.hparams.model_options}, sort_keys=False)
+        write_text(
+            run / "config.yaml",
+            yaml.safe_dump({**config.to_dict(), "model_options": module.hparams.model_options}, sort_keys=False),
         )
 
     on_gpu = config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()  # Lightning's choice too
@@ -230,6 +258,7 @@ def fit(config: FitConfig) -> Path:
             save_last=True,
         ),
         RunPictures(run, data, config.picture_every),
+        CommitReplacement(replacement),
         TQDMProgressBar(refresh_rate=log_every),
     ]
     max_epochs = config.max_epochs if config.max_epochs is not None else (-1 if config.max_steps else 1)
@@ -284,12 +313,22 @@ def fit(config: FitConfig) -> Path:
     return run
 
 
-def resume_module(checkpoint: Path) -> GonModule:
-    """The module a checkpoint was trained with, rebuilt from its hyperparameters; ``trainer.fit``
-    then restores weights, optimiser and loops through :class:`AtomicCheckpointIO` (weights only)."""
+class CommitReplacement(Callback):
+    """``--overwrite``: the old run, moved aside, is removed once the new run's first step is done."""
+
+    def __init__(self, replacement: Replacement):
+        self.replacement = replacement
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.replacement.commit()
+
+
+def resume_module(checkpoint: Path, lr: float) -> GonModule:
+    """The module a checkpoint was trained with, rebuilt from its hyperparameters, at learning rate ``lr``;
+    ``trainer.fit`` then restores weights, optimiser and loops through :class:`AtomicCheckpointIO` (weights only)."""
     hparams = read_checkpoint(checkpoint).get("hyper_parameters")
     try:
-        return GonModule(**hparams)
+        return GonModule(**{**hparams, "lr": lr})
     except TypeError:
         raise GonError(
             f"{checkpoint} is not a gon fit checkpoint (its hyperparameters do not describe a model)"
@@ -316,7 +355,7 @@ def finish_run(run: Path, model: GradientOriginModel, data: GonDataModule, steps
     model.save_pretrained(run / "model", latent_gaussian=gaussian, training_data=training_data)
     rows = read_metrics(run)
     results.update(final_pictures(model, run, latents, gaussian, data.test.images, rows, data.config.sample_rate))
-    (run / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_text(run / "metrics.json", json.dumps(results, indent=2) + "\n")
     write_report(run)
     print(
         f"test per-pixel MSE {results['test_mse']:.5f} (PSNR {results['test_psnr']:.2f} dB) after {steps} steps, "

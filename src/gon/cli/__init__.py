@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 from gon.cpu_memory import tune_for_training
 from gon.errors import GonError
@@ -37,17 +39,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM outside training (which stops at a step boundary itself): unwind, undoing what was begun."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     tune_for_training()  # a step's activations stay mapped between steps (gon.cpu_memory)
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.run(args) or 0
     except GonError as e:
-        print(f"gon: error: {e}", file=sys.stderr)
+        print(f"gon: error: {shorten(str(e))}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(
+            "gon: stopped by SIGTERM; files already written are complete, nothing half-written was kept",
+            file=sys.stderr,
+        )
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("gon: interrupted", file=sys.stderr)
         return 130
+    except RecursionError:
+        print("gon: error: an input is nested too deeply to read", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("gon: error: out of memory: the request is too large for this machine; ask for less", file=sys.stderr)
+        return 2
+
+
+def shorten(message: str, limit: int = 2000) -> str:
+    """One line, and long values cut short: an error names its culprit without flooding the terminal."""
+    line = " ".join(message.split()).encode("utf-8", "backslashreplace").decode("utf-8")  # non-UTF-8 file names
+    return (
+        line
+        if len(line) <= limit
+        else f"{line[: limit // 2]} ...[{len(line) - limit} characters]... {line[-limit // 2 :]}"
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from gon.atomic import write_text
 from gon.errors import GonError
 from gon.settings import check_flag
 
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         raise GonError(f"option --json: cannot create {out.parent}: {e.strerror}") from None
     record = run_suite(settings, log=lambda line: print(line, file=sys.stderr, flush=True))
-    out.write_text(json.dumps(record, indent=2) + "\n")
+    write_text(out, json.dumps(record, indent=2) + "\n")
     print(markdown(record))
     print(f"\nJSON written to {out}", file=sys.stderr)
     return 0

@@ -11,6 +11,7 @@ import argparse
 import numpy as np
 from tqdm.auto import tqdm
 
+from gon.atomic import atomic_write
 from gon.cli.infer import add_data_arguments, add_model_argument, load_images, load_model, note, output_path, positive
 
 
@@ -38,6 +39,6 @@ def run(args: argparse.Namespace) -> int:
     arrays = {"latents": latents.numpy().astype(np.float32)}
     if data.labels is not None:
         arrays["labels"] = data.labels.numpy()
-    np.savez(out, **arrays)
+    atomic_write(out, lambda f: np.savez(f, **arrays))
     note(f"wrote {out}: latents {tuple(latents.shape)}" + (", labels" if data.labels is not None else ""))
     return 0

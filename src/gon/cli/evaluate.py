@@ -11,6 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
+from gon.atomic import write_text
+
 
 def add_parser(commands) -> None:
     p = commands.add_parser(
@@ -33,7 +35,6 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gon.cli.infer import load_images, load_model, positive
-    from gon.errors import GonError
     from gon.metrics import classification_accuracy, elbo_bits_per_dim, reconstruction_metrics
     from gon.models import VariationalGON
 
@@ -65,10 +66,7 @@ def run(args: argparse.Namespace) -> int:
         if args.out
         else (source if source.is_dir() else source.parent) / f"evaluation-{data.name}-{args.split}.json"
     )
-    try:
-        out.write_text(json.dumps(results, indent=2) + "\n")
-    except OSError as e:
-        raise GonError(f"cannot write {out}: {e.strerror}") from None
+    write_text(out, json.dumps(results, indent=2) + "\n")
     width = max(len(k) for k in results)
     for key, value in results.items():
         print(f"{key:{width}s}  {value:.6g}" if isinstance(value, float) else f"{key:{width}s}  {value}")

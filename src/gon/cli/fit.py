@@ -7,6 +7,7 @@ import typing
 from pathlib import Path
 
 from gon.config import FitConfig, fit_options, read_yaml
+from gon.errors import GonError
 from gon.registry import MODELS
 from gon.settings import Option, options_of
 
@@ -71,41 +72,78 @@ def model_flags() -> dict[str, tuple[Option, str]]:
     return flags
 
 
+#: what a ``--resume`` may not change: the model, its options (both from the checkpoint) and the data it
+#: is trained on; budgets (max steps/epochs), lr, intervals, devices, threads and the logger may change
+RESUME_KEEPS = ("model", "dataset", "image_size", "resize", "batch_size", "seed", "limit_train")
+RESUME_KEEPS += ("sample_rate", "audio_seconds")
+
+
 def config_from_args(args: argparse.Namespace) -> FitConfig:
     given = {k: v for k, v in vars(args).items() if k not in ("run", "command", "config")}
-    values = saved_run_config(given) if given.get("resume") else {}  # `gon fit --resume --out RUN` is enough
-    if getattr(args, "config", None):
-        from_file = read_yaml(args.config)
-        from_file["model_options"] = {**(values.get("model_options") or {}), **(from_file.get("model_options") or {})}
-        values.update(from_file)
-    if "max_steps" in given or "max_epochs" in given:  # a budget given now replaces the saved one
-        for key in ("max_steps", "max_epochs"):
-            values.pop(key, None)
-    options = dict(values.get("model_options") or {})
+    requested = read_yaml(args.config) if getattr(args, "config", None) else {}
+    options = dict(requested.pop("model_options", None) or {})
     flags = model_flags()
     for key in list(given):
         if key in flags:
             options[key] = given.pop(key)
     if given.pop("negative_gradient", False):
         options["keep_z0"] = False
-    values.update(given)
+    requested.update(given)
+    if given.get("resume"):  # `gon fit --resume --out RUN` is enough
+        values = saved_run_config(given)
+        check_resume(requested, options, values)
+        if "max_steps" in requested or "max_epochs" in requested:  # a budget given now replaces the saved one
+            for key in ("max_steps", "max_epochs"):
+                values.pop(key, None)
+        options = {**(values.get("model_options") or {}), **options}
+    else:
+        values = {}
+    values.update(requested)
     values["model_options"] = options
     return FitConfig.from_dict(values, source=getattr(args, "config", None) or "command line")
 
 
+def _same(a, b) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def check_resume(requested: dict, options: dict, saved: dict) -> None:
+    """A ``--resume`` continues the run that is there: a setting it keeps may be repeated, not changed."""
+    if not saved:
+        return
+    model = MODELS.get(saved.get("model", FitConfig.model))
+    defaults = {name: option.default for name, option in (options_of(model) if model else {}).items()}
+    kept = [(k, requested[k], saved.get(k)) for k in RESUME_KEEPS if k in requested and k in saved]
+    saved_options = {**defaults, **(saved.get("model_options") or {})}
+    kept += [(k, v, saved_options[k]) for k, v in options.items() if k in saved_options]
+    for key, value, was in kept:
+        if not _same(value, was):
+            raise GonError(
+                f"--resume: option {key} (--{key.replace('_', '-')}) is {value!r} but the run was trained with "
+                f"{was!r}; a resumed run keeps its model, model options and data (start a new run to change them)"
+            )
+
+
 def saved_run_config(given: dict) -> dict:
-    """The settings a run was started with (RUN/config.yaml), the base for ``--resume``; {} if absent."""
-    from gon.runs import default_run_dir
+    """The settings a run was started with, the base for ``--resume``: RUN/config.yaml, with the model and
+    its options from the checkpoint (what will really be trained); {} when neither is there."""
+    from gon.checkpointing import read_checkpoint
+    from gon.runs import default_run_dir, last_checkpoint
 
     run = (
         Path(given["out"])
         if given.get("out")
         else default_run_dir(given.get("model", FitConfig.model), given.get("dataset", FitConfig.dataset))
     )
-    if not (run / "config.yaml").is_file():
-        return {}
-    values = read_yaml(run / "config.yaml")
-    return {k: v for k, v in values.items() if k not in ("resume", "overwrite")}
+    values = read_yaml(run / "config.yaml") if (run / "config.yaml").is_file() else {}
+    values = {k: v for k, v in values.items() if k not in ("resume", "overwrite")}
+    if last_checkpoint(run).is_file():
+        hparams = read_checkpoint(last_checkpoint(run)).get("hyper_parameters")
+        if isinstance(hparams, dict) and isinstance(hparams.get("model_options"), dict):
+            values.update(model=hparams.get("model"), model_options=hparams["model_options"])
+    return values
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from gon.cli.infer import (
     save_picture,
 )
 from gon.errors import GonError
+from gon.validate import check_request
 
 
 def add_parser(commands) -> None:
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     positive(args.pairs, "--pairs")
     positive(args.steps, "--steps", low=2)  # both ends
     model = load_model(args)
+    check_request(model, args.pairs * (args.steps + 2), f"--pairs {args.pairs} --steps {args.steps}")
     data = load_images(model, args, limit=None if args.seed is not None else 2 * args.pairs)
     if len(data) < 2 * args.pairs:
         raise GonError(f"--pairs {args.pairs} needs {2 * args.pairs} images; the {args.split} split has {len(data)}")

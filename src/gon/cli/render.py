@@ -24,6 +24,7 @@ from gon.cli.infer import (
     save_picture,
 )
 from gon.errors import GonError
+from gon.validate import check_request
 
 
 def add_parser(commands) -> None:
@@ -56,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
             f"{args.model} is a {type(model).__name__}, which decodes only at its training size; "
             "super-resolution needs an implicit GON (gon fit --model implicit)"
         )
+    grid_dims = getattr(model, "dims", 2)
+    if args.resolution is not None:
+        check_request(model, 2 * args.n, f"--resolution {args.resolution}", (args.resolution,) * grid_dims)
     data = load_images(model, args, limit=args.n)
     grid = data.images.shape[2:]
     if len(grid) == 2:

@@ -23,6 +23,7 @@ from gon.cli.infer import (
     save_picture,
 )
 from gon.errors import GonError
+from gon.validate import check_request, finite
 
 
 def add_parser(commands) -> None:
@@ -43,9 +44,10 @@ def run(args: argparse.Namespace) -> int:
 
     out = output_path(args.out)
     positive(args.n, "-n")
-    if args.temperature < 0:
+    if finite(args.temperature, "--temperature") < 0:
         raise GonError(f"--temperature must be >= 0, got {args.temperature}")
     model = load_model(args)
+    check_request(model, args.n, f"-n {args.n}")
     if not is_variational(model) and (model.latent_gaussian is None or args.dataset):
         ensure_latent_gaussian(model, args, force=True)
     samples = sample(model, args.n, args.temperature, args.seed)

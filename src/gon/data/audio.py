@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gon.atomic import atomic_write
 from gon.data.base import ImageData
 from gon.data.splits import folder_split
 from gon.errors import GonError
@@ -70,12 +71,15 @@ def read_wav(path: Path, seconds: float | None = None) -> tuple[np.ndarray, int]
 def write_wav(path: str | Path, waveform: np.ndarray, sample_rate: int) -> Path:
     """A mono 16-bit PCM WAV file of ``waveform`` in [-1, 1] (clipped)."""
     pcm = np.round(np.clip(np.asarray(waveform, dtype=np.float64), -1, 1) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(sample_rate)
-        f.writeframes(pcm.tobytes())
-    return Path(path)
+
+    def write(file) -> None:
+        with wave.open(file, "wb") as f:
+            f.setnchannels(1)
+            f.setsampwidth(2)
+            f.setframerate(sample_rate)
+            f.writeframes(pcm.tobytes())
+
+    return atomic_write(path, write)
 
 
 def resample(signal: np.ndarray, rate: int, new_rate: int) -> np.ndarray:

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from gon.atomic import write_text
 from gon.errors import GonError
 from gon.experiments.common import Budget
 from gon.experiments.convergence import convergence
@@ -247,7 +248,7 @@ def run_experiment(name: str, budget: Budget, command: str | None = None) -> Pat
         "budget": {k: v for k, v in budget.__dict__.items() if k != "progress"},
         "configuration": describe(name, budget.preset),
     }
-    (out / "settings.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_text(out / "settings.json", json.dumps(record, indent=2) + "\n")
     print(
         f"\n{name}: {experiment.summary}\n\n{table}\nwall clock {seconds / 60:.1f} min; tables, figures and "
         f"settings.json in {out}"

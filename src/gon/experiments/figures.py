@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from gon.atomic import save_figure
+
 
 def _subplots(*args, **kwargs):
     """A new figure and its axes (as ``pyplot.subplots`` gives them), outside pyplot's state."""
@@ -26,7 +28,7 @@ def _subplots(*args, **kwargs):
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     return path
 
 

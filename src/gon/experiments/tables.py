@@ -7,9 +7,12 @@ OUT/NAME.md    one line per row: mean ± std (sample std over seeds) of the chos
 from __future__ import annotations
 
 import csv
+import io
 import statistics
 from pathlib import Path
 from typing import Any
+
+from gon.atomic import write_text
 
 
 def write_csv(records: list[dict[str, Any]], path: Path) -> Path:
@@ -18,10 +21,11 @@ def write_csv(records: list[dict[str, Any]], path: Path) -> Path:
     for record in records:
         columns += [k for k in record if k not in columns]
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(records)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(records)
+    write_text(path, text.getvalue())
     return path
 
 
@@ -73,5 +77,5 @@ def write_tables(
     seeds = len({r.get("seed") for r in results})
     table = markdown_table(summarise(results, keys, list(metrics)), keys, metrics)
     text = f"{table}\nMean ± sample std over {seeds} seed{'s' if seeds != 1 else ''}.{(' ' + note) if note else ''}\n"
-    (out / f"{name}.md").write_text(text)
+    write_text(out / f"{name}.md", text)
     return text

@@ -9,12 +9,15 @@ import html
 import json
 import re
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from gon.atomic import write_text
 from gon.errors import GonError
+from gon.lock import holder_of, run_lock
 from gon.report.plots import plot_loss_curves
 from gon.runs import read_metrics
 
@@ -84,12 +87,18 @@ def write_report(run: str | Path, out: str | Path | None = None) -> Path:
     out = Path(out) if out else run / "report.html"
     if not out.parent.is_dir():
         raise GonError(f"output folder {out.parent} does not exist")
+    inside = out.resolve().parent == run.resolve()
+    with run_lock(run, "report") if inside else nullcontext():  # one writer per run; a report elsewhere only reads
+        return _write_page(run, out, redraw=inside or holder_of(run) is None)
+
+
+def _write_page(run: Path, out: Path, redraw: bool) -> Path:
     config = _read_yaml(run / "config.yaml")
     results = _read_json(run / "metrics.json")
     rows = _rows(run)
     curves = run / "loss_curves.png"
     logs = [p.stat().st_mtime for p in [run / "metrics.csv", *run.glob("logs/version_*/metrics.csv")] if p.is_file()]
-    if rows and (not curves.is_file() or max(logs, default=0) > curves.stat().st_mtime):
+    if redraw and rows and (not curves.is_file() or max(logs, default=0) > curves.stat().st_mtime):
         plot_loss_curves(rows, curves, title=run.name)
 
     parts = [
@@ -115,10 +124,7 @@ def write_report(run: str | Path, out: str | Path | None = None) -> Path:
         + "\n".join(parts)
         + "\n</body></html>\n"
     )
-    try:
-        out.write_text(page, encoding="utf-8")
-    except OSError as e:
-        raise GonError(f"cannot write report {out}: {e.strerror or e}") from None
+    write_text(out, page)
     return out
 
 

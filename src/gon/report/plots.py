@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
+from gon.atomic import save_figure
 from gon.sampling import latent_normality
 
 DPI = 100
@@ -84,7 +85,7 @@ def plot_loss_curves(rows: list[dict[str, float]], path: str | Path, title: str 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
-    fig.savefig(path)
+    save_figure(fig, path)
     return Path(path)
 
 
@@ -117,5 +118,5 @@ def plot_latent_histogram(latents: Tensor, path: str | Path, title: str = "laten
     )
     ax.set(xlabel="latent value", ylabel="density", title=title)
     ax.legend(fontsize=8)
-    fig.savefig(path)
+    save_figure(fig, path)
     return stats

@@ -17,6 +17,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from gon.atomic import save_figure
 from gon.data.audio import waveform, write_wav
 from gon.errors import GonError
 from gon.images import make_grid
@@ -61,7 +62,7 @@ def audio_figure(versions: dict[str, tuple[Tensor, int]], path: str | Path, titl
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     return Path(path)
 
 
@@ -108,7 +109,7 @@ def isosurface_figure(versions: dict[str, Tensor], path: str | Path, level: floa
             if c == 0:
                 ax.set_title(f"{name} {'x'.join(map(str, grid.shape))}", fontsize=9, loc="left")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    save_figure(fig, path, dpi=90)
     return Path(path)
 
 
