@@ -98,7 +98,7 @@ def saved(tmp_path, edit):
     "edit,culprit",
     [
         (lambda r: r["config"].update(width=10**9), "cannot build GON"),
-        (lambda r: r["config"].update(width=-3), "negative dimension"),
+        (lambda r: r["config"].update(width=-3), r"option width \(--width\) must be >= 1, got -3"),
         (lambda r: r.update(format_version="1"), "format_version must be a whole number"),
         (lambda r: r.update(training_data="abc"), "training_data must be a mapping"),
         (lambda r: r["config"].update(step_size=float("nan")), "NaN is not a finite number"),
