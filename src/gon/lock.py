@@ -66,7 +66,9 @@ def acquire(directory: Path, what: str) -> int:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as e:
-            raise GonError(f"cannot lock {directory} to {what} it: {e.strerror or e}") from None
+            raise GonError(
+                f"output directory {directory} is not writable: {e.strerror or e} (gon locks it to {what} it)"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
