@@ -89,8 +89,8 @@ def test_fashion_mnist_resize_matches_bilinear_interpolate():
             native, size=(size, size), mode="bilinear", align_corners=False, antialias=size < 28
         ).clamp(0, 1)
         assert torch.allclose(got, want, atol=1e-5)
-    first = load_dataset("fashion-mnist", limit=64, image_size=32, download=False).images
-    assert torch.allclose(full.images[:64], first, atol=1e-6)
+    chosen = load_dataset("fashion-mnist", limit=64, image_size=32, download=False)
+    assert torch.allclose(full.images[chosen.index], chosen.images, atol=1e-6)
 
 
 @needs_fashion
@@ -107,10 +107,18 @@ def test_fashion_mnist_pad_centres_with_zeros():
 
 
 @needs_fashion
-def test_limit_takes_the_first_images():
-    few = load_dataset("fashion-mnist", "test", limit=7, download=False)
-    assert len(few) == 7 and few.labels.shape == (7,)
-    assert torch.equal(few.images, load_dataset("fashion-mnist", "test", download=False).images[:7])
+def test_limit_is_a_seeded_choice_of_every_class():
+    everything = load_dataset("fashion-mnist", "test", download=False)
+    few = load_dataset("fashion-mnist", "test", limit=20, download=False)
+    assert len(few) == 20 and few.labels.shape == (20,)
+    assert torch.equal(few.images, everything.images[few.index]) and torch.equal(
+        few.labels, everything.labels[few.index]
+    )
+    assert few.labels.bincount(minlength=10).tolist() == [2] * 10  # stratified: every class, in turns
+    assert few.labels[:10].tolist() == list(range(10))
+    again = load_dataset("fashion-mnist", "test", limit=20, download=False)
+    other = load_dataset("fashion-mnist", "test", limit=20, limit_seed=1, download=False)
+    assert torch.equal(few.index, again.index) and not torch.equal(few.index, other.index)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from gon.validate import read_yaml_capped
 
 GPU_LOG_EVERY = 50
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+LOGGERS = ("csv", "tensorboard")
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
 DEVICES_HELP = "a positive count, 'auto', -1 (all) or device indices like '0,1'"
 
@@ -38,6 +39,8 @@ class FitConfig:
     resize: str = "resize"  # how 28x28 data reaches 32x32: "resize" (bilinear, as the paper) or "pad"
     batch_size: int = 64  # the global batch: split evenly among DDP processes
     lr: float = 1e-4
+    weight_decay: float = 0.0  # Adam's L2 penalty on the weights (an option of the Lightning fork of the original code)
+    adam_eps: float = 1e-8  # Adam's epsilon (its denominator's floor)
     max_steps: int | None = None
     max_epochs: int | None = None  # neither given: one epoch
     seed: int = 0
@@ -56,16 +59,23 @@ class FitConfig:
     # steps between metrics.csv rows and progress-bar refreshes (each reads the loss off the device);
     # None: every step on a CPU, every GPU_LOG_EVERY steps on a GPU (where a read per step costs ~10% of a step)
     log_every: int | None = None
-    limit_train: int | None = None  # use only the first N training images (quick runs, tests)
+    limit_train: int | None = None  # train on N images drawn with the seed, stratified by class (quick runs, tests)
     cuda_graphs: bool = True  # on one CUDA device: each training step replayed as a CUDA graph (gon.graphs)
     threads: int | None = None  # torch CPU threads; None: the fastest count, measured on the run's steps (gon.threads)
     sample_rate: int = 8000  # audio:PATH datasets: clips resampled to this rate (Hz)
     audio_seconds: float = 1.0  # audio:PATH datasets: clips cropped or padded with silence to this length
+    logger: list[str] | str = field(default_factory=lambda: ["csv"])  # csv (always kept) and/or tensorboard
     model_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         for name, option in fit_options().items():
             setattr(self, name, option.check(getattr(self, name)))
+        if isinstance(self.logger, str):
+            self.logger = [name.strip() for name in self.logger.split(",") if name.strip()]
+        unknown = [name for name in self.logger if name not in LOGGERS]
+        if unknown or not self.logger:
+            raise fit_options()["logger"].error(f"must list some of {', '.join(LOGGERS)}", ",".join(self.logger))
+        self.logger = ["csv", *(name for name in dict.fromkeys(self.logger) if name != "csv")]
         if not _valid_devices(self.devices):
             raise fit_options()["devices"].error(f"must be {DEVICES_HELP}", self.devices)
         if self.max_steps is not None and self.max_epochs is not None:
@@ -129,7 +139,7 @@ FIT_INFO = {
     "num_nodes": Info("machines in a multi-node DDP run", **POSITIVE),
     "num_workers": Info("data loader worker processes", low=0),
     "val_every": Info("steps between test evaluations (default: each epoch)", **POSITIVE),
-    "val_size": Info("test images used at intervals", **POSITIVE),
+    "val_size": Info("test images evaluated at intervals, drawn with --seed, stratified by class", **POSITIVE),
     "checkpoint_every": Info("steps between checkpoints", **POSITIVE),
     "picture_every": Info("steps between reconstruction grids", **POSITIVE),
     "log_every": Info(
@@ -138,7 +148,13 @@ FIT_INFO = {
         "last row)",
         **POSITIVE,
     ),
-    "limit_train": Info("train on the first N images only", **POSITIVE),
+    "limit_train": Info("train on N images drawn at random with --seed, stratified by class", **POSITIVE),
+    "weight_decay": Info("Adam's L2 penalty on the weights (as the Lightning fork of the original code)", low=0),
+    "adam_eps": Info("Adam's epsilon", low=0, low_open=True),
+    "logger": Info(
+        "csv and/or tensorboard, comma-separated (csv is always kept: metrics.csv and the report read it; "
+        "tensorboard adds RUN/tensorboard/ with the scalars and the picture grids)"
+    ),
     "sample_rate": Info("audio:PATH datasets: clips resampled to this rate (Hz)", **POSITIVE, high=MAX_SAMPLE_RATE),
     "audio_seconds": Info(
         "audio:PATH datasets: clips cropped or padded with silence to this length", low=0, low_open=True

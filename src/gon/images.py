@@ -121,3 +121,45 @@ def pairs_grid(left: Tensor, right: Tensor, pairs_per_row: int = 4) -> Image.Ima
 def rows_grid(rows: Tensor) -> Image.Image:
     """[R, T, C, H, W] -> a grid with one row of T images per r (interpolations, one pair a row)."""
     return make_grid(rows.flatten(0, 1), nrow=rows.shape[1])
+
+
+MAX_SIDE = 768  # small grids are enlarged (nearest neighbour, at most 4x) until their longer side reaches this
+FONT_SIZE = 14
+
+
+def labelled(
+    grid: Image.Image,
+    title: str,
+    cell: tuple[int, int],
+    rows: list[str] | None = None,
+    columns: list[str] | None = None,
+    padding: int = 2,
+) -> Image.Image:
+    """A grid enlarged for viewing, with a header strip (its title and any column labels) and row labels.
+
+    cell: (height, width) of one image of ``grid`` with its padding; ``rows`` and ``columns`` label them in
+    turn, repeating when the grid has more rows (or columns) than labels. Text is drawn after enlarging,
+    with Pillow's built-in font, so that it stays sharp.
+    """
+    from PIL import ImageDraw, ImageFont
+
+    scale = max(1, min(4, MAX_SIDE // max(grid.width, grid.height)))
+    grid = grid.convert("RGB").resize((grid.width * scale, grid.height * scale), Image.NEAREST)
+    font = ImageFont.load_default(size=FONT_SIZE)
+    line = FONT_SIZE + 6
+    cell_h, cell_w = cell[0] * scale, cell[1] * scale
+    left = 8 + max((int(font.getlength(r)) for r in rows), default=-8) if rows else 0
+    top = line * (1 + bool(columns)) + 4
+    width = max(grid.width + left, int(font.getlength(title)) + 16)
+    out = Image.new("RGB", (width, grid.height + top), "white")
+    out.paste(grid, (left, top))
+    draw = ImageDraw.Draw(out)
+    draw.text((8, 4), title, fill="black", font=font)
+    for i in range(grid.width // cell_w if columns else 0):
+        text = columns[i % len(columns)]
+        x = left + padding * scale + i * cell_w + (cell_w - padding * scale - font.getlength(text)) / 2
+        draw.text((x, line + 4), text, fill=(60, 60, 60), font=font)
+    for i in range(grid.height // cell_h if rows else 0):
+        y = top + padding * scale + i * cell_h + (cell_h - padding * scale - FONT_SIZE) / 2
+        draw.text((4, y), rows[i % len(rows)], fill=(60, 60, 60), font=font)
+    return out

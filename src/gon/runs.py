@@ -25,7 +25,12 @@ from gon.lock import LOCK_NAME, holder_of, run_lock
 
 
 def default_run_dir(model: str, dataset: str) -> Path:
-    return Path("runs") / f"{model}-{dataset.replace(':', '-').replace('/', '_')}"
+    return Path("runs") / f"{model}-{file_safe(dataset)}"
+
+
+def file_safe(name: str) -> str:
+    """A dataset name as part of a file name: ``folder:/data/photos`` -> ``folder-_data_photos``."""
+    return name.replace(":", "-").replace("/", "_").replace("\\", "_")
 
 
 def last_checkpoint(run: Path) -> Path:
@@ -122,7 +127,7 @@ def open_run(run: Path, resume: bool, overwrite: bool) -> Iterator[Replacement]:
 
 
 def read_metrics(run: Path) -> list[dict[str, float]]:
-    """All logged rows of a run, oldest session first.
+    """All logged rows of a run, oldest session first; ``step`` N: measured at (after) the N-th optimiser step.
 
     A session resumed from a checkpoint at step s replaces the rows of earlier sessions from
     step s on (a crashed session may have logged steps past its last checkpoint).
@@ -132,6 +137,9 @@ def read_metrics(run: Path) -> list[dict[str, float]]:
     for path in versions:
         with path.open(newline="") as f:
             new = [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+        for r in new:  # Lightning logs the N-th optimiser step (and what follows it) as step N - 1
+            if "step" in r:
+                r["step"] += 1
         if new:
             first = min(r.get("step", 0) for r in new)
             rows = [r for r in rows if r.get("step", 0) < first] + new

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 import yaml
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from gon.atomic import write_text
 from gon.checkpointing import AtomicCheckpointIO, check_output_dir, read_checkpoint, run_space_needed
 from gon.config import FitConfig
-from gon.data import ImageData, ImageDataset, load_dataset
+from gon.data import ImageDataset, load_dataset
 from gon.errors import GonError
 from gon.graphed_training import GraphedTraining
 from gon.graphs import TrainingAdam
@@ -36,6 +36,8 @@ from gon.loading import TRAINING_DATA_KEYS
 from gon.loop import loss_arguments
 from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel, per_image_sse
+from gon.progress import TrainingClock, progress_bar, silence_advertising
+from gon.provenance import record_session
 from gon.registry import build, check_data, image_size, options_for
 from gon.report import final_pictures, interval_pictures, reconstruction_grid, save_grid, write_report
 from gon.runs import (
@@ -50,19 +52,30 @@ from gon.runs import (
 from gon.sampling import GAUSSIAN_FIT_IMAGES, LatentGaussian, encode_images
 from gon.threads_callback import ThreadChoice
 
+PICTURE_IMAGES = 32  # test images in the reconstruction grids (a seeded, class-stratified choice)
+
 
 class GonModule(L.LightningModule):
     """Trains any gon model on its own ``loss_terms``; evaluates test reconstructions.
 
     cuda_graphs: on a single CUDA device, each training step is one replayed CUDA graph under manual
     optimisation (:mod:`gon.graphed_training`); elsewhere, and with False, Lightning's automatic optimisation.
+    weight_decay, adam_eps: Adam's L2 penalty and epsilon, as the Lightning fork of the original code exposes them.
     """
 
-    def __init__(self, model: str, model_options: dict[str, Any], lr: float = 1e-4, cuda_graphs: bool = True):
+    def __init__(
+        self,
+        model: str,
+        model_options: dict[str, Any],
+        lr: float = 1e-4,
+        cuda_graphs: bool = True,
+        weight_decay: float = 0.0,
+        adam_eps: float = 1e-8,
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.model = build(model, **model_options)
-        self.lr = lr
+        self.lr, self.weight_decay, self.adam_eps = lr, weight_decay, adam_eps
         self.cuda_graphs = cuda_graphs
         self.graphed: GraphedTraining | None = None
         self.last_checkpoint: Path | None = None  # named by the non-finite-loss error of graphed steps
@@ -97,7 +110,14 @@ class GonModule(L.LightningModule):
                 )
         self.automatic_optimization = not graphs
         self.graphed = GraphedTraining(self, self.last_checkpoint) if graphs else None
-        return TrainingAdam(self.model.parameters(), lr=self.lr, capturable=graphs, update_in_closure=graphs)
+        return TrainingAdam(
+            self.model.parameters(),
+            lr=self.lr,
+            capturable=graphs,
+            update_in_closure=graphs,
+            eps=self.adam_eps,
+            weight_decay=self.weight_decay,
+        )
 
     def on_save_checkpoint(self, checkpoint) -> None:
         if self.graphed is not None:  # never save the weights that followed a NaN
@@ -117,16 +137,21 @@ class GonDataModule(L.LightningDataModule):
         super().__init__()
         self.config = config
         self.image_size = image_size
-        self.train: ImageData | None = None
-        self.test: ImageData | None = None
+        self.train = self.test = self.validation = self.shown = None
 
     def setup(self, stage: str | None = None):
         if self.train is None:
             c = self.config
             kw = dict(data_dir=c.data_dir, image_size=self.image_size, resize=c.resize, seed=c.seed)
             kw.update(sample_rate=c.sample_rate, audio_seconds=c.audio_seconds)
-            self.train = load_dataset(c.dataset, "train", limit=c.limit_train, **kw)
+            self.train = load_dataset(c.dataset, "train", limit=c.limit_train, **kw)  # seeded, stratified
             self.test = load_dataset(c.dataset, "test", **kw)
+            self.validation = self.test.subset(c.val_size, c.seed)  # what the interval evaluations see
+            self.shown = self.test.subset(PICTURE_IMAGES, c.seed).images  # the pictures' test images: every class
+
+    def validation_note(self) -> str:
+        """Which images the interval evaluations were measured on, for every figure that shows them."""
+        return describe_images(len(self.validation), len(self.test), "test")
 
     def per_process_batch(self) -> int:
         """--batch-size is the global batch: each of the ``world_size`` processes takes an equal share."""
@@ -144,13 +169,16 @@ class GonDataModule(L.LightningDataModule):
         )
 
     def val_dataloader(self):
-        subset = ImageData(
-            self.test.images[: self.config.val_size],
-            None if self.test.labels is None else self.test.labels[: self.config.val_size],
-            self.test.name,
-            self.test.classes,
-        )
-        return DataLoader(ImageDataset(subset), batch_size=self.per_process_batch(), num_workers=0)
+        return DataLoader(ImageDataset(self.validation), batch_size=self.per_process_batch(), num_workers=0)
+
+
+def describe_images(used: int, total: int, split: str) -> str:
+    """``all 10,000 test images`` or ``1,000 of 10,000 test images, random, stratified``."""
+    return (
+        f"all {total:,} {split} images"
+        if used >= total
+        else f"{used:,} of {total:,} {split} images, random, stratified"
+    )
 
 
 class IndexedDataset(torch.utils.data.Dataset):
@@ -177,15 +205,42 @@ class RunPictures(Callback):
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         if trainer.global_step % self.every == 0:
             trainer.logger.save()  # flush this session's metrics so that the curves include them
-            interval_pictures(
+            pictures = interval_pictures(
                 module.model,
                 self.run / "pictures",
                 trainer.global_step,
                 self.data.train.images,
-                self.data.test.images,
+                self.data.shown,
                 read_metrics(self.run),
                 self.run / "loss_curves.png",
+                self.data.validation_note(),
             )
+            log_pictures(trainer.loggers, pictures, trainer.global_step)
+
+
+def log_pictures(loggers, pictures: dict, step: int) -> None:
+    """Picture grids (PIL images) into every TensorBoard log, beside its scalars."""
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger):
+            for name, image in pictures.items():
+                logger.experiment.add_image(name, np.asarray(image.convert("RGB")), step, dataformats="HWC")
+            logger.experiment.flush()
+
+
+def make_loggers(run: Path, config: FitConfig) -> list:
+    """The CSV log (always: metrics.csv and the report read it) and the others --logger asks for."""
+    # a new version_K per session, merged by write_metrics_csv; flushed at least as often as checkpoints are
+    # written, so that a killed session keeps the log of the steps its checkpoint holds
+    loggers = [CSVLogger(run, name="logs", flush_logs_every_n_steps=min(100, config.checkpoint_every))]
+    if "tensorboard" in config.logger:
+        try:
+            import tensorboard  # noqa: F401  (Lightning falls back to tensorboardX, which gon does not install)
+        except ImportError:
+            raise GonError(
+                "--logger tensorboard needs the tensorboard package: pip install 'gon[tensorboard]'"
+            ) from None
+        loggers.append(TensorBoardLogger(run, name="tensorboard", version="", default_hp_metric=False))
+    return loggers
 
 
 def fit(config: FitConfig) -> Path:
@@ -222,7 +277,7 @@ def fit(config: FitConfig) -> Path:
         module = resume_module(last_checkpoint(run), config.lr)
         module.cuda_graphs = config.cuda_graphs
     else:
-        module = GonModule(config.model, options, config.lr, config.cuda_graphs)
+        module = GonModule(config.model, options, config.lr, config.cuda_graphs, config.weight_decay, config.adam_eps)
     module.last_checkpoint = last_checkpoint(run)
     if rank_zero_only.rank > 0:  # same initial weights everywhere, but each process its own noise (VGON, z0)
         torch.manual_seed(config.seed + rank_zero_only.rank)
@@ -239,10 +294,12 @@ def train(config: FitConfig, run: Path, data: GonDataModule, module: GonModule, 
             run / "config.yaml",
             yaml.safe_dump({**config.to_dict(), "model_options": module.hparams.model_options}, sort_keys=False),
         )
+        write_text(run / "model_options.json", json.dumps(module.model.config, indent=2) + "\n")  # defaults too
+        record_session(run)
 
     on_gpu = config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()  # Lightning's choice too
     log_every = config.resolved_log_every(on_gpu)
-    stop = GracefulStop()
+    stop, clock = GracefulStop(), TrainingClock()
     callbacks = [
         ThreadChoice(config.threads),  # first: its step timing ends before the other callbacks' work
         StopOnNonFiniteLoss(last_checkpoint(run)),
@@ -259,8 +316,10 @@ def train(config: FitConfig, run: Path, data: GonDataModule, module: GonModule, 
         ),
         RunPictures(run, data, config.picture_every),
         CommitReplacement(replacement),
-        TQDMProgressBar(refresh_rate=log_every),
+        clock,
+        progress_bar(log_every),
     ]
+    silence_advertising()
     max_epochs = config.max_epochs if config.max_epochs is not None else (-1 if config.max_steps else 1)
     trainer = L.Trainer(
         default_root_dir=run,
@@ -270,9 +329,7 @@ def train(config: FitConfig, run: Path, data: GonDataModule, module: GonModule, 
         num_nodes=config.num_nodes,
         max_steps=config.max_steps or -1,
         max_epochs=max_epochs,
-        # a new version_K per session, merged by write_metrics_csv; flushed at least as often as checkpoints
-        # are written, so that a killed session keeps the log of the steps its checkpoint holds
-        logger=CSVLogger(run, name="logs", flush_logs_every_n_steps=min(100, config.checkpoint_every)),
+        logger=make_loggers(run, config),
         callbacks=callbacks,
         # metrics.csv: the train loss every log_every steps (default: every step on a CPU, 50 on a GPU). Each
         # logged value is read off the device, a sync that on a GPU costs a launch-bound step ~2 ms
@@ -291,10 +348,8 @@ def train(config: FitConfig, run: Path, data: GonDataModule, module: GonModule, 
             f"--batch-size {config.batch_size} is the global batch; it must divide evenly among the "
             f"{trainer.world_size} processes"
         )
-    started = time.perf_counter()
     try:
         trainer.fit(module, datamodule=data, ckpt_path=last_checkpoint(run) if config.resume else None)
-        seconds = time.perf_counter() - started
         trainer.save_checkpoint(last_checkpoint(run), weights_only=False)  # the full state, for --resume
         if stop.stopped:  # Ctrl-C / SIGTERM: the checkpoint is saved; skip the final evaluation
             if trainer.is_global_zero:
@@ -307,7 +362,7 @@ def train(config: FitConfig, run: Path, data: GonDataModule, module: GonModule, 
                 )
             raise KeyboardInterrupt
         if trainer.is_global_zero:
-            finish_run(run, module.model, data, trainer.global_step, seconds)
+            finish_run(run, module.model, data, trainer, clock.seconds)
     except OSError as e:  # a write that fails mid-run (disk full, directory removed): name the file
         raise GonError(f"cannot write {e.filename or run}: {e.strerror or e}") from None
     return run
@@ -335,10 +390,13 @@ def resume_module(checkpoint: Path, lr: float) -> GonModule:
         ) from None
 
 
-def finish_run(run: Path, model: GradientOriginModel, data: GonDataModule, steps: int, seconds: float) -> None:
-    """Final pictures and test figures of a run (rank zero only)."""
+def finish_run(run: Path, model: GradientOriginModel, data: GonDataModule, trainer: L.Trainer, seconds: float) -> None:
+    """Final pictures and test figures of a run (rank zero only); ``seconds``: training time of every session."""
+    steps = trainer.global_step
     write_metrics_csv(run)
-    save_grid(reconstruction_grid(model, data.test.images[:32]), run / "recon.png")
+    shown = describe_images(len(data.shown), len(data.test), "test")
+    recon = reconstruction_grid(model, data.shown, source=f"{shown} (seed {data.config.seed})")
+    save_grid(recon, run / "recon.png")
     results = reconstruction_metrics(model, data.test.images)
     results = {f"test_{k}": v for k, v in results.items()}
     results.update(
@@ -346,15 +404,29 @@ def finish_run(run: Path, model: GradientOriginModel, data: GonDataModule, steps
         train_seconds=round(seconds, 2),
         parameters=sum(p.numel() for p in model.parameters()),
         test_images=len(data.test),
+        test_measured_on=describe_images(len(data.test), len(data.test), "test"),
+        interval_evaluations_measured_on=data.validation_note(),
     )
     training = data.train.images[:GAUSSIAN_FIT_IMAGES]
-    with tqdm(total=len(training), desc="encoding training latents", unit="img", leave=False) as bar:
+    with tqdm(
+        total=len(training), desc="encoding training latents", unit="img", leave=False, disable=not sys.stderr.isatty()
+    ) as bar:
         latents = encode_images(model, training, progress=bar.update)
     gaussian = LatentGaussian.fit(latents)  # for sampling the saved model
     training_data = {k: getattr(data.config, k) for k in TRAINING_DATA_KEYS}
     model.save_pretrained(run / "model", latent_gaussian=gaussian, training_data=training_data)
-    rows = read_metrics(run)
-    results.update(final_pictures(model, run, latents, gaussian, data.test.images, rows, data.config.sample_rate))
+    stats, pictures = final_pictures(
+        model,
+        run,
+        latents,
+        gaussian,
+        data.shown,
+        read_metrics(run),
+        data.config.sample_rate,
+        validation_note=data.validation_note(),
+    )
+    results.update(stats)
+    log_pictures(trainer.loggers, {"recon": recon, **pictures}, steps)
     write_text(run / "metrics.json", json.dumps(results, indent=2) + "\n")
     write_report(run)
     print(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import signal
 import sys
 import threading
@@ -31,9 +32,64 @@ COMMAND_MODULES = [
 ]
 
 
+#: one typical use per command, printed at the end of its --help (tests run each through the parser)
+EXAMPLES = {
+    "fit": "gon fit --model implicit --dataset mnist --max-steps 2000 --out runs/implicit-mnist",
+    "export": "gon export runs/implicit-mnist my-model",
+    "encode": "gon encode runs/implicit-mnist --out latents.npz",
+    "reconstruct": "gon reconstruct runs/implicit-mnist -n 32 --seed 1 --out recon.png",
+    "sample": "gon sample runs/vgon-fashion-mnist -n 64 --temperature 0.8 --out samples.png",
+    "interpolate": "gon interpolate runs/implicit-mnist --pairs 4 --steps 10 --seed 1 --out slerp.png",
+    "render": "gon render runs/implicit-mnist --resolution 256 -n 8 --out sr.png",
+    "report": "gon report runs/implicit-mnist",
+    "bench": "gon bench --quick",
+    "evaluate": "gon evaluate runs/implicit-mnist --limit 1000 --seed 0",
+    "reproduce": "gon reproduce --list",
+}
+_MARKUP = re.compile(r"(?::\w+:)?``?([^`]+)``?")  # ``literal``, `text`, :class:`name` (reStructuredText)
+
+
+def plain(text: str | None) -> str | None:
+    """Help text without the reStructuredText markup of the docstrings it comes from."""
+    return _MARKUP.sub(r"\1", text) if text else text
+
+
+class PlainHelp(argparse.RawDescriptionHelpFormatter):
+    """Help in plain text: the markup removed, the description's line breaks kept (mixed into each command's
+    formatter; ``_fill_text`` and ``_get_help_string`` are the hooks argparse's own formatters override)."""
+
+    def _fill_text(self, text, width, indent):
+        return super()._fill_text(plain(text), width, indent)
+
+    def _get_help_string(self, action):
+        return plain(super()._get_help_string(action))
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: plain-text help and an example at the end."""
+
+    def __init__(self, *args, epilog=None, formatter_class=argparse.HelpFormatter, **kwargs):
+        command = (kwargs.get("prog") or "").split()[-1:]
+        example = EXAMPLES.get(command[0]) if command else None
+        if example and epilog is None:
+            epilog = f"example:\n  {example}"
+        if not issubclass(formatter_class, PlainHelp):
+            formatter_class = type(f"Plain{formatter_class.__name__}", (PlainHelp, formatter_class), {})
+        super().__init__(*args, epilog=epilog, formatter_class=formatter_class, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gon", description="Gradient Origin Networks: train, use and reproduce.")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    from gon.provenance import version_line
+
+    parser = argparse.ArgumentParser(
+        prog="gon",
+        description="Gradient Origin Networks: train, use and reproduce.",
+        epilog="quick start:\n  gon fit --model implicit --dataset mnist --max-steps 2000\n"
+        "  gon report runs/implicit-mnist\n'gon COMMAND --help' describes each command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=version_line())
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=CommandParser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parser(commands)
     return parser

@@ -1,7 +1,9 @@
-"""``gon encode MODEL --out latents.npz``: the latents of a dataset's images (and their labels when it has them).
+"""``gon encode MODEL --out latents.npz``: the latents of a dataset's images, each traceable to its image.
 
-The .npz holds ``latents`` (float32 [N, latent_dim]) and, for labelled datasets, ``labels``
-(int64 [N]); read it with ``numpy.load(path)`` (no pickle needed).
+The .npz holds ``latents`` (float32 [N, latent_dim]), ``index`` (int64 [N]: each image's position
+in its split), for labelled data ``labels`` (int64 [N]) and ``classes`` (the class names, labels
+index them), and for folders ``paths`` (each image's file, relative to the folder). Read it with
+``numpy.load(path)``: every array is plain numbers or text, no pickle needed.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ def add_parser(commands) -> None:
     add_model_argument(p)
     add_data_arguments(p)
     p.add_argument("--out", required=True, help="the .npz file to write (its folder must exist)")
-    p.add_argument("--limit", type=int, help="encode only the first N images")
+    p.add_argument("--limit", type=int, help="encode N images drawn at random with --seed, stratified by class")
     p.add_argument("--batch-size", type=int, default=256, help="images encoded at once")
     p.set_defaults(run=run)
 
@@ -36,9 +38,15 @@ def run(args: argparse.Namespace) -> int:
     data = load_images(model, args, limit=args.limit)
     with tqdm(total=len(data), desc=f"encoding {data.name} {args.split}", unit="img") as bar:
         latents = encode_images(model, data.images, args.batch_size, progress=bar.update)
-    arrays = {"latents": latents.numpy().astype(np.float32)}
+    arrays = {
+        "latents": latents.numpy().astype(np.float32),
+        "index": data.index.numpy() if data.index is not None else np.arange(len(data), dtype=np.int64),
+    }
     if data.labels is not None:
         arrays["labels"] = data.labels.numpy()
+        arrays["classes"] = np.array(data.classes, dtype=str)
+    if data.paths is not None:
+        arrays["paths"] = np.array(data.paths, dtype=str)
     atomic_write(out, lambda f: np.savez(f, **arrays))
-    note(f"wrote {out}: latents {tuple(latents.shape)}" + (", labels" if data.labels is not None else ""))
+    note(f"wrote {out}: " + ", ".join(f"{k} {v.shape}" for k, v in arrays.items()))
     return 0

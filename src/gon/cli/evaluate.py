@@ -25,7 +25,12 @@ def add_parser(commands) -> None:
     p.add_argument("--dataset", help="dataset to evaluate on (default: the one the model was trained on)")
     p.add_argument("--data-dir", help="where to look for dataset files first")
     p.add_argument("--split", choices=["test", "train"], default="test", help="split to evaluate (default test)")
-    p.add_argument("--limit", type=int, help="evaluate the first N images only (GLO fits a code per image: slow)")
+    p.add_argument(
+        "--limit",
+        type=int,
+        help="evaluate N images drawn at random with --seed, stratified by class (GLO fits a code per image: slow)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the random choice of --limit images (default 0)")
     p.add_argument("--batch-size", type=int, default=256, help="images per evaluation batch (default 256)")
     p.add_argument("--elbo-samples", type=int, default=1, help="posterior samples per image for the ELBO (default 1)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
@@ -37,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from gon.cli.infer import load_images, load_model, positive
     from gon.metrics import classification_accuracy, elbo_bits_per_dim, reconstruction_metrics
     from gon.models import VariationalGON
+    from gon.runs import file_safe
 
     for key in ("limit", "batch_size", "elbo_samples"):
         if getattr(args, key) is not None:
@@ -52,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
         "dataset": data.name,
         "split": args.split,
         "images": len(data),
+        "images_chosen": f"all {len(data):,} {args.split} images"
+        if args.limit is None or len(data) < args.limit
+        else f"{len(data):,} {args.split} images drawn with seed {args.seed}, stratified by class",
         "parameters": sum(p.numel() for p in model.parameters()),
     }
     results.update(reconstruction_metrics(model, images, args.batch_size))
@@ -64,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     out = (
         Path(args.out)
         if args.out
-        else (source if source.is_dir() else source.parent) / f"evaluation-{data.name}-{args.split}.json"
+        else (source if source.is_dir() else source.parent) / f"evaluation-{file_safe(data.name)}-{args.split}.json"
     )
     write_text(out, json.dumps(results, indent=2) + "\n")
     width = max(len(k) for k in results)

@@ -26,7 +26,8 @@ def add_model_argument(p: argparse.ArgumentParser) -> None:
 
 
 def add_data_arguments(p: argparse.ArgumentParser, split: str | None = "test") -> None:
-    """--dataset and --data-dir (default: the model's training data), and --split unless ``split`` is None."""
+    """--dataset and --data-dir (default: the model's training data), and --split and --seed (which images)
+    unless ``split`` is None."""
     p.add_argument(
         "--dataset",
         help="fashion-mnist | mnist | smallnorb | coil20 | cifar10 | celeba | lsun-bedroom | "
@@ -35,6 +36,12 @@ def add_data_arguments(p: argparse.ArgumentParser, split: str | None = "test") -
     p.add_argument("--data-dir", help="where to look for dataset files first")
     if split:
         p.add_argument("--split", default=split, choices=["train", "test"], help="which split's images to use")
+        p.add_argument(
+            "--seed",
+            type=int,
+            default=0,
+            help="seed of the random choice of images, stratified by class when the data has classes (default 0)",
+        )
 
 
 def add_out_argument(p: argparse.ArgumentParser, default: str) -> None:
@@ -79,7 +86,8 @@ def output_path(path: str, flag: str = "--out", suffixes: tuple[str, ...] = ()) 
 def load_images(
     model, args: argparse.Namespace, limit: int | None = None, split: str | None = None, download: bool = True
 ):
-    """An ImageData of the dataset at the model's size and channels (first ``limit`` images)."""
+    """An ImageData of the dataset at the model's size and channels: ``limit`` images chosen at random with
+    --seed (stratified by class), or all of them."""
     from gon.data import DEFAULT_AUDIO_SECONDS, DEFAULT_SAMPLE_RATE, load_dataset
 
     trained = model.training_data or {}
@@ -99,7 +107,8 @@ def load_images(
         image_size=size,
         resize=trained.get("resize") or "resize",
         limit=limit,
-        seed=trained.get("seed", 0) if same_data else 0,
+        seed=trained.get("seed", 0) if same_data else 0,  # a folder's test split is the one trained beside
+        limit_seed=getattr(args, "seed", None) or 0,
         sample_rate=trained.get("sample_rate") or DEFAULT_SAMPLE_RATE,
         audio_seconds=trained.get("audio_seconds") or DEFAULT_AUDIO_SECONDS,
         download=download,

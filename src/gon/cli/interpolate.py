@@ -1,16 +1,14 @@
 """``gon interpolate MODEL --pairs 8 --steps 8 --out slerp.png``: spherical interpolation between real images.
 
 One row per pair of images (paper Fig. 6): the first image, ``--steps`` decodings along the slerp
-between their latents (both ends included), then the second image. Pairs are consecutive images
-of the split, or drawn at random with --seed. Audio models also write each row as one sound,
-OUT_STEM/pair_i.wav (the clips of the row one after another).
+between their latents (both ends included), then the second image. Pairs are drawn at random with
+--seed (stratified by class: the classes take turns, so a pair joins two classes). Audio models also
+write each row as one sound, OUT_STEM/pair_i.wav (the clips of the row one after another).
 """
 
 from __future__ import annotations
 
 import argparse
-
-import torch
 
 from gon.cli.infer import (
     add_data_arguments,
@@ -33,14 +31,12 @@ def add_parser(commands) -> None:
     add_data_arguments(p)
     p.add_argument("--pairs", type=int, default=8, help="pairs of images, one row each")
     p.add_argument("--steps", type=int, default=8, help="interpolation steps per row, ends included")
-    p.add_argument("--seed", type=int, help="draw the pairs at random from the split with this seed")
     add_out_argument(p, "slerp.png")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from gon.images import rows_grid
-    from gon.report.pictures import interpolation_frames
+    from gon.report.pictures import interpolation_frames, interpolation_picture
     from gon.report.signals import trained_rate, write_wavs
 
     out = output_path(args.out)
@@ -48,17 +44,11 @@ def run(args: argparse.Namespace) -> int:
     positive(args.steps, "--steps", low=2)  # both ends
     model = load_model(args)
     check_request(model, args.pairs * (args.steps + 2), f"--pairs {args.pairs} --steps {args.steps}")
-    data = load_images(model, args, limit=None if args.seed is not None else 2 * args.pairs)
+    data = load_images(model, args, limit=2 * args.pairs)  # classes take turns: a pair joins two classes
     if len(data) < 2 * args.pairs:
         raise GonError(f"--pairs {args.pairs} needs {2 * args.pairs} images; the {args.split} split has {len(data)}")
-    order = (
-        torch.randperm(len(data), generator=torch.Generator().manual_seed(args.seed))
-        if args.seed is not None
-        else torch.arange(len(data))
-    )
-    x = data.images[order[: 2 * args.pairs]]
-    rows = interpolation_frames(model, x[0::2], x[1::2], args.steps)  # [P, T + 2, C, *grid]
-    save_picture(rows_grid(rows), out)
+    rows = interpolation_frames(model, data.images[0::2], data.images[1::2], args.steps)  # [P, T + 2, C, *grid]
+    save_picture(interpolation_picture(rows), out)
     if rows.ndim == 4:  # audio: each row as one sound, the clips one after another
         for path in write_wavs(out.with_suffix(""), "pair", rows.transpose(1, 2).flatten(2), trained_rate(model)):
             note(f"wrote {path}")

@@ -1,4 +1,6 @@
-"""``gon reconstruct MODEL -n 64 --out recon.png``: the first N images of a split beside their reconstructions.
+"""``gon reconstruct MODEL -n 64 --out recon.png``: N images of a split beside their reconstructions.
+
+The images are drawn at random with --seed, stratified by class where the data has classes.
 
 Rows alternate: a row of originals, then the same images reconstructed.
 """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -15,12 +15,32 @@ class ImageData:
     """A whole dataset split in memory, ready to index."""
 
     images: torch.Tensor  # float32 [N, C, H, W] in [0, 1]
-    labels: torch.Tensor | None  # int64 [N]; None for folders
+    labels: torch.Tensor | None  # int64 [N] into ``classes``; None for unlabelled data (a flat folder)
     name: str
     classes: list[str] | None
+    paths: list[str] | None = field(default=None)  # a folder's files, relative to it; None for named datasets
+    index: torch.Tensor | None = field(default=None)  # int64 [N]: each image's position in its split; None: 0..N-1
 
     def __len__(self) -> int:
         return self.images.shape[0]
+
+    def select(self, indices: torch.Tensor) -> ImageData:
+        """The images at ``indices`` (with their labels and paths), e.g. a :func:`gon.subsets.choose`."""
+        indices = torch.as_tensor(indices, dtype=torch.int64)
+        return ImageData(
+            self.images[indices],
+            None if self.labels is None else self.labels[indices],
+            self.name,
+            self.classes,
+            None if self.paths is None else [self.paths[i] for i in indices.tolist()],
+            indices if self.index is None else self.index[indices],
+        )
+
+    def subset(self, k: int | None, seed: int = 0) -> ImageData:
+        """k images drawn at random with ``seed``, stratified by class when labelled (all of them when k is None)."""
+        from gon.subsets import choose
+
+        return self if k is None or k >= len(self) else self.select(choose(len(self), k, seed, self.labels))
 
     @property
     def channels(self) -> int:

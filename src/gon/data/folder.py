@@ -1,4 +1,4 @@
-"""``folder:PATH``: every PNG/JPEG/BMP below a directory, with a seeded, stable test split."""
+"""``folder:PATH``: every PNG/JPEG/BMP below a directory, classes from subfolders, a seeded, stable test split."""
 
 from __future__ import annotations
 
@@ -16,22 +16,44 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
-def load_folder(spec: str, split: str, size: int, test_fraction: float, seed: int, limit: int | None) -> ImageData:
-    """Recursively load PNG/JPEG/BMP files; the test split is a seeded, stable subset of files."""
+def load_folder(
+    spec: str, split: str, size: int, test_fraction: float, seed: int, limit: int | None, limit_seed: int
+) -> ImageData:
+    """Recursively load PNG/JPEG/BMP files, like torchvision's ImageFolder: when every image sits in a
+    subfolder, the first subfolder of its path is its class (sorted names -> labels 0, 1, ...); a flat
+    folder has no labels. The test split is a seeded, stable subset of each class's files; ``limit``
+    keeps a seeded, stratified choice of the split's files (only those are decoded)."""
     root = Path(spec[len("folder:") :]).expanduser()
     if not spec[len("folder:") :] or not root.is_dir():
         raise GonError(f"dataset {spec}: no such directory {root}")
-    files = sorted(
-        (p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
-        key=lambda p: p.relative_to(root).as_posix(),
+    paths = sorted(
+        p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
     )
-    if not files:
+    if not paths:
         raise GonError(f"dataset {spec}: no PNG/JPEG/BMP images under {root}")
-    chosen = held_out_split(files, root, split, test_fraction, seed, spec)[:limit]
+    classes = sorted({p.split("/")[0] for p in paths}) if all("/" in p for p in paths) else None
+    groups = {c: [p for p in paths if p.split("/")[0] == c] for c in classes} if classes else {None: paths}
+    in_split = [p for group in groups.values() for p in _split_of(group, root, split, test_fraction, seed, spec)]
+    if not in_split:
+        raise GonError(f"dataset {spec}: only {len(paths)} image(s), too few for a {split} split")
+    labels = torch.tensor([classes.index(p.split("/")[0]) for p in in_split]) if classes else None  # [N]
+    files = ImageData(torch.empty(len(in_split), 0), labels, spec, classes, in_split)
+    data = files.subset(limit, limit_seed)  # images are decoded below, for the chosen files only
     # Channels are decided over the whole folder (headers only), so train and test agree.
-    rgb = any(open_image(f, lambda im: im.mode not in _GRAY_MODES) for f in files)
-    images = np.stack([open_image(f, lambda im: _decode(im, rgb, size)) for f in chosen])
-    return ImageData(torch.from_numpy(images), None, spec, None)  # [N, C, size, size]
+    rgb = any(open_image(root / p, lambda im: im.mode not in _GRAY_MODES) for p in paths)
+    data.images = torch.from_numpy(
+        np.stack([open_image(root / p, lambda im: _decode(im, rgb, size)) for p in data.paths])
+    )
+    return data  # images [N, C, size, size]
+
+
+def _split_of(paths: list[str], root: Path, split: str, test_fraction: float, seed: int, spec: str) -> list[str]:
+    """The files of one class (or of a flat folder) in ``split``: :func:`held_out_split` within the class, so the
+    test split holds every class in proportion; a one-file class trains."""
+    if len(paths) < 2:
+        return paths if split == "train" else []
+    chosen = held_out_split([root / p for p in paths], root, split, test_fraction, seed, spec)
+    return [p.relative_to(root).as_posix() for p in chosen]
 
 
 def open_image(path, use, name: str | None = None):

@@ -99,7 +99,9 @@ def _write_page(run: Path, out: Path, redraw: bool) -> Path:
     curves = run / "loss_curves.png"
     logs = [p.stat().st_mtime for p in [run / "metrics.csv", *run.glob("logs/version_*/metrics.csv")] if p.is_file()]
     if redraw and rows and (not curves.is_file() or max(logs, default=0) > curves.stat().st_mtime):
-        plot_loss_curves(rows, curves, title=run.name)
+        plot_loss_curves(
+            rows, curves, title=run.name, validation_note=results.get("interval_evaluations_measured_on", "")
+        )
 
     parts = [
         f"<h1>Run {_e(run.name)}</h1>",
@@ -114,7 +116,9 @@ def _write_page(run: Path, out: Path, redraw: bool) -> Path:
         "<h2>Pictures during training</h2>",
         _pictures_by_step(run),
         "<h2>Configuration</h2>",
-        _table([(k, _fmt(v)) for k, v in _flatten(config)], ["setting", "value"]),
+        _table([(k, _fmt(v)) for k, v in _flatten(_effective(config, run))], ["setting", "value"]),
+        "<h2>Where this run came from</h2>",
+        _provenance(run),
         "<h2>Files</h2>",
         _files(run),
     ]
@@ -129,6 +133,32 @@ def _write_page(run: Path, out: Path, redraw: bool) -> Path:
 
 
 # -- sections -----------------------------------------------------------------------------------
+def _effective(config: dict, run: Path) -> dict:
+    """The settings with every model option the model was built with, those left at their defaults included."""
+    built = _read_json(run / "model_options.json") or _read_json(run / "model" / "config.json").get("config", {})
+    return {**config, "model_options": {**built, **(config.get("model_options") or {})}}
+
+
+def _provenance(run: Path) -> str:
+    """One row per session of ``gon fit`` (a --resume is a new one): when, the command, versions and commit."""
+    sessions = _read_json(run / "provenance.json").get("sessions") or []
+    if not isinstance(sessions, list) or not sessions:
+        return "<p>Not recorded (a run written before gon recorded its sessions).</p>"
+    rows = []
+    for session in sessions:
+        if isinstance(session, dict):
+            versions = session.get("versions") if isinstance(session.get("versions"), dict) else {}
+            rows.append(
+                (
+                    session.get("started", "?"),
+                    session.get("command", "?"),
+                    ", ".join(f"{k} {v}" for k, v in versions.items()),
+                    session.get("git_commit") or "not a git checkout",
+                )
+            )
+    return _table(rows, ["session started (UTC)", "command line", "versions", "git commit"])
+
+
 def _summary(config: dict, results: dict, run: Path) -> str:
     saved = _read_json(run / "model" / "config.json")
     seconds = results.get("train_seconds")

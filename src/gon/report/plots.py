@@ -35,11 +35,14 @@ def _series(rows: list[dict[str, float]], key: str) -> tuple[list[float], list[f
     return [p[0] for p in points], [p[1] for p in points]
 
 
-def plot_loss_curves(rows: list[dict[str, float]], path: str | Path, title: str = "") -> Path | None:
+def plot_loss_curves(
+    rows: list[dict[str, float]], path: str | Path, title: str = "", validation_note: str = ""
+) -> Path | None:
     """Train and test loss by step (one panel), test per-pixel MSE, and any other train terms.
 
-    ``rows`` are a run's logged metrics (``gon.runs.read_metrics``). Returns None when nothing
-    has been logged yet.
+    ``rows`` are a run's logged metrics (``gon.runs.read_metrics``); ``validation_note`` says which
+    images the test figures were measured on (e.g. "1,000 of 10,000 test images"). Returns None when
+    nothing has been logged yet.
     """
     train_x, train_y = _series(rows, "train/loss")
     test_x, test_y = _series(rows, "test/loss")
@@ -56,7 +59,7 @@ def plot_loss_curves(rows: list[dict[str, float]], path: str | Path, title: str 
         ax.plot(train_x, train_y, color="tab:blue", alpha=0.25, linewidth=0.8)
         ax.plot(train_x, smooth(train_y, 0.9 if len(train_y) > 20 else 0.0), color="tab:blue", label="train")
     if test_x:
-        ax.plot(test_x, test_y, "o-", color="tab:orange", markersize=4, label="test")
+        ax.plot(test_x, test_y, "o-", color="tab:orange", markersize=4, label="test" + _on(validation_note))
     ax.set(xlabel="step", ylabel="loss (per image)", title="training objective")
     if max(train_y + test_y) > 20 * max(min(train_y + test_y), 1e-12):
         ax.set_yscale("log")
@@ -67,11 +70,14 @@ def plot_loss_curves(rows: list[dict[str, float]], path: str | Path, title: str 
         ax = axes[col]
         col += 1
         psnr = [10 * math.log10(1 / max(m, 1e-12)) for m in mse_y]  # dB for pixels in [0, 1]
-        ax.plot(
-            mse_x, psnr, "o-", color="tab:green", markersize=4, label=f"last: MSE {mse_y[-1]:.4g}, {psnr[-1]:.2f} dB"
-        )
+        last = f"MSE {mse_y[-1]:.4g}, {psnr[-1]:.2f} dB at step {mse_x[-1]:g}"
         ax.set(xlabel="step", ylabel="PSNR (dB), higher is better", title="test reconstruction quality")
-        ax.legend()
+        if len(mse_x) > 1:
+            ax.plot(mse_x, psnr, "o-", color="tab:green", markersize=4, label=f"last: {last}")
+            ax.legend(title=validation_note or None, fontsize=8, title_fontsize=8)
+        else:  # one evaluation: a value, not a lone dot on a meaningless axis
+            ax.set_axis_off()
+            ax.text(0.5, 0.5, f"{last}\n{validation_note}", ha="center", va="center", transform=ax.transAxes)
         ax.grid(alpha=0.3)
     if terms:
         ax = axes[col]
@@ -87,6 +93,10 @@ def plot_loss_curves(rows: list[dict[str, float]], path: str | Path, title: str 
         fig.suptitle(title)
     save_figure(fig, path)
     return Path(path)
+
+
+def _on(note: str) -> str:
+    return f" ({note})" if note else ""
 
 
 def plot_latent_histogram(latents: Tensor, path: str | Path, title: str = "latent values") -> dict[str, float]:

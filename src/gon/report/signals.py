@@ -20,7 +20,7 @@ from torch import Tensor
 from gon.atomic import save_figure
 from gon.data.audio import waveform, write_wav
 from gon.errors import GonError
-from gon.images import make_grid
+from gon.images import as_pictures, labelled, make_grid
 
 MAX_ROWS = 4  # clips or volumes in one figure
 
@@ -113,6 +113,9 @@ def isosurface_figure(versions: dict[str, Tensor], path: str | Path, level: floa
     return Path(path)
 
 
+SLICE_ROWS = ["original", "original", "reconstructed", "reconstructed"]
+
+
 def slice_grid(volumes: Tensor, most: int = 16):
     """Depth slices of volumes [N, 1, D, H, W] (at most ``most`` evenly spaced), one row per volume."""
     depth = volumes.shape[2]
@@ -148,7 +151,10 @@ def signal_pictures(model, run: Path, test: Tensor, sample_rate: int | None) -> 
         if render is not None:
             versions[f"render {scale}x"] = render
         _isosurfaces_if_possible(versions, run / "isosurfaces.png")
-        save_grid(slice_grid(torch.cat([clips[:2], recon[:2]])), run / "slices.png")
+        h, w = clips.shape[-2:]
+        title = "depth slices (columns, front to back) of test volumes and their reconstructions"
+        grid = labelled(slice_grid(torch.cat([clips[:2], recon[:2]])), title, (h + 2, w + 2), rows=SLICE_ROWS)
+        save_grid(grid, run / "slices.png")
 
 
 def trained_rate(model) -> int:
@@ -199,5 +205,10 @@ def render_signals(model, inputs: Tensor, size: tuple[int, ...], out: Path, rate
         audio_figure(versions, out, title=f"implicit render at {fine:,} Hz of clips trained at {rate:,} Hz")
     else:
         versions = {"input": (inputs, None), "trilinear": (baseline, None), "render": (rendered, None)}
-        save_grid(pairs_grid(baseline, rendered, pairs_per_row=2), out)
+        title = (
+            "volumes at " + "x".join(map(str, size)) + ": trilinear upscale, then the implicit render (middle slices)"
+        )
+        cell = as_pictures(rendered[:1]).shape[-2:]
+        grid = pairs_grid(baseline, rendered, pairs_per_row=2)
+        save_grid(labelled(grid, title, (cell[0] + 2, cell[1] + 2), columns=["trilinear", "render"]), out)
     return [out, *save_signal_extras(out, versions)]

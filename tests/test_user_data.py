@@ -1,0 +1,94 @@
+"""A user's own data: folders with classes (like torchvision's ImageFolder), seeded and stratified subsets,
+`gon encode` that traces each latent to its image, `gon evaluate` on a folder-trained model."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gon.cli import main
+from gon.data import load_dataset
+from gon.subsets import choose
+from tests.conftest import tiny_model
+
+CLASSES = {"cat": 12, "dog": 20, "owl": 4}  # unequal classes, sorted names
+
+
+@pytest.fixture
+def class_folder(tmp_path) -> Path:
+    """One subfolder per class; each class has its own grey level, so an image's class can be read off it."""
+    root = tmp_path / "pets"
+    for c, (name, count) in enumerate(CLASSES.items()):
+        (root / name).mkdir(parents=True)
+        for i in range(count):
+            Image.new("L", (16, 16), 40 + 80 * c).save(root / name / f"{name}{i:02d}.png")
+    return root
+
+
+def test_choose_is_seeded_stratified_and_takes_turns():
+    labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 5 + [3] * 1)
+    picked = choose(len(labels), 12, seed=0, labels=labels)
+    assert len(set(picked.tolist())) == 12
+    assert labels[picked].bincount().tolist() == [6, 4, 1, 1]  # one each, the rest in proportion
+    assert labels[picked][:4].tolist() == [0, 1, 2, 3]  # classes take turns: a grid row shows them all
+    assert torch.equal(picked, choose(len(labels), 12, seed=0, labels=labels))
+    assert not torch.equal(picked, choose(len(labels), 12, seed=1, labels=labels))
+    assert choose(5, None).tolist() == choose(5, 9).tolist() == [0, 1, 2, 3, 4]  # all, in order
+    flat = choose(100, 10, seed=3)
+    assert len(set(flat.tolist())) == 10 and flat.tolist() != list(range(10))  # not the first ten
+
+
+def test_folder_classes_labels_paths_and_a_stratified_split(class_folder):
+    spec = f"folder:{class_folder}"
+    train, test = load_dataset(spec, image_size=8), load_dataset(spec, "test", image_size=8)
+    assert train.classes == test.classes == ["cat", "dog", "owl"]
+    assert len(train) + len(test) == sum(CLASSES.values())
+    assert test.labels.bincount(minlength=3).tolist() == [1, 2, 1]  # 10% of each class, at least one
+    for data in (train, test):
+        grey = (data.images.mean((1, 2, 3)) * 255).round()
+        assert torch.equal(grey, 40 + 80 * data.labels.float())  # each label is its image's subfolder
+        assert all(p.split("/")[0] == data.classes[y] for p, y in zip(data.paths, data.labels.tolist()))
+    assert not set(train.paths) & set(test.paths)
+
+
+def test_folder_limit_draws_every_class_and_flat_folders_have_no_labels(class_folder, tmp_path):
+    spec = f"folder:{class_folder}"
+    few = load_dataset(spec, limit=6, image_size=8)
+    assert sorted(few.labels.tolist()) == [0, 0, 1, 1, 1, 2] and few.labels[:3].tolist() == [0, 1, 2]
+    assert few.paths != load_dataset(spec, limit=6, image_size=8, limit_seed=5).paths  # --seed picks others
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i in range(5):
+        Image.new("RGB", (8, 8), (50 * i, 0, 0)).save(flat / f"{i}.png")
+    data = load_dataset(f"folder:{flat}")
+    assert data.labels is None and data.classes is None and len(data.paths) == 4
+
+
+def saved_folder_model(tmp_path: Path, folder: Path) -> Path:
+    model = tiny_model("gon", image_size=16)
+    return model.save_pretrained(tmp_path / "model", training_data={"dataset": f"folder:{folder}", "seed": 0})
+
+
+def test_encode_writes_labels_class_names_paths_and_positions(class_folder, tmp_path):
+    model = saved_folder_model(tmp_path, class_folder)
+    out = tmp_path / "z.npz"
+    assert main(["encode", str(model), "--split", "train", "--limit", "9", "--seed", "2", "--out", str(out)]) == 0
+    saved = np.load(out)  # no pickle: plain numbers and text
+    assert saved["latents"].shape == (9, 8) and saved["labels"].shape == saved["index"].shape == (9,)
+    assert saved["classes"].tolist() == ["cat", "dog", "owl"]
+    train = load_dataset(f"folder:{class_folder}", image_size=16)
+    assert [train.paths[i] for i in saved["index"]] == saved["paths"].tolist()
+    assert [saved["classes"][y] for y in saved["labels"]] == [p.split("/")[0] for p in saved["paths"]]
+
+
+def test_evaluate_a_folder_trained_model_writes_its_file(class_folder, tmp_path, capsys):
+    model = saved_folder_model(tmp_path, class_folder)
+    assert main(["evaluate", str(model), "--limit", "3", "--seed", "1"]) == 0
+    (written,) = model.glob("evaluation-*.json")
+    assert written.name == f"evaluation-folder-{str(class_folder).replace('/', '_')}-test.json"
+    results = json.loads(written.read_text())
+    assert results["images"] == 3 and "3 test images drawn with seed 1" in results["images_chosen"]
+    assert "mse" in capsys.readouterr().out
