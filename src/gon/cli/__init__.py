@@ -32,7 +32,8 @@ COMMAND_MODULES = [
 ]
 
 
-#: one typical use per command, printed at the end of its --help (tests run each through the parser)
+#: one typical use per command, printed at the end of its --help unless its description has its own examples
+#: (tests run each through the parser)
 EXAMPLES = {
     "fit": "gon fit --model implicit --dataset mnist --max-steps 2000 --out runs/implicit-mnist",
     "export": "gon export runs/implicit-mnist my-model",
@@ -71,7 +72,7 @@ class CommandParser(argparse.ArgumentParser):
     def __init__(self, *args, epilog=None, formatter_class=argparse.HelpFormatter, **kwargs):
         command = (kwargs.get("prog") or "").split()[-1:]
         example = EXAMPLES.get(command[0]) if command else None
-        if example and epilog is None:
+        if example and epilog is None and "example:" not in (kwargs.get("description") or ""):
             epilog = f"example:\n  {example}"
         if not issubclass(formatter_class, PlainHelp):
             formatter_class = type(f"Plain{formatter_class.__name__}", (PlainHelp, formatter_class), {})
