@@ -11,8 +11,8 @@ export PYTHONWARNINGS=ignore
 echo "==> conv GON, one epoch of Fashion-MNIST"
 .venv/bin/gon fit --model gon --dataset fashion-mnist --max-epochs 1 --out runs/quickstart/gon --overwrite
 echo "==> implicit GON (SIREN 4x256, latent 32; Monte Carlo over a quarter of the pixels per step)"
-.venv/bin/gon fit --model implicit --dataset fashion-mnist --max-steps 300 --coord-fraction 0.25 \
-  --val-every 300 --val-size 1000 --out runs/quickstart/implicit --overwrite
+.venv/bin/gon fit --model implicit --dataset fashion-mnist --max-steps 800 --coord-fraction 0.25 \
+  --val-every 400 --val-size 1000 --out runs/quickstart/implicit --overwrite
 echo
 echo "pictures: runs/quickstart/gon/recon.png and runs/quickstart/implicit/recon.png"
 echo "figures:  runs/quickstart/gon/metrics.json and runs/quickstart/implicit/metrics.json"

@@ -37,5 +37,6 @@ def run(args: argparse.Namespace) -> int:
     positive(args.n, "-n")
     model = load_model(args)
     data = load_images(model, args, limit=args.n)
-    save_picture(reconstruction_grid(model, data.images), out)
+    source = f"{len(data)} {args.split} images of {data.name} (seed {args.seed})"
+    save_picture(reconstruction_grid(model, data.images, source=source), out)
     return 0

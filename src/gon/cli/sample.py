@@ -38,7 +38,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gon.images import make_grid
+    from gon.report.pictures import sample_picture
     from gon.report.signals import save_signal_extras, trained_rate
     from gon.sampling import is_variational, sample
 
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if not is_variational(model) and (model.latent_gaussian is None or args.dataset):
         ensure_latent_gaussian(model, args, force=True)
     samples = sample(model, args.n, args.temperature, args.seed)
-    save_picture(make_grid(samples), out)
+    save_picture(sample_picture(model, samples, args.temperature, args.seed), out)
     for path in save_signal_extras(out, {"sample": (samples, trained_rate(model))}):  # sounds or isosurfaces
         note(f"wrote {path}")
     return 0

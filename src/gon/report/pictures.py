@@ -50,11 +50,15 @@ def sample_grid(
     model, n: int = N_SAMPLES, temperature: float = 1.0, seed: int | None = 0, gaussian: LatentGaussian | None = None
 ) -> Image.Image:
     """n samples in a square grid (see :func:`gon.sampling.sample`)."""
-    images = sample(model, n, temperature, seed, gaussian)
+    return sample_picture(model, sample(model, n, temperature, seed, gaussian), temperature, seed)
+
+
+def sample_picture(model, samples: Tensor, temperature: float = 1.0, seed: int | None = 0) -> Image.Image:
+    """Samples [n, C, *grid] of ``model`` in a square grid whose title says where they come from."""
     source = "z ~ N(0, I), the prior" if is_variational(model) else "the Gaussian fitted to training latents"
     spread = "" if temperature == 1 else f", temperature {temperature:g}"
-    title = f"{n} samples: decoded draws from {source}{spread} (seed {seed})"
-    return labelled(make_grid(images), title, _cell(images))
+    title = f"{len(samples)} samples: decoded draws from {source}{spread} (seed {seed})"
+    return labelled(make_grid(samples), title, _cell(samples))
 
 
 def interpolation_frames(model, a: Tensor, b: Tensor, steps: int = N_STEPS) -> Tensor:
