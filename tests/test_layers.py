@@ -14,8 +14,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "gon"
 #: the layers, lowest first: a module may import its own layer and the layers listed before it
 LAYERS = [
     # no models: options and their checks, files, data, CPUs
-    ("errors", "settings", "validate", "atomic", "lock", "cpu_memory", "threads", "images", "data", "runs")
-    + ("checkpointing",),
+    ("errors", "settings", "validate", "atomic", "lock", "cpu_memory", "threads", "subsets", "images", "data", "runs")
+    + ("checkpointing", "provenance"),
     ("nets",),  # decoders that know nothing of GONs
     ("origin",),  # latents from gradient steps at the origin
     ("sampling",),  # latent statistics and what any model's latent space gives (sample, slerp, render)
@@ -29,6 +29,7 @@ LAYERS = [
         "guards",
         "threads_callback",
         "graphed_training",
+        "progress",
         "report",
     ),  # run settings, training callbacks, pictures, HTML report
     ("training",),  # the training step, Lightning and gon fit

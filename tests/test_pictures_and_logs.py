@@ -17,8 +17,7 @@ from gon.config import FitConfig
 from gon.errors import GonError
 from gon.images import labelled, make_grid
 from gon.report.pictures import interpolation_grid, reconstruction_grid
-from tests.conftest import tiny_model
-from tests.fit_helpers import TINY, run_gon_fit
+from tests.helpers import TINY, run_gon_fit, tiny_model
 
 
 def dark(image: Image.Image, box: tuple[int, int, int, int]) -> int:

@@ -12,7 +12,7 @@ from PIL import Image
 from gon.cli import main
 from gon.data import load_dataset
 from gon.subsets import choose
-from tests.conftest import tiny_model
+from tests.helpers import tiny_model
 
 CLASSES = {"cat": 12, "dog": 20, "owl": 4}  # unequal classes, sorted names
 
