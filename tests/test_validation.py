@@ -85,6 +85,19 @@ def test_a_model_too_large_for_memory_is_refused_before_allocation():
         check_memory(1 << 62, "-n 1000000000")
 
 
+def test_a_model_to_train_needs_room_for_gradients_and_adam_too(monkeypatch):
+    import gon.validate
+
+    model = tiny_model("gon")
+    weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    monkeypatch.setattr(gon.validate, "available_memory", lambda: 2 * weights)  # room for the weights, not 4x
+    check_model_fits(gon.registry.MODELS["gon"], TINY["gon"], "config.json")
+    with pytest.raises(GonError, match="needs about"):
+        check_model_fits(gon.registry.MODELS["gon"], TINY["gon"], "--width", training=True)
+    with pytest.raises(GonError, match="needs about"):
+        gon.registry.build("gon", **TINY["gon"])
+
+
 def saved(tmp_path, edit):
     model = tiny_model("gon")
     model.save_pretrained(tmp_path / "m")

@@ -133,9 +133,10 @@ def read_config(directory: Path) -> dict[str, Any]:
     return record
 
 
-def construct(cls: type, options: Any, where: Path | str) -> torch.nn.Module:
+def construct(cls: type, options: Any, where: Path | str, training: bool = False) -> torch.nn.Module:
     """``cls(**options)``, the options first checked against the class's schema (:func:`gon.settings.options_of`);
-    a bad option is a GonError naming ``where`` it came from."""
+    a bad option is a GonError naming ``where`` it came from. ``training``: memory is checked for the weights,
+    their gradients and Adam's two moments, not the weights alone."""
     if not isinstance(options, dict):
         raise GonError(f"{where} does not give {cls.__name__}'s options as a mapping")
     try:
@@ -143,7 +144,7 @@ def construct(cls: type, options: Any, where: Path | str) -> torch.nn.Module:
         missing = [name for name in required(cls) if name not in options]
         if missing:
             raise GonError(f"{cls.__name__} needs option {', '.join(missing)}")
-        check_model_fits(cls, options, str(where))  # built on the meta device first: sizes and memory checked
+        check_model_fits(cls, options, str(where), training)  # on the meta device first: sizes and memory checked
         return cls(**options)
     except (GonError, TypeError, ValueError) as e:
         raise GonError(f"{where}: cannot build {cls.__name__}: {e}".replace("__init__() ", "")) from None

@@ -139,7 +139,7 @@ def schema(name: str) -> dict[str, Option]:
 def build(name: str, data: Data | None = None, /, **options: Any) -> GradientOriginModel:
     """Model ``name`` (a ``--model`` value or a class name) for ``data`` (:func:`options_for`), bad options
     named in a GonError. Without ``data``, ``options`` must say everything the defaults do not."""
-    return construct(_registered(name), options_for(name, data, **options), f"model {name!r}")
+    return construct(_registered(name), options_for(name, data, **options), f"model {name!r}", training=True)
 
 
 __all__ = ["MODELS", "TASK_MODELS", "DataShape", "build", "image_size", "model_class", "options_for", "schema"]
