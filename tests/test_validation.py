@@ -79,8 +79,10 @@ def test_long_values_are_cut_short_in_messages():
 def test_a_model_too_large_for_memory_is_refused_before_allocation():
     with pytest.raises(GonError, match=r"needs about .* GiB of memory"):
         check_model_fits(gon.registry.MODELS["gon"], {**TINY["gon"], "latent_dim": 100_000_000}, "--latent-dim")
-    with pytest.raises(GonError, match="cannot build GON"):
+    with pytest.raises(GonError, match=r"config.json: option width \(--width\) must be >= 1, got -3"):
         check_model_fits(gon.registry.MODELS["gon"], {**TINY["gon"], "width": -3}, "config.json")
+    with pytest.raises(GonError, match=r"option depth \(--depth\) must be <= 256"):  # before building 10**10 layers
+        check_model_fits(gon.registry.MODELS["implicit"], {**TINY["implicit"], "depth": 10**10}, "config.json")
     with pytest.raises(GonError, match="more than"):
         check_memory(1 << 62, "-n 1000000000")
 

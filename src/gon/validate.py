@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from gon.errors import GonError
+from gon.settings import check_options, options_of
 
 MAX_CONFIG_BYTES = 4 << 20  # YAML configs, config.json, config.yaml: a real one is a few KiB
 MAX_DEPTH = 64  # nesting of lists / mappings in a config
@@ -198,7 +199,8 @@ def model_bytes(cls: type, options: dict[str, Any], where: str) -> int:
 def check_model_fits(cls: type, options: dict[str, Any], where: str, training: bool = False) -> None:
     """Refuse a model whose weights (and, when training, Adam's two moments and gradients) cannot fit."""
     check_tree(options, where)
-    weights = model_bytes(cls, options, where)
+    options = check_options(options_of(cls), options, where, owner=cls.__name__)  # bounds first: a depth of 10**10
+    weights = model_bytes(cls, options, where)  # would otherwise build 10**10 layer objects on the meta device
     copies = 4 if training else 1  # weights, gradients and Adam's two moments
     check_memory(weights * copies, f"{where}: {cls.__name__} ({weights / 4:.3g} parameters)", "choose smaller options")
 

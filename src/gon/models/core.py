@@ -33,6 +33,8 @@ from gon.settings import Info
 
 #: the conv decoders' default training size: 28x28 data is grown to 32x32, as in the paper
 CONV_MIN_IMAGE_SIZE = 32
+MAX_LAYERS = 256  # a SIREN's depth: each layer is a module object, built before any memory check can help
+MAX_ORIGIN_STEPS = 1000  # the paper's multi-step GONs take 10
 
 #: what the signatures of the conv models cannot say about their options (gon.settings reads both)
 CONV_OPTION_INFO = {
@@ -68,7 +70,7 @@ class GradientOriginModel(PretrainedMixin, nn.Module):
     #: help, choices and bounds of the constructor's options (:func:`gon.settings.options_of`; subclasses add theirs)
     OPTION_INFO = {
         "latent_dim": Info("latent size", low=1),
-        "steps": Info("gradient steps from the origin", low=1),
+        "steps": Info("gradient steps from the origin", low=1, high=MAX_ORIGIN_STEPS),
         "step_size": Info("size of each latent step", low=0, low_open=True),
         "detach": Info("cut the second-order terms (the paper's detached ablation)"),
         "z0_std": Info("start from z0 ~ N(0, std^2) instead of the origin (Fig. 11)", low=0),
@@ -292,7 +294,7 @@ class ImplicitGON(GradientOriginModel):
     COORD_SAMPLINGS = ("same", "independent")
     OPTION_INFO = {
         "hidden": Info("SIREN units per layer", low=1),
-        "depth": Info("SIREN sine layers", low=1),
+        "depth": Info("SIREN sine layers", low=1, high=MAX_LAYERS),
         "channels": Info("image channels (default: the data's)", low=1),
         "image_size": Info(
             "training grid: an int (square image) or one length per dimension, [L], [H, W] or [D, H, W] "
