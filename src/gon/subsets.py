@@ -7,6 +7,8 @@ its first class, and the same seed always gives the same images.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
@@ -30,6 +32,18 @@ def choose(total: int, k: int | None, seed: int = 0, labels: Tensor | None = Non
     picked = [m[:q] for m, q in zip(members, quotas)]
     order = sorted(((rank, c) for c, p in enumerate(picked) for rank in range(len(p))))  # round robin
     return torch.stack([picked[c][rank] for rank, c in order])
+
+
+@dataclass(frozen=True)
+class Choice:
+    """k items of a split drawn with ``seed`` (k None: all of them, in order): what a dataset reader is asked
+    for, applied to whatever it can count cheaply (file names, keys, labels) before it decodes anything."""
+
+    k: int | None = None
+    seed: int = 0
+
+    def __call__(self, total: int, labels: Tensor | None = None) -> Tensor:
+        return choose(total, self.k, self.seed, labels)
 
 
 def _quotas(sizes: list[int], k: int) -> list[int]:

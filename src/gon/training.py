@@ -40,6 +40,7 @@ from gon.progress import TrainingClock, progress_bar, silence_advertising
 from gon.provenance import record_session
 from gon.registry import build, check_data, image_size, options_for
 from gon.report import final_pictures, interval_pictures, reconstruction_grid, save_grid, write_report
+from gon.report.pictures import INTERVAL_FIT_IMAGES
 from gon.runs import (
     Replacement,
     check_run_dir,
@@ -149,6 +150,11 @@ class GonDataModule(L.LightningDataModule):
             self.validation = self.test.subset(c.val_size, c.seed)  # what the interval evaluations see
             self.shown = self.test.subset(PICTURE_IMAGES, c.seed).images  # the pictures' test images: every class
 
+    def fit_images(self, n: int) -> torch.Tensor:
+        """n training images whose latents fit a latent Gaussian: a seeded, stratified choice (a folder's first n
+        would be its first classes)."""
+        return self.train.subset(n, self.config.seed).images
+
     def validation_note(self) -> str:
         """Which images the interval evaluations were measured on, for every figure that shows them."""
         return describe_images(len(self.validation), len(self.test), "test")
@@ -209,7 +215,7 @@ class RunPictures(Callback):
                 module.model,
                 self.run / "pictures",
                 trainer.global_step,
-                self.data.train.images,
+                self.data.fit_images(INTERVAL_FIT_IMAGES),
                 self.data.shown,
                 read_metrics(self.run),
                 self.run / "loss_curves.png",
@@ -407,7 +413,7 @@ def finish_run(run: Path, model: GradientOriginModel, data: GonDataModule, train
         test_measured_on=describe_images(len(data.test), len(data.test), "test"),
         interval_evaluations_measured_on=data.validation_note(),
     )
-    training = data.train.images[:GAUSSIAN_FIT_IMAGES]
+    training = data.fit_images(GAUSSIAN_FIT_IMAGES)
     with tqdm(
         total=len(training), desc="encoding training latents", unit="img", leave=False, disable=not sys.stderr.isatty()
     ) as bar:

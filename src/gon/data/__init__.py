@@ -29,7 +29,7 @@ from gon.data.lsun import LSUN_BEDROOM, load_lmdb
 from gon.data.norb import SMALLNORB, read_norb
 from gon.data.volume import load_volumes
 from gon.errors import GonError
-from gon.subsets import choose
+from gon.subsets import Choice
 
 SOURCES: dict[str, Source] = {
     s.name: s for s in (FASHION_MNIST, MNIST, SMALLNORB, COIL20, CIFAR10, CELEBA, LSUN_BEDROOM)
@@ -74,8 +74,8 @@ def load_dataset(
     ``resize`` is "resize" (bilinear, antialiased when shrinking) or "pad" (zero-pad centred,
     growing only); folders are always resized with Pillow. ``test_fraction`` and ``seed`` pick a
     folder's held-out test images; ``limit`` keeps N images of the split drawn at random with
-    ``limit_seed`` (default: ``seed``), stratified by class (:func:`gon.subsets.choose`), for folders and the
-    labelled named datasets (the unlabelled ones, CelebA and LSUN, and the signals keep their first N files).
+    ``limit_seed`` (default: ``seed``), stratified by class where there are classes (:class:`gon.subsets.Choice`),
+    for every kind of dataset; readers that can count first (file names, keys) decode only the chosen images.
     ``audio:PATH`` (WAV files at ``sample_rate``, ``audio_seconds`` long: [N, 1, L], :mod:`gon.data.audio`) and
     ``volume:PATH`` (.npy grids, resized to ``image_size``^3 when given: [N, 1, D, H, W], :mod:`gon.data.volume`)
     are signals for implicit GONs of other dimensions.
@@ -91,15 +91,15 @@ def load_dataset(
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
         raise GonError(f"limit must be a positive integer, not {limit!r}")
 
-    pick_seed = seed if limit_seed is None else limit_seed
+    choice = Choice(limit, seed if limit_seed is None else limit_seed)
     if name.startswith("audio:"):
-        return load_audio(name, split, sample_rate, audio_seconds, test_fraction, seed, limit)
+        return load_audio(name, split, sample_rate, audio_seconds, test_fraction, seed, choice)
     if name.startswith("volume:"):
-        return load_volumes(name, split, image_size, test_fraction, seed, limit)
+        return load_volumes(name, split, image_size, test_fraction, seed, choice)
     if name.startswith("folder:"):
-        return load_folder(name, split, image_size or 32, test_fraction, seed, limit, pick_seed)
+        return load_folder(name, split, image_size or 32, test_fraction, seed, choice)
     if name.startswith("lmdb:"):
-        return load_lmdb(name, split, image_size or 32, test_fraction, seed, limit)
+        return load_lmdb(name, split, image_size or 32, test_fraction, seed, choice)
     key = name.strip().lower()
     if key not in SOURCES:
         raise GonError(
@@ -107,19 +107,14 @@ def load_dataset(
             "folder:PATH, lmdb:PATH, audio:PATH or volume:PATH"
         )
     source = SOURCES[key]
-    labelled = bool(source.classes)  # a random, stratified choice needs every label: read them all, then choose
-    images, labels = source.read(
-        find_or_download(source, data_dir, download),
-        split,
-        None if labelled else limit,
-        image_size or source.native_size,
+    images, labels, keep = source.read(
+        find_or_download(source, data_dir, download), split, choice, image_size or source.native_size
     )
     labels = None if labels is None else torch.from_numpy(labels.astype(np.int64))
-    keep = choose(len(images), limit, pick_seed, labels) if labelled else torch.arange(len(images))
-    x = torch.from_numpy(images)[keep]  # uint8 [N, C, h, w]; chosen before resizing: only these grow
+    x = torch.from_numpy(images)  # uint8 [N, C, h, w]; chosen before resizing: only these grow
     return ImageData(
         fit(x, image_size or x.shape[-1], resize, name=key),
-        None if labels is None else labels[keep],
+        labels,
         key,
         list(source.classes) or None,
         index=keep,

@@ -17,8 +17,9 @@ import torch
 
 from gon.atomic import atomic_write
 from gon.data.base import ImageData
-from gon.data.splits import folder_split
+from gon.data.splits import chosen_files
 from gon.errors import GonError
+from gon.subsets import Choice
 
 MAX_SAMPLE_RATE = 384_000  # Hz: the highest rate audio hardware records at
 
@@ -103,18 +104,18 @@ def resample(signal: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
 
 
 def load_audio(
-    spec: str, split: str, sample_rate: int, seconds: float, test_fraction: float, seed: int, limit: int | None
+    spec: str, split: str, sample_rate: int, seconds: float, test_fraction: float, seed: int, choice: Choice
 ) -> ImageData:
-    """``audio:PATH``: float32 clips [N, 1, sample_rate * seconds] in [0, 1]."""
+    """``audio:PATH``: float32 clips [N, 1, sample_rate * seconds] in [0, 1]; only the chosen files are read."""
     check_audio_options(sample_rate, seconds)
-    files = folder_split(spec, "audio:", ".wav", split, test_fraction, seed)[:limit]
+    files, index, paths = chosen_files(spec, "audio:", ".wav", split, test_fraction, seed, choice)
     length = audio_length(sample_rate, seconds)
     clips = np.zeros((len(files), 1, length), dtype=np.float32)
     for i, path in enumerate(files):
         signal, rate = read_wav(path, seconds * 1.1)  # a little more than needed: no edge at the crop
         signal = resample(signal, rate, sample_rate)[:length]
         clips[i, 0, : len(signal)] = np.clip(signal, -1, 1)
-    return ImageData(torch.from_numpy((clips + 1) / 2), None, spec, None)
+    return ImageData(torch.from_numpy((clips + 1) / 2), None, spec, None, paths, index)
 
 
 def waveform(clip: torch.Tensor) -> np.ndarray:

@@ -12,11 +12,10 @@ import re
 import zipfile
 from pathlib import Path
 
-import numpy as np
-
 from gon.data.download import Source
 from gon.data.encoded import MAX_ENCODED_BYTES, decode_all
 from gon.errors import GonError
+from gon.subsets import Choice
 
 _FOLDER, _ZIP, _PARTITION = "img_align_celeba", "img_align_celeba.zip", "list_eval_partition.txt"
 _SPLITS = {"train": "0", "test": "2"}
@@ -45,15 +44,21 @@ def read_partition(path: Path, split: str) -> list[str]:
     return names
 
 
-def read_celeba(root: Path, split: str, limit: int | None, size: int | None = None) -> tuple[np.ndarray, None]:
-    """One split of CelebA -> (uint8 images [N, 3, size, size], no labels)."""
-    names = read_partition(root / _PARTITION, split)[:limit]
+def read_celeba(root: Path, split: str, choice: Choice, size: int | None = None):
+    """One split of CelebA -> (uint8 images [N, 3, size, size], no labels, index); only the chosen are decoded."""
+    names = read_partition(root / _PARTITION, split)
     if not names:
         raise GonError(f"{root / _PARTITION} lists no {split} pictures")
+    index = choice(len(names))
+    names = [names[i] for i in index.tolist()]
     size = size or 64
     if (root / _FOLDER).is_dir():
         folder = root / _FOLDER
-        return decode_all(((str(folder / n), folder / n) for n in names), len(names), size, True, "celeba", CROP), None
+        return (
+            decode_all(((str(folder / n), folder / n) for n in names), len(names), size, True, "celeba", CROP),
+            None,
+            index,
+        )
     try:
         with zipfile.ZipFile(root / _ZIP) as archive:
             members = {info.filename: info for info in archive.infolist()}
@@ -67,7 +72,7 @@ def read_celeba(root: Path, split: str, limit: int | None, size: int | None = No
                         raise GonError(f"{root / _ZIP}: {info.filename} claims {info.file_size} bytes")
                     yield f"{_ZIP}:{n}", archive.read(info)
 
-            return decode_all(items(), len(names), size, True, "celeba", CROP), None
+            return decode_all(items(), len(names), size, True, "celeba", CROP), None, index
     except (zipfile.BadZipFile, OSError, EOFError) as err:
         raise GonError(f"cannot read {root / _ZIP}: {err}") from err
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gon.data.download import Source, download
+from gon.data.download import Source, chosen_arrays, download
 from gon.errors import GonError
+from gon.subsets import Choice
 
 CIFAR_DIR = "cifar-10-batches-py"
 CIFAR_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
@@ -63,17 +64,10 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32), labels
 
 
-def read_cifar(root: Path, split: str, limit: int | None, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One split of CIFAR-10 -> (uint8 images [N, 3, 32, 32], labels [N]); always native size."""
-    images, labels, count = [], [], 0
-    for f in CIFAR_FILES[split]:
-        x, y = read_cifar_batch(root / f)
-        images.append(x)
-        labels.append(y)
-        count += len(x)
-        if limit is not None and count >= limit:
-            break  # don't unpickle batches we'd throw away
-    return np.concatenate(images)[:limit], np.concatenate(labels)[:limit]
+def read_cifar(root: Path, split: str, choice: Choice, size: int | None = None):
+    """One split of CIFAR-10 -> (uint8 images [N, 3, 32, 32], labels [N], index); always native size."""
+    batches = [read_cifar_batch(root / f) for f in CIFAR_FILES[split]]
+    return chosen_arrays(np.concatenate([x for x, _ in batches]), np.concatenate([y for _, y in batches]), choice)
 
 
 def _fetch_cifar(source: Source, cache: Path) -> Path:

@@ -12,10 +12,12 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from gon.data.download import Source, download
 from gon.data.encoded import decode
 from gon.errors import GonError
+from gon.subsets import Choice
 
 _ZIP, _FOLDER = "coil-20-proc.zip", "coil-20-proc"
 _URL = "https://www.cs.columbia.edu/CAVE/databases/SLAM_coil-20_coil-100/coil-20/coil-20-proc.zip"
@@ -42,9 +44,11 @@ def _check_zip(path: Path) -> None:
         raise ValueError(f"{path.name} lacks {len(missing)} of the COIL-20 pictures, e.g. {missing[0]}")
 
 
-def read_coil20(root: Path, split: str, limit: int | None, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One split of COIL-20 -> (uint8 images [N, 1, 128, 128], object labels [N]); native size."""
-    chosen = coil_names(split)[:limit]
+def read_coil20(root: Path, split: str, choice: Choice, size: int | None = None):
+    """One split of COIL-20 -> (uint8 images [N, 1, 128, 128], object labels [N], index); native size."""
+    names = coil_names(split)
+    index = choice(len(names), torch.tensor([label for label, _ in names]))
+    chosen = [names[i] for i in index.tolist()]  # only these are decoded
     labels = np.array([label for label, _ in chosen], np.int64)
     if (root / _ZIP).is_file():
         try:
@@ -58,12 +62,12 @@ def read_coil20(root: Path, split: str, limit: int | None, size: int | None = No
                     images.append(decode(_read_member(archive, info, root / _ZIP), NATIVE, False, f"{_ZIP}:{name}"))
         except (zipfile.BadZipFile, OSError, EOFError) as err:
             raise GonError(f"cannot read {root / _ZIP}: {err}") from err
-        return np.stack(images), labels
+        return np.stack(images), labels, index
     folder = root / _FOLDER if (root / _FOLDER).is_dir() else root
     missing = [n for _, n in chosen if not (folder / n).is_file()]
     if missing:
         raise GonError(f"{folder}: no {missing[0]} (and {len(missing) - 1} more COIL-20 pictures missing)")
-    return np.stack([decode(folder / n, NATIVE, False, str(folder / n)) for _, n in chosen]), labels
+    return np.stack([decode(folder / n, NATIVE, False, str(folder / n)) for _, n in chosen]), labels, index
 
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> bytes:

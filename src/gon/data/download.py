@@ -19,17 +19,29 @@ from pathlib import Path
 from urllib.request import urlopen  # module attribute, so tests can monkeypatch gon.data.download.urlopen
 
 import numpy as np
+import torch
 
 from gon.errors import GonError
+from gon.subsets import Choice
 
 # Searched (as DIR/<name>) after data_dir and before the cache; tests replace it to simulate "not installed".
 SYSTEM_DATA_DIRS: tuple[Path, ...] = (Path("/usr/share/datasets"),)
 DOWNLOAD_TIMEOUT_S = 15
 
-# (root, split, limit, size) -> (uint8 images [N, C, H, W], labels [N]); size None: the native size.
-# Readers of fixed-size arrays return their native size (load_dataset resizes them); readers of
-# encoded images decode straight to ``size`` so that big images never sit in memory.
-Reader = Callable[[Path, str, "int | None", "int | None"], tuple[np.ndarray, np.ndarray]]
+# (root, split, choice, size) -> (uint8 images [N, C, H, W], labels [N] or None, int64 index [N] of each image in
+# its split); size None: the native size. ``choice`` (a seeded, stratified :class:`gon.subsets.Choice`) is applied
+# before decoding where the reader can count first (file names, keys). Readers of fixed-size arrays return their
+# native size (load_dataset resizes them); readers of encoded images decode straight to ``size`` so that big images
+# never sit in memory.
+Reader = Callable[[Path, str, Choice, "int | None"], "tuple[np.ndarray, np.ndarray | None, torch.Tensor]"]
+
+
+def chosen_arrays(
+    images: np.ndarray, labels: np.ndarray | None, choice: Choice
+) -> tuple[np.ndarray, np.ndarray | None, torch.Tensor]:
+    """``choice`` applied to a split read whole (stratified by ``labels`` when there are labels)."""
+    keep = choice(len(images), None if labels is None else torch.from_numpy(labels.astype(np.int64)))
+    return images[keep.numpy()], None if labels is None else labels[keep.numpy()], keep
 
 
 @dataclass

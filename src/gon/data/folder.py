@@ -11,18 +11,17 @@ import torch
 from gon.data.base import ImageData
 from gon.data.splits import held_out_split
 from gon.errors import GonError
+from gon.subsets import Choice
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
-def load_folder(
-    spec: str, split: str, size: int, test_fraction: float, seed: int, limit: int | None, limit_seed: int
-) -> ImageData:
+def load_folder(spec: str, split: str, size: int, test_fraction: float, seed: int, choice: Choice) -> ImageData:
     """Recursively load PNG/JPEG/BMP files, like torchvision's ImageFolder: when every image sits in a
     subfolder, the first subfolder of its path is its class (sorted names -> labels 0, 1, ...); a flat
-    folder has no labels. The test split is a seeded, stable subset of each class's files; ``limit``
-    keeps a seeded, stratified choice of the split's files (only those are decoded)."""
+    folder has no labels. The test split is a seeded, stable subset of each class's files; ``choice`` picks
+    the split's files, stratified by class (only those are decoded)."""
     root = Path(spec[len("folder:") :]).expanduser()
     if not spec[len("folder:") :] or not root.is_dir():
         raise GonError(f"dataset {spec}: no such directory {root}")
@@ -38,7 +37,7 @@ def load_folder(
         raise GonError(f"dataset {spec}: only {len(paths)} image(s), too few for a {split} split")
     labels = torch.tensor([classes.index(p.split("/")[0]) for p in in_split]) if classes else None  # [N]
     files = ImageData(torch.empty(len(in_split), 0), labels, spec, classes, in_split)
-    data = files.subset(limit, limit_seed)  # images are decoded below, for the chosen files only
+    data = files.select(choice(len(files), labels))  # images are decoded below, for the chosen files only
     # Channels are decided over the whole folder (headers only), so train and test agree.
     rgb = any(open_image(root / p, lambda im: im.mode not in _GRAY_MODES) for p in paths)
     data.images = torch.from_numpy(

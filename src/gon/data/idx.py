@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gon.data.download import Source
+from gon.data.download import Source, chosen_arrays
 from gon.errors import GonError
+from gon.subsets import Choice
 
 MAX_IDX_BYTES = 1 << 32  # no real IDX file is this big; a header claiming more is corrupt or hostile
 
@@ -95,8 +96,8 @@ def _idx_path(root: Path, stem: str) -> Path:
     return root / stem if (root / stem).is_file() else root / f"{stem}.gz"
 
 
-def read_idx_pair(root: Path, split: str, limit: int | None, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One split of an MNIST-like dataset -> (uint8 images [N, 1, 28, 28], labels [N]); always native size."""
+def read_idx_pair(root: Path, split: str, choice: Choice, size: int | None = None):
+    """One split of an MNIST-like dataset -> (uint8 images [N, 1, 28, 28], labels [N], index); native size."""
     image_path, label_path = (_idx_path(root, s) for s in IDX_FILES[split])
     images, labels = read_idx(image_path), read_idx(label_path)
     if images.ndim != 3 or images.dtype != np.uint8:
@@ -105,7 +106,7 @@ def read_idx_pair(root: Path, split: str, limit: int | None, size: int | None = 
         raise GonError(f"{label_path}: expected labels [N], got shape {labels.shape}")
     if len(images) != len(labels):
         raise GonError(f"{image_path} holds {len(images)} images but {label_path} holds {len(labels)} labels")
-    return images[:limit, None], labels[:limit]  # [N, 1, H, W], [N]
+    return chosen_arrays(images[:, None], labels, choice)  # [N, 1, H, W], [N], [N]
 
 
 _FILES = [(f, f + ".gz") for split in ("train", "test") for f in IDX_FILES[split]]

@@ -23,6 +23,7 @@ from gon.data.base import ImageData
 from gon.data.download import Source
 from gon.data.encoded import decode_all, is_rgb
 from gon.errors import GonError
+from gon.subsets import Choice
 
 METADATA_KEYS = {b"length", b"__len__", b"__keys__"}
 
@@ -42,16 +43,24 @@ class LmdbImages:
             raise GonError(f"cannot open LMDB {path}: {str(err).splitlines()[0]}") from err
         self.path = path
 
-    def items(self, keep=lambda key: True, values: bool = True) -> Iterator[tuple[str, bytes]]:
-        """(name, value) of every kept picture in key order; values None when only counting."""
+    def keys(self, keep=lambda key: True) -> list[bytes]:
+        """The kept pictures' keys in key order (keys only: cheap even for LSUN's three million)."""
         import lmdb
 
         try:
             with self.env.begin(buffers=False) as txn:
-                for entry in txn.cursor().iternext(keys=True, values=values):
-                    key, value = entry if values else (entry, None)
-                    if key not in METADATA_KEYS and keep(key):
-                        yield f"{self.path}:{key.decode('utf-8', 'replace')}", value
+                return [k for k in txn.cursor().iternext(keys=True, values=False) if k not in METADATA_KEYS and keep(k)]
+        except lmdb.Error as err:
+            raise GonError(f"cannot read LMDB {self.path}: {str(err).splitlines()[0]}") from err
+
+    def items(self, keys: list[bytes]) -> Iterator[tuple[str, bytes]]:
+        """(name, value) of each of ``keys``."""
+        import lmdb
+
+        try:
+            with self.env.begin(buffers=False) as txn:
+                for key in keys:
+                    yield f"{self.path}:{key.decode('utf-8', 'replace')}", txn.get(key)
         except lmdb.Error as err:
             raise GonError(f"cannot read LMDB {self.path}: {str(err).splitlines()[0]}") from err
 
@@ -59,27 +68,32 @@ class LmdbImages:
         self.env.close()
 
 
-def read_lmdb(path: Path, limit: int | None, size: int, name: str, keep=lambda key: True) -> np.ndarray:
-    """Up to ``limit`` kept pictures of an LMDB -> uint8 [N, C, size, size]; colour if the first one has colour."""
+def read_lmdb(
+    path: Path, choice: Choice, size: int, name: str, keep=lambda key: True
+) -> tuple[np.ndarray, torch.Tensor]:
+    """The chosen kept pictures of an LMDB -> (uint8 [N, C, size, size], index [N] among the kept keys); colour if
+    the first kept picture has colour. Only the chosen pictures are read and decoded."""
     db = LmdbImages(path)
     try:
-        first = next(db.items(keep), None)
-        if first is None:
+        keys = db.keys(keep)
+        if not keys:
             raise GonError(f"{name}: {path} holds no pictures for this split")
-        count = sum(1 for _ in db.items(keep, values=False))  # keys only: cheap
-        count = min(count, limit or count)
-        return decode_all(db.items(keep), count, size, is_rgb(first[1], first[0]), name)
+        first = next(db.items(keys[:1]))
+        index = choice(len(keys))
+        chosen = [keys[i] for i in index.tolist()]
+        return decode_all(db.items(chosen), len(chosen), size, is_rgb(first[1], first[0]), name), index
     finally:
         db.close()
 
 
-def read_lsun(root: Path, split: str, limit: int | None, size: int | None = None) -> tuple[np.ndarray, None]:
-    """One split of LSUN Bedroom -> (uint8 images [N, 3, size, size], no labels)."""
+def read_lsun(root: Path, split: str, choice: Choice, size: int | None = None):
+    """One split of LSUN Bedroom -> (uint8 images [N, 3, size, size], no labels, index)."""
     folder = root / ("bedroom_train_lmdb" if split == "train" else "bedroom_val_lmdb")
-    return read_lmdb(folder, limit, size or 128, "lsun-bedroom"), None
+    images, index = read_lmdb(folder, choice, size or 128, "lsun-bedroom")
+    return images, None, index
 
 
-def load_lmdb(spec: str, split: str, size: int, test_fraction: float, seed: int, limit: int | None) -> ImageData:
+def load_lmdb(spec: str, split: str, size: int, test_fraction: float, seed: int, choice: Choice) -> ImageData:
     """``lmdb:PATH``: every picture of an LMDB; the test split is a seeded, stable subset of keys."""
     path = Path(spec[len("lmdb:") :]).expanduser()
     if not spec[len("lmdb:") :]:
@@ -92,8 +106,8 @@ def load_lmdb(spec: str, split: str, size: int, test_fraction: float, seed: int,
     def keep(key: bytes) -> bool:
         return held_out(key) == (split == "test")
 
-    images = read_lmdb(path, limit, size, spec, keep)
-    return ImageData(torch.from_numpy(images).float().div_(255.0), None, spec, None)
+    images, index = read_lmdb(path, choice, size, spec, keep)
+    return ImageData(torch.from_numpy(images).float().div_(255.0), None, spec, None, index=index)
 
 
 LSUN_BEDROOM = Source(

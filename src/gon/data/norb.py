@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gon.data.download import Source
+from gon.data.download import Source, chosen_arrays
 from gon.data.idx import open_maybe_gzipped, read_payload
 from gon.errors import GonError
+from gon.subsets import Choice
 
 MAX_NORB_BYTES = 1 << 31  # the biggest real file (training-dat) holds 448 MB
 _TYPES = {
@@ -59,8 +60,8 @@ def _norb_path(root: Path, name: str) -> Path:
     return root / name if (root / name).is_file() else root / f"{name}.gz"
 
 
-def read_smallnorb(root: Path, split: str, limit: int | None, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One split of SmallNORB -> (uint8 left-camera images [N, 1, 96, 96], categories [N]); native size."""
+def read_smallnorb(root: Path, split: str, choice: Choice, size: int | None = None):
+    """One split of SmallNORB -> (uint8 left-camera images [N, 1, 96, 96], categories [N], index); native size."""
     dat_path, cat_path = (_norb_path(root, f) for f in NORB_FILES[split])
     images, labels = read_norb(dat_path), read_norb(cat_path)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] != 2 or images.shape[2] != images.shape[3]:
@@ -69,7 +70,7 @@ def read_smallnorb(root: Path, split: str, limit: int | None, size: int | None =
         raise GonError(f"{cat_path}: expected {len(images)} integer categories, got {labels.dtype} {labels.shape}")
     if len(labels) and not 0 <= labels.min() <= labels.max() < len(SMALLNORB.classes):
         raise GonError(f"{cat_path}: categories must be 0 to {len(SMALLNORB.classes) - 1}")
-    return images[:limit, :1], labels[:limit].astype(np.int64)  # [N, 1, 96, 96] (left camera), [N]
+    return chosen_arrays(images[:, :1], labels.astype(np.int64), choice)  # [N, 1, 96, 96] (left camera), [N], [N]
 
 
 SMALLNORB = Source(

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import torch
+
 from gon.errors import GonError
+from gon.subsets import Choice
 
 
 def held_out_split(files: list[Path], root: Path, split: str, test_fraction: float, seed: int, spec: str) -> list[Path]:
@@ -35,3 +38,15 @@ def folder_split(spec: str, prefix: str, suffix: str, split: str, test_fraction:
     if not files:
         raise GonError(f"dataset {spec}: no {suffix} files under {base}")
     return files if presplit else held_out_split(files, root, split, test_fraction, seed, spec)
+
+
+def chosen_files(
+    spec: str, prefix: str, suffix: str, split: str, test_fraction: float, seed: int, choice: Choice
+) -> tuple[list[Path], torch.Tensor, list[str]]:
+    """``choice`` applied to :func:`folder_split`'s files: (the chosen files, their index in the split, their
+    paths relative to the folder), so that only those are read."""
+    files = folder_split(spec, prefix, suffix, split, test_fraction, seed)
+    index = choice(len(files))
+    chosen = [files[i] for i in index.tolist()]
+    root = Path(spec[len(prefix) :]).expanduser()
+    return chosen, index, [f.relative_to(root).as_posix() for f in chosen]

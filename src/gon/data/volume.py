@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from gon.data.base import ImageData
-from gon.data.splits import folder_split
+from gon.data.splits import chosen_files
 from gon.errors import GonError
+from gon.subsets import Choice
 
 MAX_VOLUME_BYTES = 1 << 29  # a .npy grid of more than 512 MiB is not one training example
 SDF_TRUNCATION = 0.1  # signed distances beyond +-this are clipped to 0 or 1
@@ -42,11 +43,10 @@ def read_volume(path: Path) -> np.ndarray:
     return np.clip(0.5 - values / (2 * SDF_TRUNCATION), 0, 1)
 
 
-def load_volumes(
-    spec: str, split: str, size: int | None, test_fraction: float, seed: int, limit: int | None
-) -> ImageData:
-    """``volume:PATH``: grids of one shape, resized (trilinear) to ``size``^3 when given: [N, 1, D, H, W]."""
-    files = folder_split(spec, "volume:", ".npy", split, test_fraction, seed)[:limit]
+def load_volumes(spec: str, split: str, size: int | None, test_fraction: float, seed: int, choice: Choice) -> ImageData:
+    """``volume:PATH``: grids of one shape, resized (trilinear) to ``size``^3 when given: [N, 1, D, H, W]; only
+    the chosen files are read."""
+    files, index, paths = chosen_files(spec, "volume:", ".npy", split, test_fraction, seed, choice)
     grids = []
     for path in files:
         grid = torch.from_numpy(read_volume(path))[None]  # [1, D, H, W]
@@ -58,4 +58,4 @@ def load_volumes(
                 "give every grid one shape, or --image-size to resize them all"
             )
         grids.append(grid)
-    return ImageData(torch.stack(grids).clamp_(0, 1), None, spec, None)
+    return ImageData(torch.stack(grids).clamp_(0, 1), None, spec, None, paths, index)

@@ -115,11 +115,12 @@ def interval_pictures(
     curves: Path | None = None,
     validation_note: str = "",
 ) -> dict[str, Image.Image]:
-    """Reconstructions of 32 test images (``test``: a class-stratified choice), samples, interpolations and the
-    latent histogram at ``step`` (into ``folder``), and the loss curves so far; returns the grids by name."""
+    """Reconstructions of 32 test images (``test``: a class-stratified choice), samples from a Gaussian fitted to
+    the latents of ``train`` (a stratified choice of INTERVAL_FIT_IMAGES), interpolations and the latent histogram at
+    ``step`` (into ``folder``), and the loss curves so far; returns the grids by name."""
     folder.mkdir(parents=True, exist_ok=True)
     pictures = {"recon": reconstruction_grid(model, test[:32], source=f"{min(32, len(test))} test images, step {step}")}
-    latents = encode_images(model, train[:INTERVAL_FIT_IMAGES])
+    latents = encode_images(model, train)
     gaussian = LatentGaussian.fit(latents)
     pictures["samples"] = sample_grid(model, gaussian=gaussian)
     a, b = _pairs(test)
