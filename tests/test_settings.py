@@ -9,7 +9,7 @@ from gon.cli import main
 from gon.config import FIT_INFO, FitConfig, fit_options
 from gon.errors import GonError
 from gon.loading import load
-from gon.registry import MODELS, schema
+from gon.registry import MODELS, TASK_MODELS, schema
 from gon.settings import Option, check, options_of
 from tests.helpers import tiny_model
 
@@ -21,6 +21,53 @@ def test_a_models_options_are_its_constructors():
     assert options["origin_pass"].choices == ("shared", "naive")
     assert options["latent_dim"].help == "latent size"  # from GradientOriginModel.OPTION_INFO, by inheritance
     assert schema("conversion")["source"].choices == ("mask", "downsample")
+
+
+DECODER = dict(latent_dim=32, width=16, channels=1, image_size=32, activation="elu", norm="layer")
+ORIGIN = dict(steps=1, step_size=1.0, detach=False, z0_std=0.0, keep_z0=True)
+#: every registered model's options and defaults, as they were before the conv models shared one base (ConvModel)
+SCHEMAS = {
+    "gon": DECODER | ORIGIN,
+    "vgon": DECODER | ORIGIN,
+    "implicit": dict(latent_dim=32, hidden=256, depth=4, channels=1, image_size=28, w0=30.0)
+    | dict(origin_pass="shared", coord_fraction=0.25, coord_sampling="same", coord_scale=1.0)
+    | ORIGIN,
+    "ae": DECODER,
+    "tied-ae": DECODER,
+    "glo": dict(num_images=None, code_scale=100.0, fit_steps=100, fit_lr=0.3) | DECODER,
+    "vae": DECODER,
+    "mlp-ae": dict(latent_dim=32, hidden=64, channels=1, image_size=28),
+    "conversion": dict(source="mask") | DECODER | ORIGIN,
+    "conversion-ae": dict(source="mask") | DECODER,
+    "classifier": dict(num_classes=10, recon_weight=1.0) | DECODER | ORIGIN,
+}
+
+
+@pytest.mark.parametrize("name", SCHEMAS)
+def test_every_model_keeps_its_options_and_defaults(name):
+    """Options written once (a base's options inherited through ``**options``) leave each model's schema as it was:
+    the same names, defaults, bounds and keyword arguments."""
+    cls = {**MODELS, **TASK_MODELS}[name]
+    options = options_of(cls)
+    assert {k: o.default for k, o in options.items()} == SCHEMAS[name]
+    assert options["latent_dim"].low == 1 and list(options)[0] == ("num_images" if name == "glo" else "latent_dim")
+    if "steps" in options:
+        assert (options["steps"].low, options["steps"].high, options["step_size"].low_open) == (1, 1000, True)
+    if "norm" in options:
+        assert options["norm"].choices == ("layer", "batch", "none") and options["image_size"].low == 8
+    extra = {"num_images": 5} if name == "glo" else {}
+    model = cls(**{k: v for k, v in SCHEMAS[name].items() if v is not None} | extra | {"latent_dim": 4})
+    assert model.config == {**SCHEMAS[name], **extra, "latent_dim": 4}  # what config.json records
+    with pytest.raises(TypeError):  # a keyword the model does not take (an autoencoder has no origin options)
+        cls(**extra, **({"no_such_option": 1} if "steps" in options else {"steps": 2}))
+
+
+def test_a_bad_option_is_a_value_error_and_a_gon_error():
+    with pytest.raises(ValueError, match=r"option width \(--width\) must be >= 1, got 0") as caught:
+        MODELS["vae"](width=0)
+    assert isinstance(caught.value, GonError)
+    with pytest.raises(ValueError, match="option steps"):
+        MODELS["gon"](steps=0)
 
 
 @pytest.mark.parametrize(

@@ -177,7 +177,11 @@ def fit_options() -> dict[str, Option]:
     from FIT_INFO."""
     hints = typing.get_type_hints(FitConfig)
     fields = [f for f in dataclasses.fields(FitConfig) if f.name != "model_options"]
-    return {f.name: FIT_INFO.get(f.name, Info()).option(f.name, hints[f.name], f.default) for f in fields}
+    return {f.name: FIT_INFO.get(f.name, Info()).option(f.name, hints[f.name], _default(f)) for f in fields}
+
+
+def _default(field: dataclasses.Field) -> Any:
+    return field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

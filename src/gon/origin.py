@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from gon.settings import Info, check_options, options_of
+
 #: ``inner_loss(z) -> scalar``: the data-fitting loss of a whole batch, *summed* over its
 #: samples, so that each sample's gradient (its latent) does not depend on the batch.
 InnerLoss = Callable[[Tensor], Tensor]
@@ -70,9 +72,21 @@ def gradient_origin(
     return z if create_graph else z.detach()
 
 
+MAX_ORIGIN_STEPS = 1000  # the paper's multi-step GONs take 10
+
+
 @dataclass(frozen=True)
 class Origin:
     """Where the latent search starts and how it steps: the options every GON shares."""
+
+    #: help and bounds of the fields below, which are also every GON's origin options (:func:`gon.settings.options_of`)
+    OPTION_INFO = {
+        "steps": Info("gradient steps from the origin", low=1, high=MAX_ORIGIN_STEPS),
+        "step_size": Info("size of each latent step", low=0, low_open=True),
+        "detach": Info("cut the second-order terms (the paper's detached ablation)"),
+        "z0_std": Info("start from z0 ~ N(0, std^2) instead of the origin (Fig. 11)", low=0),
+        "keep_z0": Info("z = z0 - grad; off: z = -grad, the negative gradient alone (Fig. 11a)"),
+    }
 
     steps: int = 1
     step_size: float = 1.0
@@ -81,12 +95,7 @@ class Origin:
     keep_z0: bool = True
 
     def __post_init__(self):
-        if self.steps < 1:
-            raise ValueError(f"origin steps must be >= 1, got {self.steps}")
-        if self.step_size <= 0:
-            raise ValueError(f"origin step_size must be > 0, got {self.step_size}")
-        if self.z0_std < 0:
-            raise ValueError(f"origin z0_std must be >= 0, got {self.z0_std}")
+        check_options(options_of(type(self)), vars(self), owner="Origin")  # an OptionError, also a ValueError
 
     @property
     def shared_start(self) -> bool:

@@ -19,7 +19,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from gon.errors import GonError
+from gon.errors import GonError, OptionError
 
 _FLOAT_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # YAML 1.1 reads "1e-4" as a string
 _SHOWN = 60  # characters of a bad value shown in a message
@@ -90,10 +90,10 @@ class Option:
         if self.high is not None and number > self.high:
             raise self.error(f"must be <= {self.high:g}", value, where)
 
-    def error(self, what: str, value: Any, where: str = "") -> GonError:
+    def error(self, what: str, value: Any, where: str = "") -> OptionError:
         shown = repr(value)
         shown = shown if len(shown) <= _SHOWN else shown[:_SHOWN] + "..."
-        return GonError(f"{where + ': ' if where else ''}option {self.name} ({self.flag}) {what}, got {shown}")
+        return OptionError(f"{where + ': ' if where else ''}option {self.name} ({self.flag}) {what}, got {shown}")
 
 
 def check(name: str, value: Any, where: str = "", **rules: Any) -> Any:
@@ -121,6 +121,33 @@ def options_of(cls: type) -> dict[str, Option]:
         default = None if param.default is inspect.Parameter.empty else param.default
         options[name] = info.get(name, Info()).option(name, hints.get(name, Any), default)
     return options
+
+
+def extend_signature(own, base, leave_out: tuple[str, ...] = ()) -> inspect.Signature:
+    """The signature of a constructor that takes its base class's options too, with type hints evaluated.
+
+    ``own``: the class's own ``__init__``, or None when it has none; when it ends in ``**options``, its
+    signature is its own parameters, then those of ``base`` (the base class's ``__init__``) it does not name,
+    less ``leave_out`` (base options the class does not take). So each option is written once, in the class
+    that introduces it, and its subclasses add only theirs.
+    """
+    if own is None:
+        params = list(_evaluated(base).parameters.values())
+        return inspect.Signature([p for p in params if p.name not in leave_out])
+    params = list(_evaluated(own).parameters.values())
+    if params[-1].kind is not inspect.Parameter.VAR_KEYWORD:
+        return inspect.Signature(params)
+    named = {p.name for p in params} | set(leave_out)
+    inherited = [p for p in _evaluated(base).parameters.values() if p.name not in named]
+    return inspect.Signature(params[:-1] + inherited)
+
+
+def _evaluated(function) -> inspect.Signature:
+    """``function``'s signature with its string annotations (``from __future__ import annotations``) evaluated."""
+    signature = inspect.signature(function)
+    hints = typing.get_type_hints(function)
+    params = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()]
+    return signature.replace(parameters=params, return_annotation=inspect.Signature.empty)
 
 
 def required(cls: type) -> list[str]:

@@ -21,50 +21,28 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gon.models.core import CONV_MIN_IMAGE_SIZE, CONV_OPTION_INFO, GradientOriginModel, VariationalGON, per_image_sse
-from gon.nets import ConvDecoder, ConvEncoder, make_activation
+from gon.models.core import ConvModel, GradientOriginModel, per_image_sse
+from gon.models.variational import VariationalGON
+from gon.nets import make_activation
 from gon.nets.conv import _norm as make_norm
 from gon.origin import sum_squared_error
 from gon.settings import Info
 
 
-class _ConvBaseline(GradientOriginModel):
-    """A baseline around the conv GON's decoder; subclasses say how images get their latents."""
-
-    min_image_size = CONV_MIN_IMAGE_SIZE
-    OPTION_INFO = CONV_OPTION_INFO
-
-    def __init__(self, latent_dim: int, width: int, channels: int, image_size: int, activation: str, norm: str):
-        super().__init__(latent_dim)
-        self.decoder = ConvDecoder(latent_dim, width, channels, image_size, activation, norm)
-
-    def decode(self, z: Tensor) -> Tensor:
-        return self.decoder(z)
-
-    def extra_repr(self) -> str:
-        return f"latent_dim={self.latent_dim}"
-
-
-class AutoEncoder(_ConvBaseline):
+class AutoEncoder(ConvModel):
     """Table 1's "AE": ``ConvEncoder`` (the decoder mirrored) -> the GON's ``ConvDecoder``."""
 
-    def __init__(
-        self,
-        latent_dim: int = 32,
-        width: int = 16,
-        channels: int = 1,
-        image_size: int = 32,
-        activation: str = "elu",
-        norm: str = "layer",
-    ):
-        super().__init__(latent_dim, width, channels, image_size, activation, norm)
-        self.encoder = ConvEncoder(latent_dim, width, channels, image_size, activation, norm)
+    gradient_encoder = False
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.encoder = self.mirrored_encoder()
 
     def encode(self, x: Tensor) -> Tensor:
         return self.encoder(x)  # [B, C, S, S] -> [B, latent_dim]
 
 
-class TiedAutoEncoder(_ConvBaseline):
+class TiedAutoEncoder(ConvModel):
     """Table 1's "TiedAE" (Gedeon, 1998): the encoder applies the decoder's transposed convolutions in reverse.
 
     A ``ConvTranspose2d`` weight [in, out, k, k] used by ``conv2d`` with the same stride and
@@ -72,20 +50,14 @@ class TiedAutoEncoder(_ConvBaseline):
     only its own biases and normalisation layers.
     """
 
-    def __init__(
-        self,
-        latent_dim: int = 32,
-        width: int = 16,
-        channels: int = 1,
-        image_size: int = 32,
-        activation: str = "elu",
-        norm: str = "layer",
-    ):
-        super().__init__(latent_dim, width, channels, image_size, activation, norm)
+    gradient_encoder = False
+
+    def __init__(self, **options):
+        super().__init__(**options)
         convs = self._convs()
         self.biases = nn.ParameterList(nn.Parameter(torch.zeros(c.in_channels)) for c in convs)
-        self.norms = nn.ModuleList(make_norm(norm, c.in_channels) for c in convs[:-1])
-        self.activation = make_activation(activation)
+        self.norms = nn.ModuleList(make_norm(self.conv_options["norm"], c.in_channels) for c in convs[:-1])
+        self.activation = make_activation(self.conv_options["activation"])
 
     def _convs(self) -> list[nn.ConvTranspose2d]:
         """The decoder's transposed convolutions, output layer first."""
@@ -103,7 +75,7 @@ class TiedAutoEncoder(_ConvBaseline):
 GLO_FIT_STEPS = 100  # Adam steps that fit an unseen image's code (Table 1's GLO evaluation)
 
 
-class GLO(_ConvBaseline):
+class GLO(ConvModel):
     """Generative Latent Optimisation: a learnt latent per training image, decoded by the GON's decoder.
 
     ``loss_terms(x, index)`` trains the codes of training images ``index`` jointly with the
@@ -122,6 +94,7 @@ class GLO(_ConvBaseline):
     """
 
     batch_fields = ("index",)
+    gradient_encoder = False
     OPTION_INFO = {
         "num_images": Info("training images, one code each (default: the data's)", low=1),
         "code_scale": Info("how much faster the codes learn than the decoder", low=0, low_open=True),
@@ -133,21 +106,12 @@ class GLO(_ConvBaseline):
         self,
         num_images: int,
         latent_dim: int = 32,
-        width: int = 16,
-        channels: int = 1,
-        image_size: int = 32,
-        activation: str = "elu",
-        norm: str = "layer",
         code_scale: float = 100.0,
         fit_steps: int = GLO_FIT_STEPS,
         fit_lr: float = 0.3,
+        **options,
     ):
-        super().__init__(latent_dim, width, channels, image_size, activation, norm)
-        if num_images < 1 or fit_steps < 1 or code_scale <= 0 or fit_lr <= 0:
-            raise ValueError(
-                f"GLO needs num_images >= 1, fit_steps >= 1, code_scale > 0 and fit_lr > 0; got "
-                f"{num_images}, {fit_steps}, {code_scale}, {fit_lr}"
-            )
+        super().__init__(latent_dim, **options)
         self.code_scale, self.fit_steps, self.fit_lr = code_scale, fit_steps, fit_lr
         self.codes = nn.Parameter(torch.randn(num_images, latent_dim) / code_scale)  # codes ~ N(0, I) at start
 
@@ -194,24 +158,15 @@ class VAE(VariationalGON):
     origin); the ELBO, ``encode`` (the posterior mean) and ``sample`` are the variational GON's.
     """
 
-    def __init__(
-        self,
-        latent_dim: int = 32,
-        width: int = 16,
-        channels: int = 1,
-        image_size: int = 32,
-        activation: str = "elu",
-        norm: str = "layer",
-    ):
-        super().__init__(latent_dim, width, channels, image_size, activation, norm)
-        self.encoder = ConvEncoder(latent_dim, width, channels, image_size, activation, norm)
+    gradient_encoder = False
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.encoder = self.mirrored_encoder()
 
     def gradient_latent(self, x: Tensor, sample: bool = False) -> Tensor:
         """The encoder's features [B, latent_dim], in place of the GON's gradient latent (nothing to sample)."""
         return self.encoder(x)
-
-    def extra_repr(self) -> str:
-        return f"latent_dim={self.latent_dim}"
 
 
 class MLPAutoEncoder(GradientOriginModel):
@@ -225,6 +180,7 @@ class MLPAutoEncoder(GradientOriginModel):
     """
 
     any_grid = True  # trains on signals of any grid dimension d
+    gradient_encoder = False
     OPTION_INFO = {
         "hidden": Info("units of the encoder's and the decoder's hidden layer", low=1),
         "channels": Info("signal channels (default: the data's)", low=1),
@@ -234,8 +190,8 @@ class MLPAutoEncoder(GradientOriginModel):
     def __init__(self, latent_dim: int = 32, hidden: int = 64, channels: int = 1, image_size: int | list[int] = 28):
         super().__init__(latent_dim)
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-        if not size or min(size) < 1 or hidden < 1 or channels < 1:
-            raise ValueError(f"MLPAutoEncoder needs positive sizes, got image_size={image_size}, hidden={hidden}")
+        if not size:  # the sizes' bounds are checked with the other options
+            raise ValueError(f"MLPAutoEncoder needs positive sizes, got image_size={image_size}")
         self.image_size, self.channels = size, channels
         values = channels * math.prod(size)
         self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(values, hidden), nn.ELU(), nn.Linear(hidden, latent_dim))

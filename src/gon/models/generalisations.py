@@ -60,22 +60,9 @@ class ClassifierGON(GON):
         latent_dim: int = 32,
         num_classes: int = 10,
         recon_weight: float = 1.0,
-        width: int = 16,
-        channels: int = 1,
-        image_size: int = 32,
-        activation: str = "elu",
-        norm: str = "layer",
-        steps: int = 1,
-        step_size: float = 1.0,
-        detach: bool = False,
-        z0_std: float = 0.0,
-        keep_z0: bool = True,
+        **options,
     ):
-        super().__init__(
-            latent_dim, width, channels, image_size, activation, norm, steps, step_size, detach, z0_std, keep_z0
-        )
-        if num_classes < 2 or recon_weight < 0:
-            raise ValueError(f"need num_classes >= 2 and recon_weight >= 0, got {num_classes}, {recon_weight}")
+        super().__init__(latent_dim, **options)
         self.recon_weight = recon_weight
         self.classifier = nn.Linear(latent_dim, num_classes)
 
@@ -113,21 +100,9 @@ class ConversionGON(GON):
         self,
         latent_dim: int = 32,
         source: str = "mask",
-        width: int = 16,
-        channels: int = 1,
-        image_size: int = 32,
-        activation: str = "elu",
-        norm: str = "layer",
-        steps: int = 1,
-        step_size: float = 1.0,
-        detach: bool = False,
-        z0_std: float = 0.0,
-        keep_z0: bool = True,
+        **options,
     ):
-        super().__init__(
-            latent_dim, width, channels, image_size, activation, norm, steps, step_size, detach, z0_std, keep_z0
-        )
-        degrade(torch.zeros(1, channels, image_size, image_size), source)  # reject unknown sources now
+        super().__init__(latent_dim, **options)
         self.source = source
 
     def inner_loss(self, z: Tensor, s: Tensor) -> Tensor:
@@ -150,14 +125,9 @@ class ConversionAE(AutoEncoder):
         self,
         latent_dim: int = 32,
         source: str = "mask",
-        width: int = 16,
-        channels: int = 1,
-        image_size: int = 32,
-        activation: str = "elu",
-        norm: str = "layer",
+        **options,
     ):
-        super().__init__(latent_dim, width, channels, image_size, activation, norm)
-        degrade(torch.zeros(1, channels, image_size, image_size), source)
+        super().__init__(latent_dim, **options)
         self.source = source
 
     def encode(self, x: Tensor) -> Tensor:
