@@ -1,13 +1,17 @@
-"""``gon fit``'s training step as a CUDA graph, inside Lightning's manual optimisation.
+"""``gon fit``'s training step: the one step (:class:`gon.graphs.GraphedStep`) inside Lightning's manual optimisation.
 
-:class:`GraphedTraining` is what :class:`gon.training.GonModule` runs per step when CUDA graphs are on
-(``--cuda-graphs``, the default on a single GPU): the step (loss, backward, Adam's update) is a
-:class:`gon.graphs.GraphedStep`, called through Lightning's optimiser wrapper (so Lightning counts the
-step, and checkpoints hold Adam's state as usual). Nothing is read off the GPU per step: the loss terms
-are summed on the device and logged as their mean every ``log_every`` steps (metrics.csv and the
-progress bar), and the non-finite-loss flag is read at the same interval and before every checkpoint
-(:class:`gon.guards.NonFiniteLossError` then names the steps in between; a checkpoint never holds a
-state after a NaN). Under DDP the step stays eager (the gradient all-reduce is not captured).
+:class:`GraphedTraining` is what :class:`gon.training.GonModule` runs per step on every device: the step (loss,
+backward, Adam's update) is a :class:`gon.graphs.GraphedStep` called through Lightning's optimiser wrapper (so
+Lightning counts the step, and checkpoints hold Adam's state as usual).
+
+- **eager** (a CPU, DDP, ``--no-cuda-graphs``): backward is Lightning's ``manual_backward`` (its hooks run:
+  the NaN guard :class:`gon.guards.StopOnNonFiniteLoss` stops before a bad step's update; under DDP the
+  gradients are all-reduced), and each step's loss terms are logged (under DDP, their mean over processes).
+- **one replayed CUDA graph** (``--cuda-graphs``, the default on a single GPU): nothing is read off the GPU per
+  step: the loss terms are summed on the device and logged as their mean every ``log_every`` steps
+  (metrics.csv and the progress bar), and the non-finite-loss flag is read at the same interval and before
+  every checkpoint (:class:`gon.guards.NonFiniteLossError` then names the steps in between; a checkpoint never
+  holds a state after a NaN).
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from gon.guards import NonFiniteLossError, describe_checkpoint
 
 
 class GraphedTraining:
-    """The graphed training step of a LightningModule whose ``model`` is a gon model."""
+    """The training step of a LightningModule whose ``model`` is a gon model; ``graphs``: as one CUDA graph."""
 
-    def __init__(self, module, last_checkpoint=None):
+    def __init__(self, module, last_checkpoint=None, graphs: bool = True):
         self.module = module
         self.last_checkpoint = last_checkpoint
+        self.graphs = graphs
         self.step_fn: GraphedStep | None = None
         self.sums: dict[str, Tensor] | None = None
         self.count = 0
@@ -35,8 +40,13 @@ class GraphedTraining:
         optimizer = module.optimizers()
         if self.step_fn is None:
             log = log_line if module.trainer.is_global_zero else None
-            self.step_fn = GraphedStep(module.model, optimizer.optimizer, graphs=True, log=log)
+            backward = module.manual_backward
+            self.step_fn = GraphedStep(module.model, optimizer.optimizer, self.graphs, log=log, backward=backward)
         terms = optimizer.step(closure=lambda: self.step_fn(x, **fields))  # counts the step; the update is inside
+        if not self.graphs:
+            for name, value in terms.items():
+                module.log(f"train/{name}", value, prog_bar=name == "loss", sync_dist=True)  # DDP: the mean
+            return
         if self.sums is None:
             self.sums = {k: torch.zeros_like(v) for k, v in terms.items()}
         for k, v in terms.items():

@@ -101,9 +101,13 @@ class GraphedStep:
         graphs: bool,
         warmup: int = 3,
         log: Callable[[str], None] | None = log_line,
+        backward: Callable[[Tensor], None] = Tensor.backward,
     ):
         self.model, self.optimizer, self.warmup, self.log = model, optimizer, warmup, log
         self.graphs = graphs
+        #: the eager step's backward (Lightning's manual_backward: its hooks, e.g. the NaN guard, and DDP's
+        #: gradient all-reduce); a captured graph always runs plain autograd, which a graph can record
+        self.backward = backward
         self.graph: torch.cuda.CUDAGraph | None = None
         self.static: dict[str, Tensor] | None = None
         self.outputs: dict[str, Tensor] | None = None
@@ -145,7 +149,7 @@ class GraphedStep:
         """Loss, backward and Adam's update on the static buffers: what the graph records."""
         self.optimizer.zero_grad(set_to_none=True)  # in a capture: fresh gradients from the graph's pool
         terms = step_loss(self.model, self.static)
-        terms["loss"].backward()
+        (Tensor.backward if self.graphs else self.backward)(terms["loss"])
         self.nonfinite |= ~torch.isfinite(terms["loss"].detach())
         self.optimizer.step()
         return {k: v.detach() for k, v in terms.items()}

@@ -45,7 +45,9 @@ def add_parser(commands) -> None:
     length.add_argument("--steps", type=int, help="optimiser steps per run (per row and seed)")
     length.add_argument("--epochs", type=int, help="passes over the training images per run")
     p.add_argument("--seeds", type=int, help="number of seeds (0, 1, ...) per row")
-    p.add_argument("--limit-train", type=int, help="train on N training images drawn at random with the seed, stratified by class")
+    p.add_argument(
+        "--limit-train", type=int, help="train on N training images drawn at random with the seed, stratified by class"
+    )
     p.add_argument("--test-size", type=int, help="evaluate on the first N test images")
     p.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
     p.add_argument("--lr", type=float, help="Adam learning rate (default: the preset's, 1e-4 paper / 1e-3 cpu)")
