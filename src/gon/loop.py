@@ -4,7 +4,7 @@ The step is :class:`gon.graphs.GraphedStep` (a batch's loss terms from the model
 backward, Adam's update; one CUDA graph on a GPU): :func:`training_step` builds it for a model and
 feeds it a batch. :func:`train_loop` is the plain loop over in-memory tensors that ``gon reproduce``
 (experiments) and ``gon bench`` (quality, fit overhead, timed steps) share; ``gon fit`` runs the same
-GraphedStep on a GPU (gon.graphed_training).
+GraphedStep on every device, inside Lightning's manual optimisation (gon.graphed_training).
 
 A batch is a dict of tensors: ``x`` the images [B, C, H, W], and the fields some losses need:
 ``index`` (the images' positions in the training set: GLO's codes) and ``label`` (classifiers).
