@@ -72,10 +72,11 @@ def saved_folder_model(tmp_path: Path, folder: Path) -> Path:
     return model.save_pretrained(tmp_path / "model", training_data={"dataset": f"folder:{folder}", "seed": 0})
 
 
-def test_encode_writes_labels_class_names_paths_and_positions(class_folder, tmp_path):
+def test_encode_writes_labels_class_names_paths_and_positions(class_folder, tmp_path, capsys):
     model = saved_folder_model(tmp_path, class_folder)
     out = tmp_path / "z.npz"
     assert main(["encode", str(model), "--split", "train", "--limit", "9", "--seed", "2", "--out", str(out)]) == 0
+    assert "\r" not in capsys.readouterr().err  # not a terminal: no progress bar redrawn into a log file
     saved = np.load(out)  # no pickle: plain numbers and text
     assert saved["latents"].shape == (9, 8) and saved["labels"].shape == saved["index"].shape == (9,)
     assert saved["classes"].tolist() == ["cat", "dog", "owl"]

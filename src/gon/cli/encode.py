@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         positive(args.limit, "--limit")
     model = load_model(args)
     data = load_images(model, args, limit=args.limit)
-    with tqdm(total=len(data), desc=f"encoding {data.name} {args.split}", unit="img") as bar:
+    with tqdm(total=len(data), desc=f"encoding {data.name} {args.split}", unit="img", disable=None) as bar:
         latents = encode_images(model, data.images, args.batch_size, progress=bar.update)
     arrays = {
         "latents": latents.numpy().astype(np.float32),

@@ -133,7 +133,7 @@ def ensure_latent_gaussian(
         limit = min(limit, trained["limit_train"])  # only the images it was trained on
     data = load_images(model, args, limit=limit, split="train", download=download)
     note(f"fitting the latent Gaussian on {len(data)} {data.name} training latents")
-    with tqdm(total=len(data), desc="encoding", unit="img", leave=False) as bar:
+    with tqdm(total=len(data), desc="encoding", unit="img", leave=False, disable=None) as bar:
         latents = encode_images(model, data.images, progress=bar.update)
     model.latent_gaussian = LatentGaussian.fit(latents)
     return model.latent_gaussian
