@@ -96,12 +96,7 @@ class ConversionGON(GON):
 
     OPTION_INFO = SOURCE_INFO
 
-    def __init__(
-        self,
-        latent_dim: int = 32,
-        source: str = "mask",
-        **options,
-    ):
+    def __init__(self, latent_dim: int = 32, source: str = "mask", **options):
         super().__init__(latent_dim, **options)
         self.source = source
 
@@ -121,12 +116,7 @@ class ConversionAE(AutoEncoder):
 
     OPTION_INFO = SOURCE_INFO
 
-    def __init__(
-        self,
-        latent_dim: int = 32,
-        source: str = "mask",
-        **options,
-    ):
+    def __init__(self, latent_dim: int = 32, source: str = "mask", **options):
         super().__init__(latent_dim, **options)
         self.source = source
 
