@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.helpers import FASHION_MNIST
+from tests.helpers import FASHION_MNIST, GENERATED_CASES
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +21,9 @@ def fashion_subset():
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if GENERATED_CASES:
+        counts = ", ".join(f"{name} {n:,}" for name, n in sorted(GENERATED_CASES.items()))
+        terminalreporter.write_line(f"generated cases: {sum(GENERATED_CASES.values()):,} ({counts})")

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+#: cases the property-based suites ran in this session, by suite (conftest prints the total at the end)
+GENERATED_CASES: Counter[str] = Counter()
 
 #: constructor keywords for a tiny instance of every model in gon.registry.MODELS, and its image size;
 #: a new model must be added here (tests fail for any registered model without an entry)

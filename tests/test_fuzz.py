@@ -31,6 +31,7 @@ from PIL import Image
 
 from gon.data import load_dataset, read_cifar_batch, read_idx, read_norb
 from gon.errors import GonError
+from tests.helpers import GENERATED_CASES
 
 HANG_SECONDS = 20  # one input taking this long is a hang, not slowness
 MEMORY_HEADROOM = 1 << 30  # bytes of address space an input may add
@@ -89,6 +90,7 @@ def fuzz(name: str, strategy, check) -> None:
     def run(example):
         nonlocal calls
         calls += 1
+        GENERATED_CASES["data readers"] += 1
         with guarded():
             check(example)
 

@@ -1,13 +1,15 @@
 """Property-based suite over the validation layer: generated YAML, JSON, settings, CLI values and model
 options each give a valid result or a GonError, never another exception, in bounded time.
 
-About 5,400 cases per run (the counts below); each case validates, none trains.
+3,600 cases per run (the counts below; test_hypothesis_loader adds 2,100 through the full loaders: 5,700); each
+case validates, none trains.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import resource
 import time
 
 import pytest
@@ -21,10 +23,12 @@ from gon.config import FitConfig
 from gon.errors import GonError
 from gon.registry import MODELS
 from gon.validate import check_model_fits, read_json_capped, read_yaml_capped
+from tests.helpers import GENERATED_CASES
 from tests.helpers import TINY_MODELS as TINY
 
 FAST = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 SECONDS_PER_CASE = 10.0  # bounded time, generous for a busy shared 2-core machine (billion laughs took 46 s)
+PEAK_MEMORY_PER_CASE = 1 << 30  # bounded memory: no case may raise the process's peak resident size by 1 GiB
 
 scalars = (
     st.none()
@@ -36,16 +40,22 @@ scalars = (
 trees = st.recursive(scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=12), c, max_size=4))
 
 
-def valid_or_gon_error(call):
-    started = time.perf_counter()
+def peak_memory() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
+
+
+def valid_or_gon_error(call, suite: str = "validation"):
+    GENERATED_CASES[suite] += 1
+    started, peak = time.perf_counter(), peak_memory()
     try:
         call()
     except GonError as e:
         assert "\n" not in str(e).strip() or len(str(e)) < 4000
     assert time.perf_counter() - started < SECONDS_PER_CASE
+    assert peak_memory() - peak < PEAK_MEMORY_PER_CASE
 
 
-@settings(max_examples=1500, **FAST)
+@settings(max_examples=800, **FAST)
 @given(text=st.text(max_size=300) | trees.map(lambda t: yaml.safe_dump(t, default_flow_style=True)))
 def test_any_yaml_text(tmp_path, text):
     path = tmp_path / "c.yaml"
@@ -55,7 +65,7 @@ def test_any_yaml_text(tmp_path, text):
     valid_or_gon_error(lambda: read_yaml_capped(path))
 
 
-@settings(max_examples=1000, **FAST)
+@settings(max_examples=600, **FAST)
 @given(text=st.text(max_size=300) | trees.map(lambda t: json.dumps(t)))
 def test_any_json_text(tmp_path, text):
     path = tmp_path / "c.json"
@@ -66,7 +76,7 @@ def test_any_json_text(tmp_path, text):
 settings_keys = st.sampled_from(sorted(FitConfig.__dataclass_fields__))
 
 
-@settings(max_examples=1500, **FAST)
+@settings(max_examples=800, **FAST)
 @given(values=st.dictionaries(settings_keys, scalars, max_size=6), model=st.sampled_from(sorted(MODELS)))
 def test_any_settings_dict(values, model):
     values = {**values, "model": model, "model_options": {}}

@@ -1,10 +1,21 @@
 """gon: Gradient Origin Networks (Bond-Taylor & Willcocks, ICLR 2021) on PyTorch."""
 
+import importlib
+
 from gon.errors import GonError
-from gon.loading import load
-from gon.models import GON, GradientOriginModel, ImplicitGON, VariationalGON
-from gon.origin import Origin, gradient_origin
-from gon.registry import MODELS
+
+#: public name -> the module defining it, imported on first use: ``import gon.cli`` stays light, so the
+#: ``gon`` command handles SIGTERM from its first moment (before torch is imported)
+_LAZY = {
+    "load": "gon.loading",
+    "GON": "gon.models",
+    "GradientOriginModel": "gon.models",
+    "ImplicitGON": "gon.models",
+    "VariationalGON": "gon.models",
+    "Origin": "gon.origin",
+    "gradient_origin": "gon.origin",
+    "MODELS": "gon.registry",
+}
 
 __all__ = [
     "GON",
@@ -18,3 +29,15 @@ __all__ = [
     "load",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'gon' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

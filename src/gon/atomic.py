@@ -18,13 +18,14 @@ import ctypes
 import os
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from safetensors import SafetensorError
 
-from gon.errors import GonError
+from gon.errors import GonError, printable
 
 TEMP_SUFFIX = ".tmp"
 OLD_SUFFIX = ".old"
@@ -114,9 +115,32 @@ def save_picture(image: Any, path: str | Path) -> Path:
 
 
 def save_figure(fig: Any, path: str | Path, **savefig: Any) -> Path:
-    """A matplotlib figure, in the format of ``path``'s suffix."""
+    """A matplotlib figure, in the format of ``path``'s suffix; its texts :func:`printable` (a title naming a run)."""
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        text.set_text(printable(text.get_text()))
     path = Path(path)
     return atomic_write(path, lambda f: fig.savefig(f, format=path.suffix.lstrip(".") or "png", **savefig))
+
+
+@contextmanager
+def rust_readable(path: str | Path) -> Iterator[str]:
+    """``path`` as safetensors' reader takes it: the path itself, or for a name that is not UTF-8 (which it
+    refuses) the ``/proc/self/fd`` link of the file, opened here (Linux allows any bytes in a name)."""
+    name = str(path)
+    if name == printable(name):
+        yield name
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # missing or unreadable: the caller's own error names it
+        yield name
+        return
+    try:
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
 
 
 def fsync_directory(directory: Path) -> None:

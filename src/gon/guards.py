@@ -15,7 +15,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from gon.checkpointing import checkpoint_step
-from gon.errors import GonError
+from gon.errors import GonError, Stopped
 
 
 class NonFiniteLossError(GonError):
@@ -69,7 +69,11 @@ class GracefulStop(Callback):
     def _handle(self, signum, frame) -> None:
         if self.requested is not None:  # asked twice: stop now
             self._restore()
-            raise KeyboardInterrupt
+            raise Stopped(
+                signum,
+                f"stopped by {signal.Signals(signum).name} again: aborted without saving; the last "
+                "checkpoint written stays valid",
+            )
         self.requested = signum
         if self._global_zero:  # under DDP every process gets the signal; one message is enough
             print(

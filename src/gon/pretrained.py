@@ -22,7 +22,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
-from gon.atomic import replace_directory, write_text
+from gon.atomic import replace_directory, rust_readable, write_text
 from gon.errors import GonError
 from gon.runs import SAVED_MODEL_CONFIG, SAVED_MODEL_FORMAT, is_saved_model
 from gon.sampling import LatentGaussian
@@ -157,7 +157,8 @@ def load_pretrained(cls: type, directory: Path, record: dict[str, Any]) -> torch
     _check_file(weights, record.get("weights_sha256"), config_path)  # before building: a bad file costs nothing
     model = construct(cls, record.get("config"), config_path)
     try:
-        load_model(model, str(weights), strict=True)
+        with rust_readable(weights) as name:
+            load_model(model, name, strict=True)
     except (SafetensorError, RuntimeError) as e:
         raise GonError(
             f"{weights} does not fit the {type(model).__name__} of {config_path}: {str(e).splitlines()[0]}"

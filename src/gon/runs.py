@@ -80,22 +80,26 @@ def check_run_dir(run: Path, resume: bool, overwrite: bool) -> None:
 
 
 class Replacement:
-    """The old run an ``--overwrite`` moved aside: removed once the new run has started (``commit``),
-    put back if it fails before that (``restore``)."""
+    """This session's claim on a new run until its first step is done: an old run that ``--overwrite`` moved aside
+    is removed then (``commit``); a failure or a signal before that (``restore``) removes what the session wrote
+    and puts the old run back, so the directory is as it was (empty if it was, absent if it was)."""
 
-    def __init__(self, aside: Path | None):
-        self.aside = aside
+    def __init__(self, aside: Path | None, fresh: bool = False):
+        self.aside, self.fresh, self.existed = aside, fresh, False
 
     def commit(self) -> None:
         if self.aside is not None:
             shutil.rmtree(self.aside, ignore_errors=True)
-            self.aside = None
+        self.aside, self.fresh = None, False
 
     def restore(self, run: Path) -> None:
-        if self.aside is not None and self.aside.is_dir():
+        if self.fresh:
             shutil.rmtree(run, ignore_errors=True)
+            if self.existed:
+                run.mkdir(exist_ok=True)  # (a directory gon cannot remove, e.g. read-only, stays)
+        if self.aside is not None and self.aside.is_dir():
             os.rename(self.aside, run)
-            self.aside = None
+        self.aside, self.fresh = None, False
 
 
 @contextmanager
@@ -113,7 +117,9 @@ def open_run(run: Path, resume: bool, overwrite: bool) -> Iterator[Replacement]:
                 replacement.aside = temp_sibling(run, ".replaced")
                 os.rename(run, replacement.aside)
             (replacement.aside / LOCK_NAME).unlink(missing_ok=True)
+        replacement.existed = run.is_dir()  # an empty directory the user made stays
         run.mkdir(parents=True, exist_ok=True)
+        replacement.fresh = not resume  # from here on, a failure removes what this session wrote
     except OSError as e:
         replacement.restore(run)
         raise GonError(f"cannot create run directory {run}: {e.strerror or e}") from None

@@ -19,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from gon.atomic import rust_readable
 from gon.errors import GonError
 
 #: training images encoded to fit the latent Gaussian at the end of ``gon fit`` (k x k covariance:
@@ -84,7 +85,8 @@ class LatentGaussian:
     @classmethod
     def load(cls, path: str | Path) -> LatentGaussian:
         try:
-            tensors = load_file(str(path))
+            with rust_readable(path) as name:
+                tensors = load_file(name)
             return cls(tensors["mean"], tensors["scale_tril"])
         except FileNotFoundError:
             raise GonError(f"latent statistics file {path} does not exist") from None

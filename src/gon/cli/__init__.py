@@ -13,7 +13,7 @@ import sys
 import threading
 
 from gon.cpu_memory import tune_for_training
-from gon.errors import GonError
+from gon.errors import GonError, Stopped, printable
 
 #: subcommand modules, in the order ``gon --help`` lists them
 COMMAND_MODULES = [
@@ -96,33 +96,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM outside training (which stops at a step boundary itself): unwind, undoing what was begun."""
-
-
 def _terminate(signum, frame) -> None:
-    raise Terminated
+    raise Stopped(signum)
 
 
 def main(argv: list[str] | None = None) -> int:
-    tune_for_training()  # a step's activations stay mapped between steps (gon.cpu_memory)
-    args = build_parser().parse_args(argv)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminate)
+    if threading.current_thread() is threading.main_thread():  # first: a signal at any moment gets a message
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _terminate)
+    for stream in (sys.stdout, sys.stderr):  # a non-UTF-8 file name in a note prints, whatever the locale
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    args = None
     try:
+        tune_for_training()  # a step's activations stay mapped between steps (gon.cpu_memory)
+        args = build_parser().parse_args(argv)
         return args.run(args) or 0
     except GonError as e:
         print(f"gon: error: {shorten(str(e))}", file=sys.stderr)
         return 2
-    except Terminated:
-        print(
-            "gon: stopped by SIGTERM; files already written are complete, nothing half-written was kept",
-            file=sys.stderr,
-        )
-        return 128 + signal.SIGTERM
-    except KeyboardInterrupt:
+    except Stopped as e:
+        message = e.message if args else f"stopped by {e.name} while starting; nothing was written"
+        print(f"gon: {shorten(message)}", file=sys.stderr)
+        return e.exit_code()
+    except KeyboardInterrupt:  # Ctrl-C where our handler is not installed (a thread other than the main one)
         print("gon: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
     except RecursionError:
         print("gon: error: an input is nested too deeply to read", file=sys.stderr)
         return 2
@@ -133,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def shorten(message: str, limit: int = 2000) -> str:
     """One line, and long values cut short: an error names its culprit without flooding the terminal."""
-    line = " ".join(message.split()).encode("utf-8", "backslashreplace").decode("utf-8")  # non-UTF-8 file names
+    line = printable(" ".join(message.split()))  # non-UTF-8 file names
     return (
         line
         if len(line) <= limit

@@ -81,7 +81,10 @@ RESUME_KEEPS += ("sample_rate", "audio_seconds")
 def config_from_args(args: argparse.Namespace) -> FitConfig:
     given = {k: v for k, v in vars(args).items() if k not in ("run", "command", "config")}
     requested = read_yaml(args.config) if getattr(args, "config", None) else {}
-    options = dict(requested.pop("model_options", None) or {})
+    options = requested.pop("model_options", None) or {}
+    if not isinstance(options, dict):
+        raise GonError(f"config file {args.config}: model_options must be a mapping of option names to values")
+    options = dict(options)
     flags = model_flags()
     for key in list(given):
         if key in flags:

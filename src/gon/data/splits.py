@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import torch
@@ -16,7 +17,8 @@ def held_out_split(files: list[Path], root: Path, split: str, test_fraction: flo
     removing files moves few others between splits; the lowest-ranked ``test_fraction`` are held out for testing."""
     rank = sorted(
         range(len(files)),
-        key=lambda i: hashlib.sha256(f"{seed}\0{files[i].relative_to(root).as_posix()}".encode()).digest(),
+        # os.fsencode: a file name's own bytes (UTF-8 or not, surrogateescape), so any name on disk ranks
+        key=lambda i: hashlib.sha256(os.fsencode(f"{seed}\0{files[i].relative_to(root).as_posix()}")).digest(),
     )
     n_test = min(max(round(len(files) * test_fraction), 1), len(files) - 1)
     held_out = set(rank[:n_test])

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from gon.atomic import write_text
-from gon.errors import GonError
+from gon.errors import GonError, printable
 from gon.lock import holder_of, run_lock
 from gon.report.plots import plot_loss_curves
 from gon.runs import read_metrics
@@ -339,4 +339,4 @@ def _read_json(path: Path) -> dict:
 
 
 def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(printable(str(value)), quote=True)  # a non-UTF-8 file name shown as \xNN

@@ -14,6 +14,7 @@ test figures), model/ (the saved model, ``gon.load``-able) and report.html.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from gon.atomic import write_text
 from gon.checkpointing import AtomicCheckpointIO, check_output_dir, read_checkpoint, run_space_needed
 from gon.config import FitConfig
 from gon.data import load_dataset
-from gon.errors import GonError
+from gon.errors import GonError, Stopped
 from gon.guards import GracefulStop, StopOnNonFiniteLoss
 from gon.progress import TrainingClock, progress_bar, silence_advertising
 from gon.provenance import record_session
@@ -56,8 +57,23 @@ __all__ = [
 
 
 def fit(config: FitConfig) -> Path:
-    """Train a model as ``config`` says; returns the run directory."""
+    """Train a model as ``config`` says; returns the run directory.
+
+    A signal before training started leaves the run directory as it was (:class:`gon.runs.Replacement`); once
+    it has started, training stops after the current step and saves a checkpoint (:class:`GracefulStop`).
+    """
     run = Path(config.out) if config.out else default_run_dir(config.model, config.dataset)
+    try:
+        return start(config, run)
+    except Stopped as e:
+        if e.detail is not None:
+            raise
+        kept = f"; {run} is as it was" if run.exists() else ""
+        raise Stopped(e.signum, f"stopped by {e.name} before training started; nothing was written{kept}") from None
+
+
+def start(config: FitConfig, run: Path) -> Path:
+    """:func:`fit`'s checks, data and model, then :func:`train` in the locked run directory."""
     if rank_zero_only.rank == 0:  # under DDP every process runs fit(); only rank 0 checks and creates the run
         check_run_dir(run, config.resume, config.overwrite)  # nothing is touched before everything is checked
     L.seed_everything(config.seed, workers=True, verbose=False)
@@ -163,18 +179,23 @@ def train(config: FitConfig, run: Path, data: GonDataModule, module: GonModule, 
     try:
         trainer.fit(module, datamodule=data, ckpt_path=last_checkpoint(run) if config.resume else None)
         trainer.save_checkpoint(last_checkpoint(run), weights_only=False)  # the full state, for --resume
+        saved = f"step {trainer.global_step}; checkpoint saved to {last_checkpoint(run)}"
         if stop.stopped:  # Ctrl-C / SIGTERM: the checkpoint is saved; skip the final evaluation
             if trainer.is_global_zero:
                 write_metrics_csv(run)
-                print(
-                    f"gon: training stopped at step {trainer.global_step}; checkpoint saved to {last_checkpoint(run)}; "
-                    f"resume with: gon fit --resume --out {run}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            raise KeyboardInterrupt
+            name = signal.Signals(stop.requested).name
+            raise Stopped(
+                stop.requested, f"training stopped by {name} at {saved}; resume with: gon fit --resume --out {run}"
+            )
         if trainer.is_global_zero:
-            finish_run(run, module.model, data, trainer, clock.seconds)
+            try:
+                finish_run(run, module.model, data, trainer, clock.seconds)
+            except Stopped as e:
+                raise Stopped(
+                    e.signum,
+                    f"stopped by {e.name} after training, at {saved}; the final evaluation and saved model were not "
+                    f"finished: gon fit --resume --out {run} finishes them",
+                ) from None
     except OSError as e:  # a write that fails mid-run (disk full, directory removed): name the file
         raise GonError(f"cannot write {e.filename or run}: {e.strerror or e}") from None
     return run
