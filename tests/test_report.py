@@ -200,3 +200,20 @@ def test_report_renders_in_a_browser_with_every_image_and_table(run, tmp_path):
         assert im.size == (1200, 2400)
         colours = im.convert("L").getcolors(maxcolors=1 << 16)
         assert colours is None or len(colours) > 50  # text, plots and pictures, not a blank page
+
+
+@pytest.mark.parametrize("evaluations", [1, 3])
+def test_quality_panel_is_a_curve_or_a_value_never_a_lone_dot(tmp_path, monkeypatch, evaluations):
+    import gon.report.plots as plots
+
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig))
+    rows = [{"step": s, "train/loss": 100 / s} for s in range(1, 31)]
+    rows += [{"step": 10 * e, "test/loss": 9.0, "test/mse": 0.01 * e} for e in range(1, evaluations + 1)]
+    plot_loss_curves(rows, tmp_path / "c.png", validation_note="all 500 test images")
+    panel = figures[0].axes[1]
+    if evaluations == 1:  # a value in words, with the images it was measured on; no axis
+        words = " ".join(t.get_text() for t in panel.texts)
+        assert not panel.axison and "MSE 0.01" in words and "20.00 dB at step 10" in words and "500 test" in words
+    else:
+        assert panel.axison and len(panel.lines[0].get_xdata()) == evaluations
