@@ -93,3 +93,24 @@ def test_evaluate_a_folder_trained_model_writes_its_file(class_folder, tmp_path,
     results = json.loads(written.read_text())
     assert results["images"] == 3 and "3 test images drawn with seed 1" in results["images_chosen"]
     assert "mse" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [["reconstruct", "-n", "4"], ["interpolate", "--pairs", "2", "--steps", "3"]])
+def test_picture_commands_draw_their_images_by_seed_and_show_every_class(tmp_path, command):
+    root = tmp_path / "grey"  # class c's images have grey levels 40 + 80c + i: each image is told by its level
+    for c in range(3):
+        (root / f"class{c}").mkdir(parents=True)
+        for i in range(8):
+            Image.new("L", (16, 16), 40 + 80 * c + i).save(root / f"class{c}" / f"{i}.png")
+    model = saved_folder_model(tmp_path, root)
+    shown = {}
+    for name, seed in (("a", 0), ("b", 0), ("c", 1), ("d", 2)):
+        out = tmp_path / f"{name}.png"
+        args = [command[0], str(model), *command[1:], "--split", "train", "--seed", str(seed), "--out", str(out)]
+        assert main(args) == 0
+        levels, counts = np.unique(np.asarray(Image.open(out).convert("L")), return_counts=True)
+        shown[name] = {v for v, n in zip(levels.tolist(), counts) if n >= 16 * 16 and 40 <= v < 248}  # whole cells
+    assert shown["a"] == shown["b"]  # the same seed, the same images
+    assert shown["c"] != shown["a"] or shown["d"] != shown["a"]  # other seeds, other images
+    for c in range(3):  # every class is in the picture
+        assert shown["a"] & set(range(40 + 80 * c, 48 + 80 * c))
