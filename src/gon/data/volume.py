@@ -35,7 +35,7 @@ def read_volume(path: Path) -> np.ndarray:
         raise GonError(f"volume {path} holds {grid.dtype} values; occupancy (bool or 0..1) or signed distances needed")
     if grid.nbytes > MAX_VOLUME_BYTES:
         raise GonError(f"volume {path} is {grid.nbytes:,} bytes; at most {MAX_VOLUME_BYTES:,} are read")
-    values = np.asarray(grid, dtype=np.float32)
+    values = np.array(grid, dtype=np.float32)  # a copy in memory: a float32 file would stay a read-only memmap
     if not np.isfinite(values).all():
         raise GonError(f"volume {path} holds NaN or infinite values")
     if values.min() >= 0 and values.max() <= 1:
