@@ -180,6 +180,7 @@ flag_values = st.sampled_from(
     command=st.sampled_from(sorted(COMMAND_FLAGS)),
     values=st.lists(st.tuples(st.integers(0, 2), flag_values), max_size=3),
 )
+@example(name="gon", command="sample", values=[(1, "99999999999999999999")])  # found by hand: was a ValueError
 def test_any_inference_flag_values_exit_0_or_2(saved, tmp_path, name, command, values):
     flags = [part for i, value in values for part in (COMMAND_FLAGS[command][i % len(COMMAND_FLAGS[command])], value)]
     argv = [command, str(saved[name]), "--out", str(tmp_path / "out.png"), *flags]

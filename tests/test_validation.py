@@ -138,7 +138,7 @@ def test_messages_are_one_line_and_printable_with_non_utf8_file_names():
 
     line = shorten("cannot read /data/caf\udce9.yaml:\nsecond line " + "y" * 10_000)
     line.encode("utf-8")  # a surrogate from a non-UTF-8 name would make print() raise
-    assert "\n" not in line and len(line) < 2100 and "caf\\udce9" in line
+    assert "\n" not in line and len(line) < 2100 and "caf\\xe9" in line  # the file name's own byte
 
 
 def test_too_few_images_for_the_latent_statistics_still_leave_a_sampler(capsys):
@@ -149,3 +149,10 @@ def test_too_few_images_for_the_latent_statistics_still_leave_a_sampler(capsys):
     assert "one training latent" in capsys.readouterr().err
     two = LatentGaussian.fit(torch.randn(2, 8))  # rank 1: jittered until it factorises
     assert torch.isfinite(two.sample(3)).all()
+
+
+def test_latents_of_a_diverged_model_are_one_gon_error():
+    from gon.sampling import LatentGaussian
+
+    with pytest.raises(GonError, match="training diverged; a lower --lr may help"):
+        LatentGaussian.fit(torch.full((8, 4), float("inf")))

@@ -67,7 +67,10 @@ class LatentGaussian:
             tril, info = torch.linalg.cholesky_ex(cov + (0 if k == 0 else jitter * 10 ** (k - 1)) * scale * eye)
             if info == 0:
                 return cls(mean, tril)
-        raise ValueError("latents are degenerate (not finite?): no covariance factorises")
+        raise GonError(
+            "the training latents are not finite or degenerate (no covariance factorises): training diverged; "
+            "a lower --lr may help"
+        )
 
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
         """n draws [n, k] from N(mean, temperature^2 * covariance), on the CPU."""

@@ -96,6 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def seed(text: str) -> int:
+    """The argparse type of every ``--seed``: a whole number that numpy's and torch's generators take."""
+    from gon.config import MAX_SEED
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {MAX_SEED}, got {shorten(text, 60)!r}")
+    return value
+
+
 def _terminate(signum, frame) -> None:
     raise Stopped(signum)
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from gon.atomic import write_text
+from gon.cli import seed
 from gon.errors import GonError
 from gon.settings import check_flag
 
@@ -30,7 +31,7 @@ def add_parser(commands) -> None:
         "--samplings", help="--quality: comma-separated subset samplings for p < 1 (default same,independent)"
     )
     p.add_argument(
-        "--seed", type=int, default=0, help="--quality: seed of the weights, batches and pixel subsets (default 0)"
+        "--seed", type=seed, default=0, help="--quality: seed of the weights, batches and pixel subsets (default 0)"
     )
     p.add_argument("--no-naive", action="store_true", help="--quality: leave out the naive-pass reference run")
     p.add_argument(

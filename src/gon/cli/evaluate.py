@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from gon.atomic import write_text
+from gon.cli import seed
 
 
 def add_parser(commands) -> None:
@@ -30,7 +31,7 @@ def add_parser(commands) -> None:
         type=int,
         help="evaluate N images drawn at random with --seed, stratified by class (GLO fits a code per image: slow)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the random choice of --limit images (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the random choice of --limit images (default 0)")
     p.add_argument("--batch-size", type=int, default=256, help="images per evaluation batch (default 256)")
     p.add_argument("--elbo-samples", type=int, default=1, help="posterior samples per image for the ELBO (default 1)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")

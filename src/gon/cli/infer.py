@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from gon.cli import seed
 from gon.errors import GonError
 from gon.settings import check_flag
 
@@ -38,7 +39,7 @@ def add_data_arguments(p: argparse.ArgumentParser, split: str | None = "test") -
         p.add_argument("--split", default=split, choices=["train", "test"], help="which split's images to use")
         p.add_argument(
             "--seed",
-            type=int,
+            type=seed,
             default=0,
             help="seed of the random choice of images, stratified by class when the data has classes (default 0)",
         )

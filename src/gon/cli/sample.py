@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 
+from gon.cli import seed
 from gon.cli.infer import (
     add_data_arguments,
     add_model_argument,
@@ -31,7 +32,7 @@ def add_parser(commands) -> None:
     add_model_argument(p)
     add_data_arguments(p, split=None)  # the training data, when latent statistics must be fitted
     p.add_argument("-n", type=int, default=64, help="number of samples")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the draws")
+    p.add_argument("--seed", type=seed, default=0, help="random seed of the draws")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of the latent noise (1: the fitted spread)")
     add_out_argument(p, "samples.png")
     p.set_defaults(run=run)
