@@ -156,3 +156,11 @@ def test_latents_of_a_diverged_model_are_one_gon_error():
 
     with pytest.raises(GonError, match="training diverged; a lower --lr may help"):
         LatentGaussian.fit(torch.full((8, 4), float("inf")))
+
+
+def test_a_huge_image_size_is_refused_before_any_image_is_resized():
+    """Found by the hostile pass: --image-size 99999999999999999999 overflowed inside Pillow's resize."""
+    from gon.config import FitConfig
+
+    with pytest.raises(GonError, match=r"image_size \(--image-size\) must be <= 8192"):
+        FitConfig.from_dict({"image_size": 10**20})

@@ -25,6 +25,7 @@ GPU_LOG_EVERY = 50
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 LOGGERS = ("csv", "tensorboard")
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
+MAX_IMAGE_SIZE = 8192  # pixels a side: 64x the paper's largest (128); a 2-D image of that size is 256 MiB in float32
 DEVICES_HELP = "a positive count, 'auto', -1 (all) or device indices like '0,1'"
 
 
@@ -121,8 +122,10 @@ FIT_INFO = {
         "audio:PATH (WAV files) | volume:PATH (.npy grids)"
     ),
     "data_dir": Info("where to look for dataset files first"),
-    "image_size": Info(
-        "training size (default: the data's, grown to the model's minimum: 32 for conv models)", **POSITIVE
+    "image_size": Info(  # the cap: a huge size overflowed Pillow's resize (found by the hostile pass)
+        "training size (default: the data's, grown to the model's minimum: 32 for conv models)",
+        **POSITIVE,
+        high=MAX_IMAGE_SIZE,
     ),
     "resize": Info("how 28x28 data grows to 32x32", choices=("resize", "pad")),
     "batch_size": Info("images per step, split evenly among DDP processes", **POSITIVE),

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from gon.atomic import write_text
-from gon.cli import seed
+from gon.config import MAX_SEED
 from gon.errors import GonError
 from gon.settings import check_flag
 
@@ -31,7 +31,7 @@ def add_parser(commands) -> None:
         "--samplings", help="--quality: comma-separated subset samplings for p < 1 (default same,independent)"
     )
     p.add_argument(
-        "--seed", type=seed, default=0, help="--quality: seed of the weights, batches and pixel subsets (default 0)"
+        "--seed", type=int, default=0, help="--quality: seed of the weights, batches and pixel subsets (default 0)"
     )
     p.add_argument("--no-naive", action="store_true", help="--quality: leave out the naive-pass reference run")
     p.add_argument(
@@ -74,7 +74,7 @@ def add_parser(commands) -> None:
 def settings_from_args(args: argparse.Namespace):
     from gon.bench import SECTIONS, Settings
 
-    check_flag("--seed", args.seed, type=int, low=0)
+    check_flag("--seed", args.seed, type=int, low=0, high=MAX_SEED)
     overrides = {
         "device": args.device,
         "peer": not args.no_peer,
