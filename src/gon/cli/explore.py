@@ -19,7 +19,7 @@ import socket
 import sys
 
 from gon.cli.infer import add_data_arguments, add_model_argument, ensure_latent_gaussian, load_images, load_model, note
-from gon.errors import GonError
+from gon.errors import GonError, Stopped
 
 DEFAULT_PORT = 7860  # Gradio's; the next free one is taken when it is busy and --port is not given
 MAX_EXAMPLES = 256
@@ -110,5 +110,8 @@ def run(args: argparse.Namespace) -> int:
         raise GonError(f"cannot serve on {args.host}:{args.port or DEFAULT_PORT}: {e}") from None
     note(f"gon explore: {type(explorer.model).__name__} from {args.model} on {demo.local_url} (Ctrl-C to stop)")
     sys.stdout.flush()  # the address shows at once, also when the output goes to a pipe or a log
-    demo.block_thread()
+    try:
+        demo.block_thread()
+    except Stopped:  # Ctrl-C or SIGTERM is how the server is meant to stop: close it, a clean exit
+        demo.close()
     return 0
