@@ -203,3 +203,26 @@ def test_evaluate_needs_a_dataset_when_the_model_does_not_record_one(tmp_path, c
         == 0
     )
     assert json.loads((tmp_path / "e.json").read_text())["images"] == 8
+
+
+def test_reproduce_pictures_show_every_class_of_a_folder_sorted_by_class(tmp_path):
+    """A folder's images come class by class; the reconstruction grid's test images must not all be the first class.
+
+    Class a holds black and dark grey images, class b white and light grey ones: the grid's top row
+    (title and test images) must show both dark and light grey squares.
+    """
+    import numpy as np
+    from PIL import Image
+
+    for name, value in (("a", 0), ("b", 255)):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(100):
+            shade = value if i % 2 else value ^ 40
+            Image.new("L", (32, 32), shade).save(tmp_path / "data" / name / f"{i:03d}.png")
+    out = tmp_path / "out"
+    args = ["reproduce", "table1", "--preset", "cpu", "--dataset", f"folder:{tmp_path / 'data'}", "--steps", "1"]
+    main([*args, "--seeds", "1", "--threads", "1", "--no-progress", "--out", str(out)])
+    picture = np.asarray(Image.open(out / "table1_reconstructions.png").convert("L"))
+    top = picture[: picture.shape[0] // 8]
+    assert (top < 50).sum() > 3000, "no dark test image in the grid"
+    assert ((top > 200) & (top < 230)).sum() > 3000, "no light test image in the grid: only the first class was shown"

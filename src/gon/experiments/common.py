@@ -105,8 +105,8 @@ class Data:
 
 
 def load_data(budget: Budget, image_size: int | None = None) -> Data:
-    """The training images (first ``limit_train``) and test images (first ``test_size``) at ``image_size``
-    (default: the budget's, else 32)."""
+    """The training images (``limit_train`` of them) and test images (``test_size``), seeded and stratified,
+    at ``image_size`` (default: the budget's, else 32)."""
     kw = dict(data_dir=budget.data_dir, image_size=image_size or budget.image_size or 32)
     return Data(
         load_dataset(budget.dataset, "train", limit=budget.limit_train, **kw),
@@ -230,16 +230,17 @@ def run_one(run: Run, budget: Budget, d: Data, bar: tqdm | None = None) -> tuple
     at = curve_points(run.steps, run.curves) if run.curves else set()
     per_epoch = len(d.train) // budget.batch_size
     points = []
+    if at:  # the same seeded, stratified images at every point of every run
+        test_probe = d.test.subset(CURVE_IMAGES).images.to(budget.device)
+        train_probe = d.train.subset(CURVE_IMAGES).images.to(budget.device) if run.train_curve else None
 
     def on_step(step: int, seconds: float) -> None:
         if step in at:
             point = {"row": row.label, **row.columns, "seed": seed, "step": step, "epoch": round(step / per_epoch, 3)}
             point["seconds"] = round(seconds, 2)
-            point["test_sse"] = reconstruction_metrics(model, d.test.images[:CURVE_IMAGES].to(budget.device))["sse"]
-            if run.train_curve:
-                point["train_sse"] = reconstruction_metrics(model, d.train.images[:CURVE_IMAGES].to(budget.device))[
-                    "sse"
-                ]
+            point["test_sse"] = reconstruction_metrics(model, test_probe)["sse"]
+            if train_probe is not None:
+                point["train_sse"] = reconstruction_metrics(model, train_probe)["sse"]
             points.append(point)
 
     seconds = train(model, d.train, budget, seed, run.steps, on_step if at else None, bar)

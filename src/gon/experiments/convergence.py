@@ -30,8 +30,8 @@ MAX_STEPS = 1_000_000  # the clock, not a step count, ends a run unless --steps 
 def convergence(budget: Budget, out: Path) -> str:
     """Snapshots of 8 test reconstructions and the test error after 1, 2, 5, ... 60 s of training."""
     data = load_data(budget)
-    fixed = data.test.images[:8].to(budget.device)
-    probe = data.test.images[:CURVE_IMAGES].to(budget.device)
+    fixed = data.test.subset(8).images.to(budget.device)
+    probe = data.test.subset(CURVE_IMAGES).images.to(budget.device)
     rows, results, strip = [Row("GON", "gon"), Row("AE", "ae")], [], [("test images", fixed)]
     seeds = budget.seed_list()
     with progress_bar(len(rows) * len(seeds) * TIMES[-1], budget, unit="s") as bar:

@@ -40,7 +40,7 @@ def _one_model(name: str, row: Row, budget: Budget, out: Path, draw, size: int |
 def fig4(budget: Budget, out: Path) -> str:
     """Fig. 4a: an implicit GON of a few thousand weights represents MNIST."""
     row = Row("implicit GON, SIREN 3x32, latent 32", "implicit", {"hidden": 32, "depth": 4, "latent_dim": 32})
-    return _one_model("fig4", row, budget, out, lambda m, d: reconstruction_grid(m, d.test.images[:32]), 28)
+    return _one_model("fig4", row, budget, out, lambda m, d: reconstruction_grid(m, d.test.subset(32).images), 28)
 
 
 def superres(budget: Budget, out: Path) -> str:
@@ -48,7 +48,7 @@ def superres(budget: Budget, out: Path) -> str:
     row = Row("implicit GON", "implicit")
 
     def draw(model, d):
-        return render_grid(model, d.test.images[:8], SUPERRES_FACTOR * d.test.image_size)
+        return render_grid(model, d.test.subset(8).images, SUPERRES_FACTOR * d.test.image_size)
 
     return _one_model("superres", row, budget, out, draw)
 
@@ -64,7 +64,7 @@ def slerp(budget: Budget, out: Path) -> str:
 def fig9a(budget: Budget, out: Path) -> str:
     """Fig. 9a: a convolutional GON at 128x128, test images above their reconstructions."""
     row = Row("conv GON 128x128", "gon", {"image_size": 128})
-    return _one_model("fig9a", row, budget, out, lambda m, d: reconstruction_grid(m, d.test.images[:16]), 128)
+    return _one_model("fig9a", row, budget, out, lambda m, d: reconstruction_grid(m, d.test.subset(16).images), 128)
 
 
 def fig9b(budget: Budget, out: Path) -> str:

@@ -54,7 +54,7 @@ def _reconstructions(images: torch.Tensor, store: dict[str, torch.Tensor]):
 def table1(budget: Budget, out: Path) -> str:
     """Table 1: single-step and multi-step encoders on the GON's decoder; test reconstruction error."""
     data = load_data(budget)
-    fixed, recon = data.test.images[:10], {}
+    fixed, recon = data.test.subset(10).images, {}
     curves = curve_count(budget, len(data.train))
     results, points = run_rows(TABLE1_ROWS, budget, data, curves=curves, keep=_reconstructions(fixed, recon))
     gon = {r["seed"]: r["sse"] for r in results if r["row"] == "GON"}
@@ -99,14 +99,14 @@ def steps(budget: Budget, out: Path) -> str:
 def train_and_test_error(model, d: Data, budget: Budget) -> dict[str, float]:
     """Test error, training error on as many training images, and the gap."""
     test = reconstruction_metrics(model, d.test.images.to(budget.device))
-    train = reconstruction_metrics(model, d.train.images[: budget.test_size].to(budget.device))
+    train = reconstruction_metrics(model, d.train.subset(budget.test_size).images.to(budget.device))
     return {**test, "train_sse": train["sse"], "gap": test["sse"] - train["sse"]}
 
 
 def generalisation(budget: Budget, out: Path) -> str:
     """Fig. 2c / 16: training against test error through training, GON against AE."""
     data = load_data(budget)
-    train_eval = data.train.images[: budget.test_size]
+    train_eval = data.train.subset(budget.test_size).images
     results, points = run_rows(
         [Row("GON", "gon"), Row("AE", "ae")], budget, data, curves=10, train_curve=True, evaluate=train_and_test_error
     )

@@ -69,7 +69,7 @@ def conversion(budget: Budget, out: Path) -> str:
         for name, model in (("GON", "conversion"), ("AE", "conversion-ae"))
     ]
     data = load_data(budget)
-    fixed = data.test.images[:10]
+    fixed = data.test.subset(10).images
     pictures: dict[str, list] = {s: [("target", fixed), ("source", degrade(fixed, s))] for s in SOURCES}
 
     def keep(row: Row, seed: int, model) -> None:

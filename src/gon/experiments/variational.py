@@ -18,7 +18,7 @@ FIT_IMAGES = 2000  # training images that fit the discretised likelihood's one s
 def test_elbo(model, d: Data, budget: Budget) -> dict[str, float]:
     """The test ELBO in both units (Bernoulli as trained; 256 levels, the paper's scale) and the reconstruction MSE."""
     images = d.test.images.to(budget.device)
-    levels = discretised_elbo_bits_per_dim(model, images, d.train.images[:FIT_IMAGES].to(budget.device))
+    levels = discretised_elbo_bits_per_dim(model, images, d.train.subset(FIT_IMAGES).images.to(budget.device))
     return {
         **elbo_bits_per_dim(model, images),
         "elbo256_bpd": levels["elbo256_bpd"],
