@@ -65,9 +65,9 @@ def write_record(directory: Path, record) -> None:
 # -- config.json ---------------------------------------------------------------------------------
 TOP_KEYS = ["format", "format_version", "class", "config", "training_data", "weights_sha256", "latents_sha256"]
 OPTION_KEYS = ["latent_dim", "width", "hidden", "depth", "channels", "image_size", "w0", "step_size", "z0_std"]
-#: values for a record: sizes either refused by the memory estimate (10**9 and up) or small; a size in between
-#: (latent_dim 18,057: a 2.6 GB VGON) is built before its weights file is found not to fit (a known gap: the
-#: weights' shapes are not compared with the model's on the meta device first)
+#: values for a record: sizes either refused by the memory estimate (10**9 and up) or small, so that cases stay
+#: fast; sizes in between are refused by the weights file's size before anything is built
+#: (test_validation::test_a_config_asking_for_more_weights_than_its_file_holds_is_refused_before_building)
 values = st.recursive(
     st.none()
     | st.booleans()

@@ -124,6 +124,29 @@ def test_a_hostile_saved_model_config_is_one_gon_error(tmp_path, edit, culprit):
         gon.load(saved(tmp_path, edit))
 
 
+def test_a_config_asking_for_more_weights_than_its_file_holds_is_refused_before_building(tmp_path):
+    """An edited latent_dim asks for a 1.5 GB model; the tiny weights file cannot hold it, so nothing is allocated."""
+    import subprocess
+    import sys
+
+    from gon.registry import MODELS
+    from gon.validate import model_bytes
+
+    options, latent_dim = dict(TINY["gon"]), 1024
+    while model_bytes(MODELS["gon"], {**options, "latent_dim": latent_dim}, "test") < 1.5e9:
+        latent_dim *= 2
+    directory = saved(tmp_path, lambda r: r["config"].update(latent_dim=latent_dim))
+    script = (
+        "import resource, sys, gon\n"
+        "try:\n    gon.load(sys.argv[1])\nexcept gon.GonError as e:\n    print(e)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(directory)], capture_output=True, text=True, check=True)
+    message, peak_kib = out.stdout.strip().splitlines()
+    assert "do not belong together" in message or "needs about" in message, message  # "needs about": no room at all
+    assert int(peak_kib) < 1_000_000, f"{int(peak_kib) // 1024} MiB peak: the model was built"
+
+
 def test_nan_weights_are_refused_where_the_model_is_loaded(tmp_path):
     model = tiny_model("gon")
     with torch.no_grad():

@@ -27,7 +27,7 @@ from gon.errors import GonError
 from gon.runs import SAVED_MODEL_CONFIG, SAVED_MODEL_FORMAT, is_saved_model
 from gon.sampling import LatentGaussian
 from gon.settings import check_options, options_of, required
-from gon.validate import check_model_fits, read_json_capped, shown
+from gon.validate import check_model_fits, check_weights_hold, read_json_capped, shown
 
 FORMAT, FORMAT_VERSION = SAVED_MODEL_FORMAT, 1
 CONFIG, WEIGHTS, LATENTS = SAVED_MODEL_CONFIG, "model.safetensors", "latents.safetensors"
@@ -133,10 +133,13 @@ def read_config(directory: Path) -> dict[str, Any]:
     return record
 
 
-def construct(cls: type, options: Any, where: Path | str, training: bool = False) -> torch.nn.Module:
+def construct(
+    cls: type, options: Any, where: Path | str, training: bool = False, weights: Path | None = None
+) -> torch.nn.Module:
     """``cls(**options)``, the options first checked against the class's schema (:func:`gon.settings.options_of`);
     a bad option is a GonError naming ``where`` it came from. ``training``: memory is checked for the weights,
-    their gradients and Adam's two moments, not the weights alone."""
+    their gradients and Adam's two moments, not the weights alone. ``weights``: the file the model will be
+    loaded from, which must be large enough for its parameters."""
     if not isinstance(options, dict):
         raise GonError(f"{where} does not give {cls.__name__}'s options as a mapping")
     try:
@@ -145,6 +148,8 @@ def construct(cls: type, options: Any, where: Path | str, training: bool = False
         if missing:
             raise GonError(f"{cls.__name__} needs option {', '.join(missing)}")
         check_model_fits(cls, options, str(where), training)  # on the meta device first: sizes and memory checked
+        if weights is not None:
+            check_weights_hold(cls, options, str(where), weights)
         return cls(**options)
     except (GonError, TypeError, ValueError) as e:
         raise GonError(f"{where}: cannot build {cls.__name__}: {e}".replace("__init__() ", "")) from None
@@ -155,7 +160,7 @@ def load_pretrained(cls: type, directory: Path, record: dict[str, Any]) -> torch
     config_path = directory / CONFIG
     weights = directory / WEIGHTS
     _check_file(weights, record.get("weights_sha256"), config_path)  # before building: a bad file costs nothing
-    model = construct(cls, record.get("config"), config_path)
+    model = construct(cls, record.get("config"), config_path, weights=weights)
     try:
         with rust_readable(weights) as name:
             load_model(model, name, strict=True)

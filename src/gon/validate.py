@@ -205,6 +205,25 @@ def check_model_fits(cls: type, options: dict[str, Any], where: str, training: b
     check_memory(weights * copies, f"{where}: {cls.__name__} ({weights / 4:.3g} parameters)", "choose smaller options")
 
 
+def check_weights_hold(cls: type, options: dict[str, Any], where: str, weights: Path) -> None:
+    """Refuse checked ``options`` whose parameters need more bytes than the ``weights`` file holds, before the
+    model is built: an edited config.json must not allocate a large model only to find its weights do not fit."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            model = cls(**options)
+    except NotImplementedError:  # not buildable on the meta device: the loader's shape check still applies
+        return
+    needed = sum(p.numel() * p.element_size() for p in model.parameters())
+    size = weights.stat().st_size
+    if needed > size:
+        raise GonError(
+            f"{weights} does not fit the {cls.__name__} of {where}: the model needs {needed:,} bytes of weights, "
+            f"the file holds {size:,} (the config and the weights do not belong together)"
+        )
+
+
 #: a decoder's activations per output value, with the gradient a GON takes to encode: a generous factor
 ACTIVATIONS_PER_OUTPUT = 16
 
