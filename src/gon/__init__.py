@@ -1,6 +1,7 @@
 """gon: Gradient Origin Networks (Bond-Taylor & Willcocks, ICLR 2021) on PyTorch."""
 
 import importlib
+import importlib.util
 
 from gon.errors import GonError
 
@@ -32,9 +33,12 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    if name not in _LAZY:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif importlib.util.find_spec(f"gon.{name}") is not None:  # gon.registry etc., as before the lazy imports
+        value = importlib.import_module(f"gon.{name}")
+    else:
         raise AttributeError(f"module 'gon' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
     globals()[name] = value
     return value
 
