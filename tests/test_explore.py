@@ -338,7 +338,7 @@ def test_the_page_renders_in_a_browser_offline_with_no_broken_image(pages, tmp_p
             page = browser.new_page(viewport={"width": 1280, "height": 1100})
             page.on("request", lambda r: hosts.add(urlsplit(r.url).netloc) if r.url.startswith("http") else None)
             page.on("pageerror", lambda e: failures.append(str(e)))
-            page.goto(url, wait_until="networkidle", timeout=90_000)
+            page.goto(url, wait_until="load", timeout=90_000)  # the waits below are for what the test needs
             files = "document.querySelectorAll('img[src*=\"/gradio_api/file=\"]')"
             # the load events draw the 8 test images, what the model sees, its reconstruction and the zoom pair
             page.wait_for_function(f"{files}.length >= 12 && [...{files}].every(i => i.complete)", timeout=90_000)
@@ -436,11 +436,13 @@ def test_audio_and_volume_pages_render_in_a_browser(signal_pages):
         try:
             for name, (_, client) in signal_pages.items():
                 page = browser.new_page(viewport={"width": 1280, "height": 1100})
-                page.goto(client.src, wait_until="networkidle", timeout=90_000)
+                page.goto(client.src, wait_until="load", timeout=90_000)  # the waits below are for what the test needs
                 files = "document.querySelectorAll('img[src*=\"/gradio_api/file=\"]')"
                 # 3 gallery pictures, then input, reconstruction, baseline and render: 4 pictures (+ 4 isosurfaces)
                 enough = 7 if name == "audio" else 11
-                page.wait_for_function(f"{files}.length >= {enough} && [...{files}].every(i => i.complete)")
+                page.wait_for_function(
+                    f"{files}.length >= {enough} && [...{files}].every(i => i.complete)", timeout=90_000
+                )
                 assert page.evaluate(BROKEN) == [], name
                 if name == "audio":  # the input, reconstruction, resampled input and render: sounds the browser decodes
                     page.wait_for_function(f"{WAVS}.length >= 4")
