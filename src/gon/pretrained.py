@@ -27,7 +27,7 @@ from gon.errors import GonError
 from gon.runs import SAVED_MODEL_CONFIG, SAVED_MODEL_FORMAT, is_saved_model
 from gon.sampling import LatentGaussian
 from gon.settings import check_options, options_of, required
-from gon.validate import check_model_fits, check_weights_hold, read_json_capped, shown
+from gon.validate import check_model_fits, read_json_capped, shown
 
 FORMAT, FORMAT_VERSION = SAVED_MODEL_FORMAT, 1
 CONFIG, WEIGHTS, LATENTS = SAVED_MODEL_CONFIG, "model.safetensors", "latents.safetensors"
@@ -147,9 +147,7 @@ def construct(
         missing = [name for name in required(cls) if name not in options]
         if missing:
             raise GonError(f"{cls.__name__} needs option {', '.join(missing)}")
-        check_model_fits(cls, options, str(where), training)  # on the meta device first: sizes and memory checked
-        if weights is not None:
-            check_weights_hold(cls, options, str(where), weights)
+        check_model_fits(cls, options, str(where), training, weights)  # on the meta device first: sizes, memory
         return cls(**options)
     except (GonError, TypeError, ValueError) as e:
         raise GonError(f"{where}: cannot build {cls.__name__}: {e}".replace("__init__() ", "")) from None

@@ -170,10 +170,10 @@ def check_memory(need_bytes: float, what: str, hint: str = "") -> None:
         )
 
 
-def model_bytes(cls: type, options: dict[str, Any], where: str) -> int:
-    """Bytes of a model's parameters and buffers, counted on torch's meta device (nothing is allocated).
+def meta_model(cls: type, options: dict[str, Any], where: str):
+    """``cls(**options)`` built on torch's meta device (nothing is allocated); None when it cannot be built there.
 
-    Bad options (negative sizes, wrong types) fail here with a GonError naming ``where``.
+    Bad options (negative sizes, wrong types, sizes of 0) fail here with a GonError naming ``where``.
     """
     import torch
 
@@ -184,7 +184,7 @@ def model_bytes(cls: type, options: dict[str, Any], where: str) -> int:
         first = next(iter(str(e).replace("__init__() ", "").splitlines()), type(e).__name__)
         raise GonError(f"{where}: cannot build {cls.__name__}: {first[:300]}") from None
     except NotImplementedError:  # a model that cannot be built on the meta device: nothing to estimate
-        return 0
+        return None
     for name, parameter in model.named_parameters():
         if parameter.numel() == 0:  # a size option of 0 builds an empty layer that fails only when used
             zero = [f"option {k} (--{k.replace('_', '-')}) is {v}" for k, v in options.items() if v == 0]
@@ -192,35 +192,38 @@ def model_bytes(cls: type, options: dict[str, Any], where: str) -> int:
                 f"{where}: {'; '.join(zero) or 'these options'}: sizes must be at least 1 "
                 f"({cls.__name__} would get an empty layer {name} of shape {list(parameter.shape)})"
             )
-    tensors = [*model.parameters(), *model.buffers()]
+    return model
+
+
+def _bytes(tensors) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def check_model_fits(cls: type, options: dict[str, Any], where: str, training: bool = False) -> None:
-    """Refuse a model whose weights (and, when training, Adam's two moments and gradients) cannot fit."""
+def model_bytes(cls: type, options: dict[str, Any], where: str) -> int:
+    """Bytes of a model's parameters and buffers, counted on torch's meta device (nothing is allocated)."""
+    model = meta_model(cls, options, where)
+    return 0 if model is None else _bytes([*model.parameters(), *model.buffers()])
+
+
+def check_model_fits(
+    cls: type, options: dict[str, Any], where: str, training: bool = False, weights_file: Path | None = None
+) -> None:
+    """Refuse a model whose weights (and, when training, Adam's two moments and gradients) cannot fit, or whose
+    parameters need more bytes than ``weights_file`` holds: an edited config.json must not allocate a large
+    model only to find that its weights do not fit."""
     check_tree(options, where)
     options = check_options(options_of(cls), options, where, owner=cls.__name__)  # bounds first: a depth of 10**10
-    weights = model_bytes(cls, options, where)  # would otherwise build 10**10 layer objects on the meta device
+    model = meta_model(cls, options, where)  # would otherwise build 10**10 layer objects on the meta device
+    if model is None:
+        return
+    weights = _bytes([*model.parameters(), *model.buffers()])
     copies = 4 if training else 1  # weights, gradients and Adam's two moments
     check_memory(weights * copies, f"{where}: {cls.__name__} ({weights / 4:.3g} parameters)", "choose smaller options")
-
-
-def check_weights_hold(cls: type, options: dict[str, Any], where: str, weights: Path) -> None:
-    """Refuse checked ``options`` whose parameters need more bytes than the ``weights`` file holds, before the
-    model is built: an edited config.json must not allocate a large model only to find its weights do not fit."""
-    import torch
-
-    try:
-        with torch.device("meta"):
-            model = cls(**options)
-    except NotImplementedError:  # not buildable on the meta device: the loader's shape check still applies
-        return
-    needed = sum(p.numel() * p.element_size() for p in model.parameters())
-    size = weights.stat().st_size
-    if needed > size:
+    needed, size = _bytes(model.parameters()), weights_file.stat().st_size if weights_file else None
+    if size is not None and needed > size:
         raise GonError(
-            f"{weights} does not fit the {cls.__name__} of {where}: the model needs {needed:,} bytes of weights, "
-            f"the file holds {size:,} (the config and the weights do not belong together)"
+            f"{weights_file} does not fit the {cls.__name__} of {where}: the model needs {needed:,} bytes of "
+            f"weights, the file holds {size:,} (the config and the weights do not belong together)"
         )
 
 
