@@ -74,5 +74,5 @@ def convergence(budget: Budget, out: Path) -> str:
         "convergence",
         ["row", "seconds"],
         {"steps": ("steps", 0), "sse": ("test SSE / image", 3)},
-        f"Test error on the first {len(probe)} test images.",
+        f"Test error on {len(probe)} test images (a seeded, stratified choice).",
     )

@@ -98,7 +98,7 @@ LABELS = {
     "blocks": "upsampling blocks",
     "width": "width (filters of the last block)",
     "epoch": "epoch",
-    "test_sse": "test SSE / image (first 512 test images)",
+    "test_sse": "test SSE / image (512 test images, seeded and stratified)",
     "sse_vs_gon": "test SSE ÷ the (V)GON's (same seed)",
 }
 

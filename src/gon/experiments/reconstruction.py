@@ -126,7 +126,8 @@ def generalisation(budget: Budget, out: Path) -> str:
         "generalisation",
         ["row"],
         metrics,
-        f"Train error on the first {len(train_eval)} training images, test error on {len(data.test)} test images.",
+        f"Train error on {len(train_eval)} training images (a seeded, stratified choice), "
+        f"test error on {len(data.test)} test images.",
     )
 
 
