@@ -146,11 +146,14 @@ def test_fit_resume_refuses_a_hostile_checkpoint(tmp_path, marker, capsys, zip_f
 def test_a_truncated_or_random_checkpoint_is_a_clear_error(tmp_path):
     good = io.BytesIO()
     torch.save({"global_step": 1, "state_dict": {"w": torch.ones(100)}}, good)
-    for name, data in [
-        ("truncated.ckpt", good.getvalue()[: len(good.getvalue()) // 2]),
-        ("random.ckpt", bytes(range(256)) * 4),
-        ("empty.ckpt", b""),
+    whole = good.getvalue()
+    for name, data, why in [
+        ("half.ckpt", whole[: len(whole) // 2], "truncated"),
+        ("nearly.ckpt", whole[:-1], "truncated"),  # torch alone says "[Errno 22] Invalid argument" here
+        ("random.ckpt", bytes(range(256)) * 4, "not a torch.save file"),  # nor a zip: the unpickler saw it
+        ("empty.ckpt", b"", "the file is empty"),
     ]:
         (tmp_path / name).write_bytes(data)
-        with pytest.raises(GonError, match="not readable"):
+        with pytest.raises(GonError, match=f"{name} is not readable: {why}") as caught:
             read_checkpoint(tmp_path / name)
+        assert len(str(caught.value).splitlines()) == 1

@@ -15,6 +15,7 @@ import pickle
 import re
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -39,19 +40,30 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
         raise GonError(f"checkpoint {path} does not exist")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        culprit = re.search(r"GLOBAL (\S+)", str(e))
+    except Exception as e:  # a refused global, a truncated zip, random bytes: the file is not a checkpoint
+        culprit = re.search(r"GLOBAL (\S+)", str(e)) if isinstance(e, pickle.UnpicklingError) else None
         if culprit:  # weights_only refused a global: the file wants to build arbitrary objects
             raise GonError(
                 f"refusing to load checkpoint {path}: it would call {culprit.group(1)}, which could run code"
             ) from None
-        raise GonError(f"checkpoint {path} is not readable: not a weights-only torch.save file") from None
-    except Exception as e:  # truncated zip, random bytes, wrong format: the file is not a checkpoint
-        first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
-        raise GonError(f"checkpoint {path} is not readable: {first}") from None
+        raise GonError(f"checkpoint {path} is not readable: {why_unreadable(path, e)}") from None
     if not isinstance(checkpoint, dict):
         raise GonError(f"checkpoint {path} does not hold a dictionary of training state")
     return checkpoint
+
+
+def why_unreadable(path: Path, error: Exception) -> str:
+    """Say in words why torch.load failed: torch's own messages (miniz, errno 22) do not name the usual cause."""
+    size = path.stat().st_size
+    if size == 0:
+        return "the file is empty"
+    with open(path, "rb") as f:
+        zip_start = f.read(4) == b"PK\x03\x04"
+    if zip_start and not zipfile.is_zipfile(path):  # torch.save writes a zip whose directory is at the end
+        return f"truncated ({size:,} bytes, the end is missing: an interrupted copy or a full disk?)"
+    if not zip_start:
+        return "not a torch.save file (gon's checkpoints are zip archives)"
+    return next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
 
 
 def checkpoint_step(path: str | Path) -> int | None:
