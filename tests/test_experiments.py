@@ -86,6 +86,7 @@ def test_presets_set_the_configuration_and_flags_override_it(tmp_path):
         settings = json.loads((out / "settings.json").read_text())
         assert settings["budget"]["lr"] == lr and settings["budget"]["options"] == options
         assert settings["configuration"].startswith("model ") and f"--preset {preset}" in settings["command"]
+        assert f"; batch {settings['budget']['batch_size']}." in settings["configuration"]  # the batch it ran at
     out = tmp_path / "latent32"
     assert main(["reproduce", "table1", *TINY, "--latent-dim", "32", "--lr", "0.01", "--out", str(out)]) == 0
     settings = json.loads((out / "settings.json").read_text())

@@ -187,3 +187,25 @@ def test_a_huge_image_size_is_refused_before_any_image_is_resized():
 
     with pytest.raises(GonError, match=r"image_size \(--image-size\) must be <= 8192"):
         FitConfig.from_dict({"image_size": 10**20})
+
+
+@pytest.mark.parametrize("name", ["foo", "cuda:x", "cuda", "cuda:7", "mps"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["reproduce", "table1", "--steps", "1", "--limit-train", "64", "--test-size", "8"],
+        ["bench", "--quick", "--sections", "throughput"],
+        ["sample", "no-such-run"],
+    ],
+    ids=["reproduce", "bench", "sample"],
+)
+def test_every_device_flag_is_checked_before_any_work(tmp_path, monkeypatch, capsys, command, name):
+    from gon.cli import main
+
+    if name == "cuda" and torch.cuda.is_available() or name == "mps" and torch.backends.mps.is_available():
+        pytest.skip(f"--device {name} is a real device here")
+    monkeypatch.chdir(tmp_path)  # gon reproduce would create results/table1 here had it started
+    assert main([*command, "--device", name]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--device {name}" in err.replace("'", ""), err
+    assert not list(tmp_path.iterdir())

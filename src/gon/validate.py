@@ -12,17 +12,40 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from gon.errors import GonError
 from gon.settings import check_options, options_of
 
+if TYPE_CHECKING:
+    import torch
+
 MAX_CONFIG_BYTES = 4 << 20  # YAML configs, config.json, config.yaml: a real one is a few KiB
 MAX_DEPTH = 64  # nesting of lists / mappings in a config
 MAX_ALIASES = 64  # YAML aliases (*name) in one file
 MAX_SHOWN = 80  # characters of a value quoted in a message
+
+
+def torch_device(name: str, flag: str = "--device") -> torch.device:
+    """The device ``name`` asks for (``auto``: CUDA when present), or a one-line GonError naming ``flag``."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise GonError(f"{flag} {shown(name)} is not a device; use cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GonError(f"{flag} {name}: CUDA is not available on this machine")
+    try:  # an index past the last GPU, a backend this torch was built without (mps, xpu...)
+        torch.empty(0, device=device)
+    except Exception as e:
+        reason = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
+        raise GonError(f"{flag} {name}: not usable on this machine ({reason})") from None
+    return device
 
 
 def shown(value: Any) -> str:

@@ -15,6 +15,7 @@ import torch
 
 from gon.bench.measure import machine
 from gon.threads import choose_threads
+from gon.validate import torch_device
 
 SECTIONS = ("throughput", "data", "overhead", "time-to-quality", "cuda-graphs", "contention")
 #: what runs without --sections: all but the contention section, which starts a busy process (--contention)
@@ -66,17 +67,11 @@ class Settings:
         return cls(**{**values, **overrides})
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def run_suite(settings: Settings, log: Callable[[str], None] = print) -> dict:
     """Run the chosen sections; returns the JSON-able record (machine, settings, rows per section)."""
     from gon.bench import contention, graphs, overhead, quality, throughput
 
-    device = resolve_device(settings.device)
+    device = torch_device(settings.device)
     record = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "device": str(device),

@@ -13,6 +13,7 @@ from gon.atomic import write_text
 from gon.config import MAX_SEED
 from gon.errors import GonError
 from gon.settings import check_flag
+from gon.validate import torch_device
 
 
 def add_parser(commands) -> None:
@@ -122,19 +123,15 @@ def settings_from_args(args: argparse.Namespace):
         if not samplings or any(s not in SAMPLINGS for s in samplings):
             raise GonError(f"option --samplings must list some of {', '.join(SAMPLINGS)}, got {args.samplings!r}")
         overrides["samplings"] = samplings
-    if args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
-        raise GonError(f"option --device must be cpu, cuda[:N] or auto, got {args.device!r}")
+    torch_device(args.device)  # a bad name, or CUDA where there is none: one line before any work
     return Settings.quick(**overrides) if args.quick else Settings(**overrides)
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
 
     from gon.bench import markdown, run_suite
 
     settings = settings_from_args(args)
-    if settings.device.startswith("cuda") and not torch.cuda.is_available():
-        raise GonError("option --device cuda: no CUDA device is available")
     out = Path(args.json)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
 from gon.cli import seed
 from gon.errors import GonError
 from gon.settings import check_flag
+from gon.validate import torch_device
 
 MODEL_HELP = "a run directory, a saved-model directory (config.json + model.safetensors) or a .ckpt checkpoint"
 
@@ -49,22 +49,10 @@ def add_out_argument(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("--out", default=default, help="output file (its folder must exist)")
 
 
-def device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise GonError(f"--device {name!r} is not a device; use cpu, cuda, cuda:N or auto") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise GonError(f"--device {name}: CUDA is not available on this machine")
-    return dev
-
-
 def load_model(args: argparse.Namespace):
     from gon.loading import load
 
-    return load(args.model, device(args.device))
+    return load(args.model, torch_device(args.device))
 
 
 def positive(value: int, flag: str, low: int = 1) -> int:

@@ -46,9 +46,13 @@ def add_parser(commands) -> None:
     length.add_argument("--epochs", type=int, help="passes over the training images per run")
     p.add_argument("--seeds", type=int, help="number of seeds (0, 1, ...) per row")
     p.add_argument(
-        "--limit-train", type=int, help="train on N training images drawn at random with the seed, stratified by class"
+        "--limit-train",
+        type=int,
+        help="train on N training images: a seeded (seed 0) choice, stratified by class, the same for all seeds",
     )
-    p.add_argument("--test-size", type=int, help="evaluate on the first N test images")
+    p.add_argument(
+        "--test-size", type=int, help="evaluate on N test images: a seeded (seed 0) choice, stratified by class"
+    )
     p.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
     p.add_argument("--lr", type=float, help="Adam learning rate (default: the preset's, 1e-4 paper / 1e-3 cpu)")
     p.add_argument("--image-size", type=int, help="train and test at SxS pixels (default 32)")
@@ -60,7 +64,7 @@ def add_parser(commands) -> None:
         help="train N (row, seed) runs at once, one process each (1 thread each unless --threads); "
         "on a CPU use at most its cores (default 1)",
     )
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     p.add_argument(
         "--threads", type=int, help="torch CPU threads (default: the fastest count, timed on each row's first steps)"
     )

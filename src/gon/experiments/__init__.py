@@ -208,12 +208,12 @@ EXPERIMENTS: dict[str, Experiment] = {
 }
 
 
-def describe(name: str, preset: str) -> str:
-    """One preset of one experiment in words: its model options, budget and source."""
+def describe(name: str, preset: str, batch_size: int = 64) -> str:
+    """One preset of one experiment in words: its model options, budget (at ``batch_size``) and source."""
     p = EXPERIMENTS[name].presets[preset]
     options = ", ".join(f"{k.replace('_', '-')} {v}" for k, v in p.options.items()) or "gon's defaults"
     budget = ", ".join(f"{k.replace('_', '-')} {'all' if v is None else v}" for k, v in p.budget.items())
-    return f"model {options}; {budget}; batch 64. Source: {p.source}"
+    return f"model {options}; {budget}; batch {batch_size}. Source: {p.source}"
 
 
 def run_experiment(name: str, budget: Budget, command: str | None = None) -> Path:
@@ -246,7 +246,7 @@ def run_experiment(name: str, budget: Budget, command: str | None = None) -> Pat
         "command": command,
         "wall_clock_seconds": round(seconds, 1),
         "budget": {k: v for k, v in budget.__dict__.items() if k != "progress"},
-        "configuration": describe(name, budget.preset),
+        "configuration": describe(name, budget.preset, budget.batch_size),
     }
     write_text(out / "settings.json", json.dumps(record, indent=2) + "\n")
     print(

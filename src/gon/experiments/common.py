@@ -29,6 +29,7 @@ from gon.models import GradientOriginModel
 from gon.registry import build
 from gon.settings import check
 from gon.threads import ThreadTuner, log_line
+from gon.validate import torch_device
 
 CURVE_IMAGES = 512  # fixed train / test images evaluated at intervals for learning curves
 
@@ -63,6 +64,7 @@ class Budget:
         check("image_size", self.image_size, type=int | None, low=8)
         if self.steps is not None and self.epochs is not None:
             raise GonError("give either --steps or --epochs, not both")
+        self.device = str(torch_device(self.device))  # checked (and auto resolved) before any data loads
 
     @property
     def auto_threads(self) -> bool:
