@@ -290,3 +290,45 @@ def test_every_paper_dataset_runs_through_its_experiment(isolated, dataset):
         assert all(f"| {row} |" in table for row in TABLE_ROWS[experiment]), table
     else:
         assert (out / f"{experiment}.png").stat().st_size > 1000
+
+
+def _png16(values: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(values.astype(np.uint16)).save(buf, "PNG")  # mode I;16: a 16-bit grayscale PNG
+    return buf.getvalue()
+
+
+def test_16_bit_pictures_read_alike_from_an_lmdb_and_a_folder(tmp_path):
+    ramp = np.tile(np.linspace(0, 65535, 16), (16, 1))  # dark to light, left to right
+    pictures = {f"p/{i:02d}".encode(): _png16(ramp * (i + 1) / 12) for i in range(12)}
+    via_lmdb = load_dataset(f"lmdb:{write_lmdb(tmp_path / 'deep.lmdb', pictures)}", image_size=16, test_fraction=0.01)
+    (tmp_path / "f").mkdir()
+    for key, png in pictures.items():
+        (tmp_path / "f" / f"{key.decode().replace('/', '_')}.png").write_bytes(png)
+    via_folder = load_dataset(f"folder:{tmp_path / 'f'}", image_size=16, test_fraction=0.01)
+    expected = torch.tensor([np.clip(ramp * (i + 1) / 12, 0, 65535).mean() / 65535 for i in range(12)])
+    for data in (via_lmdb, via_folder):
+        assert data.images.shape[1] == 1  # grayscale, not colour
+        means = data.images.mean(dim=(1, 2, 3))  # each picture's brightness is one of the 12 written
+        assert (means[:, None] - expected[None]).abs().min(dim=1).values.max() < 0.01, means
+
+
+def test_a_split_too_big_for_memory_is_refused_before_decoding(tmp_path, monkeypatch):
+    import gon.validate
+
+    path = write_lmdb(tmp_path / "frames.lmdb", {f"c/{i:04d}".encode(): _jpeg((i, 0, 0), (64, 64)) for i in range(40)})
+    monkeypatch.setattr(gon.validate, "available_memory", lambda: 10 * 3 * 64 * 64 * 5)  # room for 10 images
+    with pytest.raises(GonError, match=r"images at 64x64 needs about .* pass --limit-train \(at most about 10\)"):
+        load_dataset(f"lmdb:{path}", image_size=64)
+
+
+@pytest.mark.parametrize("count", [2, 5, 9])
+def test_a_small_lmdb_holds_out_an_exact_share_never_none(tmp_path, count):
+    path = write_lmdb(
+        tmp_path / "small.lmdb", {f"k{i}".encode(): _jpeg((20 * i, 0, 0), (16, 16)) for i in range(count)}
+    )
+    expected = min(max(round(count * 0.1), 1), count - 1)  # at least one test picture, never all (as folders)
+    for seed in (0, 1):
+        test = load_dataset(f"lmdb:{path}", "test", image_size=16, test_fraction=0.1, seed=seed)
+        train = load_dataset(f"lmdb:{path}", image_size=16, test_fraction=0.1, seed=seed)
+        assert len(test) == expected and len(train) == count - expected

@@ -188,9 +188,14 @@ def check_memory(need_bytes: float, what: str, hint: str = "") -> None:
     free = available_memory()
     if need_bytes > free:
         raise GonError(
-            f"{what} needs about {need_bytes / 2**30:.1f} GiB of memory, more than the {free / 2**30:.1f} GiB "
+            f"{what} needs about {readable_size(need_bytes)} of memory, more than the {readable_size(free)} "
             f"available{'; ' + hint if hint else ''}"
         )
+
+
+def readable_size(size: float) -> str:
+    """Bytes in GiB for a message, in MiB below one GiB (so that 0.0 GiB never appears)."""
+    return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.1f} MiB"
 
 
 def meta_model(cls: type, options: dict[str, Any], where: str):

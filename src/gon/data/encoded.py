@@ -14,36 +14,23 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from gon.data.folder import open_image
+import gon.validate
+from gon.data.folder import GRAY_MODES, deep_gray, open_image
 from gon.errors import GonError
 
 BYTES_PER_VALUE = 5  # uint8 while decoding + float32 once loaded
 MAX_ENCODED_BYTES = 64 << 20  # no picture of these datasets is close; a bigger one is corrupt or hostile
 
 
-def available_memory() -> int:
-    """Bytes the kernel says a new allocation can get (MemAvailable), or total memory without /proc."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    import os
-
-    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-def check_memory(count: int, channels: int, size: int, name: str) -> None:
+def check_split_fits(count: int, channels: int, size: int, name: str) -> None:
     """Refuse, before decoding anything, a split that would not fit in memory; say how to make it fit."""
-    need = count * channels * size * size * BYTES_PER_VALUE
-    have = available_memory()
-    if need > 0.8 * have:
-        fits = max(1, int(0.8 * have) // (channels * size * size * BYTES_PER_VALUE))
-        raise GonError(
-            f"{name}: {count} images at {size}x{size} need {need / 2**30:.1f} GiB, more than the "
-            f"{have / 2**30:.1f} GiB available; pass --limit-train (at most about {fits}) or a smaller --image-size"
-        )
+    per_image = channels * size * size * BYTES_PER_VALUE
+    fits = max(1, gon.validate.available_memory() // per_image)
+    gon.validate.check_memory(
+        count * per_image,
+        f"{name}: {count} images at {size}x{size}",
+        f"pass --limit-train (at most about {fits}) or a smaller --image-size",
+    )
 
 
 def decode(data: bytes | Path, size: int, rgb: bool, name: str, crop: int | None = None) -> np.ndarray:
@@ -62,6 +49,9 @@ def decode(data: bytes | Path, size: int, rgb: bool, name: str, crop: int | None
             im.draft("RGB" if rgb else "L", (max(1, w * size // side), max(1, h * size // side)))
         scale = im.size[0] / w
         left, top, side = (im.size[0] - side * scale) / 2, (im.size[1] - side * scale) / 2, side * scale
+        deep = deep_gray(im)
+        if deep is not None:  # 16-bit grayscale: scaled to 8 bits, not clipped
+            im = Image.fromarray(np.round(deep * 255).astype(np.uint8))
         im = im.convert("RGB" if rgb else "L")
         out = np.asarray(im.resize((size, size), Image.Resampling.BICUBIC, box=(left, top, left + side, top + side)))
         return out.transpose(2, 0, 1) if rgb else out[None]
@@ -73,7 +63,7 @@ def is_rgb(data: bytes | Path, name: str) -> bool:
     """Whether a picture has colour (its mode, from the header only)."""
     return open_image(
         io.BytesIO(data) if isinstance(data, bytes) else data,
-        lambda im: im.mode not in ("1", "L", "LA", "I", "I;16", "F"),
+        lambda im: im.mode not in GRAY_MODES,
         name,
     )
 
@@ -82,7 +72,7 @@ def decode_all(
     items: Iterable[tuple[str, bytes | Path]], count: int, size: int, rgb: bool, dataset: str, crop: int | None = None
 ) -> np.ndarray:
     """Decode ``count`` (name, data) pairs into one uint8 [count, C, size, size] array, with a progress bar."""
-    check_memory(count, 3 if rgb else 1, size, dataset)
+    check_split_fits(count, 3 if rgb else 1, size, dataset)
     out = np.empty((count, 3 if rgb else 1, size, size), np.uint8)
     n = 0
     for name, data in tqdm(items, total=count, desc=f"decoding {dataset}", unit="img", disable=None, leave=False):

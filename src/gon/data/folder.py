@@ -14,7 +14,7 @@ from gon.errors import GonError
 from gon.subsets import Choice
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
-_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})  # Pillow modes without colour
 
 
 def load_folder(spec: str, split: str, size: int, test_fraction: float, seed: int, choice: Choice) -> ImageData:
@@ -39,7 +39,7 @@ def load_folder(spec: str, split: str, size: int, test_fraction: float, seed: in
     files = ImageData(torch.empty(len(in_split), 0), labels, spec, classes, in_split)
     data = files.select(choice(len(files), labels))  # images are decoded below, for the chosen files only
     # Channels are decided over the whole folder (headers only), so train and test agree.
-    rgb = any(open_image(root / p, lambda im: im.mode not in _GRAY_MODES) for p in paths)
+    rgb = any(open_image(root / p, lambda im: im.mode not in GRAY_MODES) for p in paths)
     data.images = torch.from_numpy(
         np.stack([open_image(root / p, lambda im: _decode(im, rgb, size)) for p in data.paths])
     )
@@ -71,14 +71,22 @@ def open_image(path, use, name: str | None = None):
         raise GonError(f"cannot read image {name or path}: {err or type(err).__name__}") from err
 
 
+def deep_gray(im) -> np.ndarray | None:
+    """A 16/32-bit or float grayscale picture as float32 in [0, 1], None for 8-bit modes: Pillow's
+    ``convert("L")`` clips such values at 255, so a 16-bit PNG would come out nearly white."""
+    if not (im.mode.startswith("I") or im.mode == "F"):
+        return None
+    return np.clip(np.asarray(im, dtype=np.float32) / (65535.0 if im.mode.startswith("I") else 1.0), 0.0, 1.0)
+
+
 def _decode(im, rgb: bool, size: int) -> np.ndarray:
     """Pillow image -> float32 [C, size, size] in [0, 1]; alpha is dropped, palettes expanded."""
     from PIL import Image
 
     im.load()  # decode now so truncated files fail here
-    if im.mode.startswith("I") or im.mode == "F":  # 16/32-bit grayscale: keep precision
-        arr = np.asarray(im, dtype=np.float32) / (65535.0 if im.mode.startswith("I") else 1.0)
-        out = np.asarray(Image.fromarray(arr).resize((size, size), Image.Resampling.BICUBIC))
+    deep = deep_gray(im)
+    if deep is not None:  # 16/32-bit grayscale: resized in float, keeping its precision
+        out = np.asarray(Image.fromarray(deep).resize((size, size), Image.Resampling.BICUBIC))
         out = np.clip(out, 0.0, 1.0)[None]  # [1, size, size]
         return np.repeat(out, 3, axis=0) if rgb else out
     im = im.convert("RGB" if rgb else "L").resize((size, size), Image.Resampling.BICUBIC)

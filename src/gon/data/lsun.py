@@ -12,8 +12,7 @@ the seed and the key, so the split does not depend on the order or number of key
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ import torch
 from gon.data.base import ImageData
 from gon.data.download import Source
 from gon.data.encoded import decode_all, is_rgb
+from gon.data.splits import held_out
 from gon.errors import GonError
 from gon.subsets import Choice
 
@@ -43,13 +43,13 @@ class LmdbImages:
             raise GonError(f"cannot open LMDB {path}: {str(err).splitlines()[0]}") from err
         self.path = path
 
-    def keys(self, keep=lambda key: True) -> list[bytes]:
-        """The kept pictures' keys in key order (keys only: cheap even for LSUN's three million)."""
+    def keys(self) -> list[bytes]:
+        """The pictures' keys in key order (keys only: cheap even for LSUN's three million)."""
         import lmdb
 
         try:
             with self.env.begin(buffers=False) as txn:
-                return [k for k in txn.cursor().iternext(keys=True, values=False) if k not in METADATA_KEYS and keep(k)]
+                return [k for k in txn.cursor().iternext(keys=True, values=False) if k not in METADATA_KEYS]
         except lmdb.Error as err:
             raise GonError(f"cannot read LMDB {self.path}: {str(err).splitlines()[0]}") from err
 
@@ -69,13 +69,13 @@ class LmdbImages:
 
 
 def read_lmdb(
-    path: Path, choice: Choice, size: int, name: str, keep=lambda key: True
+    path: Path, choice: Choice, size: int, name: str, split_of: Callable[[list[bytes]], list[bytes]] = list
 ) -> tuple[np.ndarray, torch.Tensor]:
-    """The chosen kept pictures of an LMDB -> (uint8 [N, C, size, size], index [N] among the kept keys); colour if
-    the first kept picture has colour. Only the chosen pictures are read and decoded."""
+    """The chosen pictures of a split of an LMDB (``split_of``: its keys from all keys) -> (uint8 [N, C, size, size],
+    index [N] among the split's keys); colour if its first picture has colour. Only the chosen are decoded."""
     db = LmdbImages(path)
     try:
-        keys = db.keys(keep)
+        keys = split_of(db.keys())
         if not keys:
             raise GonError(f"{name}: {path} holds no pictures for this split")
         first = next(db.items(keys[:1]))
@@ -98,15 +98,12 @@ def load_lmdb(spec: str, split: str, size: int, test_fraction: float, seed: int,
     path = Path(spec[len("lmdb:") :]).expanduser()
     if not spec[len("lmdb:") :]:
         raise GonError(f"dataset {spec}: give the LMDB's path after lmdb:")
-    threshold = int(test_fraction * 2**64)
 
-    def held_out(key: bytes) -> bool:
-        return int.from_bytes(hashlib.sha256(f"{seed}\0".encode() + key).digest()[:8], "big") < threshold
+    def split_of(keys: list[bytes]) -> list[bytes]:
+        test = held_out(keys, test_fraction, seed)
+        return [key for i, key in enumerate(keys) if (i in test) == (split == "test")]
 
-    def keep(key: bytes) -> bool:
-        return held_out(key) == (split == "test")
-
-    images, index = read_lmdb(path, choice, size, spec, keep)
+    images, index = read_lmdb(path, choice, size, spec, split_of)
     return ImageData(torch.from_numpy(images).float().div_(255.0), None, spec, None, index=index)
 
 

@@ -12,17 +12,19 @@ from gon.errors import GonError
 from gon.subsets import Choice
 
 
+def held_out(names: list[bytes], test_fraction: float, seed: int) -> set[int]:
+    """Indices of the held-out names: the ``test_fraction`` of them (at least one, never all) that rank lowest by a
+    hash of (seed, name). A name's rank depends on nothing else, so adding or removing names moves few others
+    between the splits, and their order does not matter."""
+    rank = sorted(range(len(names)), key=lambda i: hashlib.sha256(f"{seed}\0".encode() + names[i]).digest())
+    return set(rank[: min(max(round(len(names) * test_fraction), 1), len(names) - 1)])
+
+
 def held_out_split(files: list[Path], root: Path, split: str, test_fraction: float, seed: int, spec: str) -> list[Path]:
-    """The files of ``split``: each file's rank depends only on (seed, its path relative to ``root``), so adding or
-    removing files moves few others between splits; the lowest-ranked ``test_fraction`` are held out for testing."""
-    rank = sorted(
-        range(len(files)),
-        # os.fsencode: a file name's own bytes (UTF-8 or not, surrogateescape), so any name on disk ranks
-        key=lambda i: hashlib.sha256(os.fsencode(f"{seed}\0{files[i].relative_to(root).as_posix()}")).digest(),
-    )
-    n_test = min(max(round(len(files) * test_fraction), 1), len(files) - 1)
-    held_out = set(rank[:n_test])
-    chosen = [f for i, f in enumerate(files) if (i in held_out) == (split == "test")]
+    """The files of ``split``, held out by :func:`held_out` on their paths relative to ``root``."""
+    # os.fsencode: a file name's own bytes (UTF-8 or not, surrogateescape), so any name on disk ranks
+    test = held_out([os.fsencode(f.relative_to(root).as_posix()) for f in files], test_fraction, seed)
+    chosen = [f for i, f in enumerate(files) if (i in test) == (split == "test")]
     if not chosen:
         raise GonError(f"dataset {spec}: only {len(files)} file(s), too few for a {split} split")
     return chosen
