@@ -30,6 +30,17 @@ def test_slerp_by_hand():
     torch.testing.assert_close(quarter, 2 * torch.tensor([math.cos(math.pi / 8), math.sin(math.pi / 8)]))
 
 
+def test_slerp_interpolates_the_norm_linearly_even_for_nearly_opposite_latents():
+    a = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    b = torch.tensor([[0.0, 2.0], [-3.0, 0.5]])  # a right angle; 170.5 degrees apart, norms 1 and 3.04
+    path = slerp(a, b, 5)
+    t = torch.linspace(0, 1, 5)
+    torch.testing.assert_close(path.norm(dim=-1), (1 - t) * a.norm(dim=-1)[:, None] + t * b.norm(dim=-1)[:, None])
+    torch.testing.assert_close(path[:, [0, -1]], torch.stack([a, b], dim=1))
+    cos = torch.nn.functional.cosine_similarity(path[:, :-1], path[:, 1:], dim=-1)
+    torch.testing.assert_close(cos, cos[:, :1].expand_as(cos))  # equal angles between steps
+
+
 def test_slerp_parallel_latents_fall_back_to_a_straight_line():
     a = torch.tensor([[1.0, 1.0, 0.0]])
     path = slerp(a, 3 * a, torch.tensor([0.0, 0.5, 1.0]))

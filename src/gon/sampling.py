@@ -206,7 +206,10 @@ def slerp(a: Tensor, b: Tensor, t: Tensor | int) -> Tensor:
 
     ``t`` may be a number of evenly spaced steps from 0 to 1 (both ends included). Returns
     [B, T, k]: the great-circle path between the directions of a and b, its norm interpolated
-    linearly; pairs (almost) parallel fall back to linear interpolation.
+    linearly. (Slerp applied to the latents themselves, as often written, swings far outside both
+    norms when they differ and the latents are nearly opposite: norm 11.6 between latents of norm
+    1 and 3 that are 170 degrees apart.) Pairs (almost) parallel or opposite, or a zero latent, fall
+    back to a straight line.
     """
     if isinstance(t, int):
         if t < 2:
@@ -214,14 +217,15 @@ def slerp(a: Tensor, b: Tensor, t: Tensor | int) -> Tensor:
         t = torch.linspace(0, 1, t)
     t = t.to(a.device, a.dtype)[None, :, None]  # [1, T, 1]
     a_, b_ = a[:, None, :], b[:, None, :]  # [B, 1, k]
-    cos = torch.nn.functional.cosine_similarity(a, b, dim=-1).clamp(-1, 1)[:, None, None]
-    omega = torch.acos(cos)
+    norm_a, norm_b = a_.norm(dim=-1, keepdim=True), b_.norm(dim=-1, keepdim=True)  # [B, 1, 1]
+    tiny = torch.finfo(a.dtype).tiny
+    unit_a, unit_b = a_ / norm_a.clamp_min(tiny), b_ / norm_b.clamp_min(tiny)
+    omega = torch.acos((unit_a * unit_b).sum(-1, keepdim=True).clamp(-1, 1))
     so = torch.sin(omega)
-    parallel = so.abs() < 1e-6
-    safe = torch.where(parallel, torch.ones_like(so), so)
-    wa = torch.where(parallel, 1 - t, torch.sin((1 - t) * omega) / safe)
-    wb = torch.where(parallel, t, torch.sin(t * omega) / safe)
-    return wa * a_ + wb * b_
+    straight = (so.abs() < 1e-6) | (norm_a == 0) | (norm_b == 0)
+    safe = torch.where(straight, torch.ones_like(so), so)
+    direction = (torch.sin((1 - t) * omega) * unit_a + torch.sin(t * omega) * unit_b) / safe
+    return torch.where(straight, (1 - t) * a_ + t * b_, direction * ((1 - t) * norm_a + t * norm_b))
 
 
 #: pixels x images decoded at once when rendering: bounds the memory of the activations (about 1 GB for
