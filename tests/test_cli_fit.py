@@ -155,3 +155,23 @@ def test_fit_implicit_gon(tmp_path):
     ]
     assert fit(*args) == 0
     assert json.loads((run / "metrics.json").read_text())["test_mse"] < 1
+
+
+def test_repeating_a_run_from_its_config_yaml_starts_a_fresh_run(tmp_path, capsys):
+    """config.yaml holds settings, not session switches (out, resume, overwrite): repeating a run neither replaces
+    nor resumes it, and an older config.yaml that switches them on is refused."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    assert fit("--max-steps", "2", "--out", str(old), "--overwrite", *TINY_RUN) == 0
+    saved = yaml.safe_load((old / "config.yaml").read_text())
+    assert not {"out", "resume", "overwrite"} & set(saved)
+    assert fit("--config", str(old / "config.yaml"), "--out", str(new), "--max-steps", "1") == 0
+    assert json.loads((new / "metrics.json").read_text())["steps"] == 1
+    assert yaml.safe_load((new / "config.yaml").read_text())["model_options"] == saved["model_options"]
+
+    older = tmp_path / "older.yaml"  # what an older gon wrote for a session started with --overwrite
+    older.write_text(yaml.safe_dump({**saved, "out": str(old), "overwrite": True, "resume": False}))
+    capsys.readouterr()
+    assert fit("--config", str(older), "--seed", "1") == 2
+    err = capsys.readouterr().err.strip()
+    assert "overwrite" in err and str(older) in err and len(err.splitlines()) == 1
+    assert json.loads((old / "metrics.json").read_text())["steps"] == 2

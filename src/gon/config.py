@@ -27,6 +27,9 @@ LOGGERS = ("csv", "tensorboard")
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
 MAX_IMAGE_SIZE = 8192  # pixels a side: 64x the paper's largest (128); a 2-D image of that size is 256 MiB in float32
 DEVICES_HELP = "a positive count, 'auto', -1 (all) or device indices like '0,1'"
+#: what one ``gon fit`` session does with its run directory, not how the model is trained: RUN/config.yaml leaves
+#: them out and a ``--config`` file may not switch them on, so that repeating a run never resumes or replaces it
+SESSION_SWITCHES = ("out", "resume", "overwrite")
 
 
 @dataclass
@@ -108,7 +111,8 @@ class FitConfig:
         return self.log_every or (GPU_LOG_EVERY if on_gpu else 1)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings as RUN/config.yaml records them: without the :data:`SESSION_SWITCHES`."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in SESSION_SWITCHES}
 
 
 #: the bound of counts and sizes: "must be > 0", as gon fit has always said

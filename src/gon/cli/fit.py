@@ -80,7 +80,7 @@ RESUME_KEEPS += ("sample_rate", "audio_seconds")
 
 def config_from_args(args: argparse.Namespace) -> FitConfig:
     given = {k: v for k, v in vars(args).items() if k not in ("run", "command", "config")}
-    requested = read_yaml(args.config) if getattr(args, "config", None) else {}
+    requested = config_file(args.config) if getattr(args, "config", None) else {}
     options = requested.pop("model_options", None) or {}
     if not isinstance(options, dict):
         raise GonError(f"config file {args.config}: model_options must be a mapping of option names to values")
@@ -104,6 +104,19 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
     values.update(requested)
     values["model_options"] = options
     return FitConfig.from_dict(values, source=getattr(args, "config", None) or "command line")
+
+
+def config_file(path: str) -> dict:
+    """The settings of a ``--config`` file. Its ``resume``/``overwrite`` (which older gons wrote into config.yaml)
+    may not be switched on there: only a flag resumes or replaces a run, so repeating a run never touches it."""
+    values = read_yaml(path)
+    for key in ("resume", "overwrite"):
+        if values.get(key) not in (None, False):
+            raise GonError(
+                f"config file {path}: {key} is {values[key]!r}; only the --{key} flag may {key} a run: remove the key"
+            )
+        values.pop(key, None)
+    return values
 
 
 def _same(a, b) -> bool:
