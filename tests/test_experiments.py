@@ -177,7 +177,7 @@ def test_evaluate_prints_and_writes_the_metrics_of_a_saved_model(tmp_path, capsy
     model.save_pretrained(tmp_path / "vgon", training_data={"dataset": "fashion-mnist", "resize": "resize"})
     assert main(["evaluate", str(tmp_path / "vgon"), "--limit", "20"]) == 0
     assert "elbo_bpd" in capsys.readouterr().out
-    results = json.loads((tmp_path / "vgon" / "evaluation-fashion-mnist-test.json").read_text())
+    results = json.loads((tmp_path / "vgon-evaluation-fashion-mnist-test.json").read_text())
     assert results["images"] == 20 and results["class"] == "VariationalGON"
     assert {"sse", "mse", "psnr", "elbo_bpd", "bce_bpd", "kl_bpd"} <= set(results)
     assert results["elbo_bpd"] == pytest.approx(results["bce_bpd"] + results["kl_bpd"])

@@ -98,6 +98,23 @@ def test_resaving_without_statistics_removes_stale_ones(tmp_path):
     assert not (tmp_path / LATENTS).exists() and load(tmp_path).latent_gaussian is None
 
 
+def test_resaving_a_model_keeps_the_other_files_in_its_folder(tmp_path):
+    """A finishing gon fit or gon export --overwrite replaces the model, not the user's files beside it."""
+    tiny_model("gon").save_pretrained(tmp_path)
+    (tmp_path / "my-notes.txt").write_text("keep me")
+    (tmp_path / "evaluations").mkdir()
+    (tmp_path / "evaluations" / "old.json").write_text("{}")
+    (tmp_path / "link").symlink_to("my-notes.txt")
+    fresh = trained_a_little("gon")
+    fresh.save_pretrained(tmp_path)
+    assert (tmp_path / "my-notes.txt").read_text() == "keep me"
+    assert (tmp_path / "evaluations" / "old.json").read_text() == "{}"
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "link").read_text() == "keep me"
+    assert torch.equal(
+        load(tmp_path).state_dict()["decoder.main.0.weight"], fresh.state_dict()["decoder.main.0.weight"]
+    )
+
+
 def _checkpoint(tmp_path, name="implicit"):
     """A checkpoint shaped as GonModule writes it: hyperparameters and a ``model.`` state dict."""
     model = trained_a_little(name)

@@ -88,8 +88,8 @@ def test_encode_writes_labels_class_names_paths_and_positions(class_folder, tmp_
 def test_evaluate_a_folder_trained_model_writes_its_file(class_folder, tmp_path, capsys):
     model = saved_folder_model(tmp_path, class_folder)
     assert main(["evaluate", str(model), "--limit", "3", "--seed", "1"]) == 0
-    (written,) = model.glob("evaluation-*.json")
-    assert written.name == f"evaluation-folder-{str(class_folder).replace('/', '_')}-test.json"
+    (written,) = model.parent.glob("*evaluation-*.json")  # beside the saved model: its folder holds only the model
+    assert written.name == f"model-evaluation-folder-{str(class_folder).replace('/', '_')}-test.json"
     results = json.loads(written.read_text())
     assert results["images"] == 3 and "3 test images drawn with seed 1" in results["images_chosen"]
     assert "mse" in capsys.readouterr().out

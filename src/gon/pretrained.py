@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,7 @@ def save_pretrained(
     record["weights_sha256"] = record["latents_sha256"] = None
 
     def write(folder: Path) -> None:  # into a fresh folder that replaces ``directory`` once complete
+        carry_over(directory, folder)
         save_model(model, str(folder / WEIGHTS), metadata={"format": FORMAT})
         record["weights_sha256"] = sha256(folder / WEIGHTS)
         if latent_gaussian is not None:
@@ -113,6 +115,20 @@ def save_pretrained(
         raise GonError(f"{directory} is not empty and not a gon saved model: refusing to replace it")
     replace_directory(directory, write)  # a kill at any moment leaves the old model or the new one
     return directory
+
+
+def carry_over(old: Path, new: Path) -> None:
+    """Copy into ``new`` every file of the saved model ``old`` that is not the model's own (the user's notes, an
+    older gon's evaluation JSON): replacing a saved model replaces the model, nothing else."""
+    if not old.is_dir():
+        return
+    for entry in old.iterdir():
+        if entry.name in (CONFIG, WEIGHTS, LATENTS):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, new / entry.name, symlinks=True)
+        else:
+            shutil.copy2(entry, new / entry.name, follow_symlinks=False)
 
 
 def read_config(directory: Path) -> dict[str, Any]:

@@ -35,7 +35,11 @@ def add_parser(commands) -> None:
     p.add_argument("--batch-size", type=int, default=256, help="images per evaluation batch (default 256)")
     p.add_argument("--elbo-samples", type=int, default=1, help="posterior samples per image for the ELBO (default 1)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
-    p.add_argument("--out", help="JSON file to write (default MODEL/evaluation-DATASET-SPLIT.json, or beside a .ckpt)")
+    p.add_argument(
+        "--out",
+        help="JSON file to write (default: RUN/evaluation-DATASET-SPLIT.json for a run directory; beside a saved "
+        "model or .ckpt, NAME-evaluation-DATASET-SPLIT.json)",
+    )
     p.set_defaults(run=run)
 
 
@@ -43,7 +47,6 @@ def run(args: argparse.Namespace) -> int:
     from gon.cli.infer import load_images, load_model, positive
     from gon.metrics import classification_accuracy, elbo_bits_per_dim, reconstruction_metrics
     from gon.models import VariationalGON
-    from gon.runs import file_safe
 
     for key in ("limit", "batch_size", "elbo_samples"):
         if getattr(args, key) is not None:
@@ -70,15 +73,22 @@ def run(args: argparse.Namespace) -> int:
     if hasattr(model, "classify") and data.labels is not None:
         results["accuracy"] = classification_accuracy(model, images, data.labels.to(device), args.batch_size)
 
-    source = Path(args.model)
-    out = (
-        Path(args.out)
-        if args.out
-        else (source if source.is_dir() else source.parent) / f"evaluation-{file_safe(data.name)}-{args.split}.json"
-    )
+    out = Path(args.out) if args.out else default_out(Path(args.model), data.name, args.split)
     write_text(out, json.dumps(results, indent=2) + "\n")
     width = max(len(k) for k in results)
     for key, value in results.items():
         print(f"{key:{width}s}  {value:.6g}" if isinstance(value, float) else f"{key:{width}s}  {value}")
     print(f"written to {out}")
     return 0
+
+
+def default_out(source: Path, dataset: str, split: str) -> Path:
+    """Inside a run directory; beside a saved model or checkpoint, named after it: never inside a saved model,
+    whose folder a finishing ``gon fit`` or ``gon export --overwrite`` replaces."""
+    from gon.runs import file_safe, is_saved_model
+
+    name = f"evaluation-{file_safe(dataset)}-{split}.json"
+    if source.is_dir() and not is_saved_model(source):
+        return source / name
+    source = source.resolve()
+    return source.parent / f"{source.name if source.is_dir() else source.stem}-{name}"

@@ -22,7 +22,7 @@ def add_parser(commands) -> None:
     p.add_argument(
         "--fit-images", type=int, default=None, help="training images encoded for the latent Gaussian (default 4096)"
     )
-    p.add_argument("--overwrite", action="store_true", help="replace the files of an existing saved model in DIR")
+    p.add_argument("--overwrite", action="store_true", help="replace the saved model in DIR (its other files are kept)")
     p.set_defaults(run=run)
 
 
