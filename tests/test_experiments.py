@@ -2,6 +2,8 @@
 
 import csv
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -12,6 +14,7 @@ from gon.errors import GonError
 from gon.experiments import EXPERIMENTS, Budget
 from gon.experiments.tables import markdown_table, summarise, write_tables
 from tests.helpers import FASHION_MNIST
+from tests.test_lock import HOLD
 
 needs_data = pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="needs apt-get install dataset-fashion-mnist")
 TINY = ["--limit-train", "64", "--test-size", "16", "--batch-size", "32", "--steps", "2", "--no-progress"]
@@ -125,6 +128,41 @@ def test_reproduce_rejects_a_budget_smaller_than_a_batch(tmp_path, capsys):
         main(["reproduce", "steps", "--limit-train", "8", "--steps", "1", "--out", str(tmp_path), "--no-progress"]) == 2
     )
     assert "fewer than one batch" in capsys.readouterr().err
+
+
+@needs_data
+def test_reproduce_never_replaces_earlier_results_by_accident(tmp_path, capsys):
+    """gon fit's rules: a folder with files needs --overwrite, which removes only gon reproduce's results, keeps them
+    until the new run has finished (a failed run puts them back) and waits for no one: a folder in use is refused."""
+    out, notes = tmp_path / "results", tmp_path / "notes"
+    out.mkdir()
+    (out / "settings.json").write_text('{"experiment": "steps"}')
+    (out / "steps.md").write_text("111 minutes of Table 1")
+    notes.mkdir()
+    (notes / "thesis.tex").write_text("keep")
+    before = {p.name: p.read_text() for p in out.iterdir()}
+    cases = [
+        ([*TINY, "--out", str(out)], "--overwrite"),
+        ([*TINY, "--out", str(notes), "--overwrite"], "refusing to remove it"),
+        (["--limit-train", "8", "--steps", "1", "--no-progress", "--out", str(out), "--overwrite"], "fewer than one"),
+    ]
+    for args, message in cases:
+        assert main(["reproduce", "steps", *args]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert message in err[-1] and len([line for line in err if line.startswith("gon")]) == 1
+    assert {p.name: p.read_text() for p in out.iterdir()} == before and (notes / "thesis.tex").read_text() == "keep"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(["reproduce", "steps", *TINY, "--out", str(out), "--overwrite"]) == 2
+        assert f"in use by gon process {holder.pid}" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(["reproduce", "steps", *TINY, "--seeds", "1", "--out", str(out), "--overwrite"]) == 0
+    assert not (out / "gon.lock").exists() and "111 minutes" not in (out / "steps.md").read_text()
+    assert json.loads((out / "settings.json").read_text())["wall_clock_seconds"] > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "results"]  # nothing left aside
 
 
 # files each experiment writes besides NAME.csv, NAME.md and settings.json; and its rows per seed

@@ -104,30 +104,38 @@ class Replacement:
 
 @contextmanager
 def open_run(run: Path, resume: bool, overwrite: bool) -> Iterator[Replacement]:
-    """Check, create and lock the run directory for this session (see :func:`check_run_dir`).
-
-    With ``--overwrite`` the old run is moved aside (``.RUN.XXXX.replaced``), not deleted: the
-    caller commits the replacement once training has started; any failure before that restores it.
-    """
+    """Check, create and lock the run directory for this session (see :func:`check_run_dir` and :func:`claim`)."""
     check_run_dir(run, resume, overwrite)
+    with claim(run, keep=resume) as replacement:
+        yield replacement
+
+
+@contextmanager
+def claim(directory: Path, keep: bool) -> Iterator[Replacement]:
+    """Create and lock a checked output ``directory`` for this session.
+
+    Unless ``keep``, what it holds (an old run that ``--overwrite`` replaces) is moved aside
+    (``.NAME.XXXX.replaced``), not deleted: the caller may commit the replacement early (once training has
+    started), else it is committed when the block ends; any failure before that restores it.
+    """
     replacement = Replacement(None)
     try:
-        if not resume and _in_use(run):
-            with run_lock(run, "replace"):
-                replacement.aside = temp_sibling(run, ".replaced")
-                os.rename(run, replacement.aside)
+        if not keep and _in_use(directory):
+            with run_lock(directory, "replace"):
+                replacement.aside = temp_sibling(directory, ".replaced")
+                os.rename(directory, replacement.aside)
             (replacement.aside / LOCK_NAME).unlink(missing_ok=True)
-        replacement.existed = run.is_dir()  # an empty directory the user made stays
-        run.mkdir(parents=True, exist_ok=True)
-        replacement.fresh = not resume  # from here on, a failure removes what this session wrote
+        replacement.existed = directory.is_dir()  # an empty directory the user made stays
+        directory.mkdir(parents=True, exist_ok=True)
+        replacement.fresh = not keep  # from here on, a failure removes what this session wrote
     except OSError as e:
-        replacement.restore(run)
-        raise GonError(f"cannot create run directory {run}: {e.strerror or e}") from None
+        replacement.restore(directory)
+        raise GonError(f"cannot create output directory {directory}: {e.strerror or e}") from None
     try:
-        with run_lock(run):
+        with run_lock(directory):
             yield replacement
     except BaseException:
-        replacement.restore(run)
+        replacement.restore(directory)
         raise
     replacement.commit()
 

@@ -74,7 +74,12 @@ def add_parser(commands) -> None:
         default=True,
         help="on a CUDA --device, replay each training step as a CUDA graph (default on; eager where capture fails)",
     )
-    p.add_argument("--out", help="output folder (default results/EXPERIMENT)")
+    p.add_argument("--out", help="output folder (default results/EXPERIMENT); one that holds files needs --overwrite")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results of an earlier gon reproduce in --out (kept until this run has finished)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -118,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         cuda_graphs=args.cuda_graphs,
         progress=not args.no_progress,
     )
-    run_experiment(args.experiment, budget, command=command_line(args))
+    run_experiment(args.experiment, budget, command=command_line(args), overwrite=args.overwrite)
     return 0
 
 

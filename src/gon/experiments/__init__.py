@@ -21,6 +21,7 @@ from gon.atomic import write_text
 from gon.errors import GonError
 from gon.experiments.common import Budget
 from gon.experiments.convergence import convergence
+from gon.experiments.output import SETTINGS, open_results
 from gon.experiments.qualitative import fig4, fig9a, fig9b, slerp, superres
 from gon.experiments.reconstruction import activations, capacity, generalisation, origin, steps, table1
 from gon.experiments.tasks import classifier, conversion
@@ -216,10 +217,11 @@ def describe(name: str, preset: str, batch_size: int = 64) -> str:
     return f"model {options}; {budget}; batch {batch_size}. Source: {p.source}"
 
 
-def run_experiment(name: str, budget: Budget, command: str | None = None) -> Path:
+def run_experiment(name: str, budget: Budget, command: str | None = None, overwrite: bool = False) -> Path:
     """Run experiment ``name`` at ``budget`` (its defaults filling the gaps); returns the output folder.
 
-    ``command``: the command line that asked for it, recorded in OUT/settings.json.
+    ``command``: the command line that asked for it, recorded in OUT/settings.json. ``overwrite``: replace the
+    results of an earlier run in OUT (:mod:`gon.experiments.output`).
     """
     if name not in EXPERIMENTS:
         raise GonError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
@@ -229,26 +231,25 @@ def run_experiment(name: str, budget: Budget, command: str | None = None) -> Pat
     preset = experiment.presets[budget.preset]
     budget = budget.with_defaults(**{"dataset": "fashion-mnist", **preset.budget}, options=preset.options)
     out = Path(budget.out or Path("results") / name)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise GonError(f"cannot create output folder {out}: {e.strerror}") from None
-    threads = torch.get_num_threads()
-    torch.set_num_threads(budget.threads or threads)
-    started = time.perf_counter()
-    try:
-        table = experiment.run(budget, out)
-    finally:
-        torch.set_num_threads(threads)
-    seconds = time.perf_counter() - started
     record = {
         "experiment": name,
         "command": command,
-        "wall_clock_seconds": round(seconds, 1),
+        "wall_clock_seconds": None,  # (written at the start too: it marks OUT as gon reproduce's)
         "budget": {k: v for k, v in budget.__dict__.items() if k != "progress"},
         "configuration": describe(name, budget.preset, budget.batch_size),
     }
-    write_text(out / "settings.json", json.dumps(record, indent=2) + "\n")
+    with open_results(out, overwrite):
+        write_text(out / SETTINGS, json.dumps(record, indent=2) + "\n")
+        threads = torch.get_num_threads()
+        torch.set_num_threads(budget.threads or threads)
+        started = time.perf_counter()
+        try:
+            table = experiment.run(budget, out)
+        finally:
+            torch.set_num_threads(threads)
+        seconds = time.perf_counter() - started
+        record["wall_clock_seconds"] = round(seconds, 1)
+        write_text(out / SETTINGS, json.dumps(record, indent=2) + "\n")
     print(
         f"\n{name}: {experiment.summary}\n\n{table}\nwall clock {seconds / 60:.1f} min; tables, figures and "
         f"settings.json in {out}"
