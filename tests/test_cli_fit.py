@@ -62,7 +62,7 @@ def test_fit_writes_a_run_and_resume_continues_at_the_same_step(tmp_path):
 
 def test_log_every_thins_the_train_loss_rows(tmp_path):
     run = tmp_path / "run"
-    assert fit("--max-steps", "10", "--out", str(run), "--log-every", "5", *TINY_RUN) == 0
+    assert fit("--max-steps", "10", "--out", str(run), "--log-every", "5", "--devices", "auto", *TINY_RUN) == 0
     header, *rows = (run / "metrics.csv").read_text().splitlines()
     loss = header.split(",").index("train/loss")
     steps = [int(r.split(",")[0]) for r in rows if r.split(",")[loss]]
@@ -98,6 +98,10 @@ def test_resume_without_a_checkpoint_is_an_error(tmp_path, capsys):
         (["--max-steps", "-3"], "max-steps"),
         (["--image-size", "28"], "power of two"),
         (["--hidden", "64"], "hidden"),
+        (["--batch-size", "abc"], "batch-size"),  # argparse's type check printed its 24-line usage
+        (["--lr", "x"], "lr"),
+        (["--devices", "0"], "devices"),
+        (["--accelerator", "cpu", "--devices", "0,1"], "--devices 0,1"),  # Lightning's refusal, in one line
     ],
 )
 def test_bad_input_is_one_line_naming_the_culprit(tmp_path, capsys, args, culprit):

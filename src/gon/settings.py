@@ -22,6 +22,7 @@ from typing import Any
 from gon.errors import GonError, OptionError
 
 _FLOAT_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # YAML 1.1 reads "1e-4" as a string
+_INT_TEXT = re.compile(r"\s*[+-]?\d+\s*")
 _SHOWN = 60  # characters of a bad value shown in a message
 
 
@@ -66,6 +67,14 @@ class Option:
         if self.default is not None and self.default is not False:
             parts.append(f"default {self.default}")
         return "; ".join(parts).replace("%", "%%")
+
+    def parse(self, text: str) -> Any:
+        """A command-line value as this option takes it ("32" an int, "1e-4" a float, where the type allows);
+        other text unchanged, for :meth:`check` to refuse in one line (argparse's own type errors print its usage).
+        """
+        if _allows(self.type, int) and _INT_TEXT.fullmatch(text):
+            return int(text)
+        return _coerce(text, self.type)
 
     def check(self, value: Any, where: str = "") -> Any:
         """``value`` as this option takes it (a YAML string "1e-4" becomes a float), or a GonError naming the

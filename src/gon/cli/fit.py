@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import typing
 from pathlib import Path
 
 from gon.config import FitConfig, fit_options, read_yaml
@@ -35,14 +34,14 @@ def add_parser(commands) -> None:
 
 
 def add_flag(parser, option: Option, help: str) -> None:
-    """``option`` as a flag: a switch for a bool (--x / --no-x when it defaults to on), else a typed value that
-    FitConfig checks (so a bad value is one line naming the option, not argparse's usage text)."""
+    """``option`` as a flag: a switch for a bool (--x / --no-x when it defaults to on), else a value that
+    :meth:`Option.parse` reads leniently and FitConfig checks (so a bad value is one line naming the option, not
+    argparse's usage text)."""
     if option.type is bool:
         action = argparse.BooleanOptionalAction if option.default else "store_true"
         parser.add_argument(option.flag, action=action, help=help)
     else:
-        kinds = [k for k in (int, float) if k in typing.get_args(option.type) or option.type is k]
-        parser.add_argument(option.flag, type=kinds[0] if kinds else str, metavar=option.name.upper(), help=help)
+        parser.add_argument(option.flag, type=option.parse, metavar=option.name.upper(), help=help)
 
 
 def model_flags() -> dict[str, tuple[Option, str]]:

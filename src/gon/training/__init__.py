@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import json
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
 import torch
 import yaml
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 
@@ -148,28 +151,29 @@ def train(config: FitConfig, run: Path, data: GonDataModule, module: GonModule, 
     ]
     silence_advertising()
     max_epochs = config.max_epochs if config.max_epochs is not None else (-1 if config.max_steps else 1)
-    trainer = L.Trainer(
-        default_root_dir=run,
-        accelerator=config.accelerator,
-        devices=int(config.devices) if str(config.devices).isdigit() else config.devices,
-        strategy=config.strategy,
-        num_nodes=config.num_nodes,
-        max_steps=config.max_steps or -1,
-        max_epochs=max_epochs,
-        logger=make_loggers(run, config),
-        callbacks=callbacks,
-        # metrics.csv: the train loss every log_every steps (default: every step on a CPU, 50 on a GPU). Each
-        # logged value is read off the device, a sync that on a GPU costs a launch-bound step ~2 ms
-        # (docs/performance.md)
-        log_every_n_steps=log_every,
-        val_check_interval=config.val_every,
-        check_val_every_n_epoch=None if config.val_every else 1,
-        num_sanity_val_steps=0,
-        inference_mode=False,  # a GON takes a gradient to encode, even when evaluating
-        enable_model_summary=False,
-        deterministic="warn",  # CPU kernels are deterministic; on CUDA, warn about the ones that are not
-        plugins=[AtomicCheckpointIO()],  # atomic writes; loads never unpickle arbitrary objects
-    )
+    with lightning_refusals(config):
+        trainer = L.Trainer(
+            default_root_dir=run,
+            accelerator=config.accelerator,
+            devices=int(config.devices) if str(config.devices).isdigit() else config.devices,
+            strategy=config.strategy,
+            num_nodes=config.num_nodes,
+            max_steps=config.max_steps or -1,
+            max_epochs=max_epochs,
+            logger=make_loggers(run, config),
+            callbacks=callbacks,
+            # metrics.csv: the train loss every log_every steps (default: every step on a CPU, 50 on a GPU). Each
+            # logged value is read off the device, a sync that on a GPU costs a launch-bound step ~2 ms
+            # (docs/performance.md)
+            log_every_n_steps=log_every,
+            val_check_interval=config.val_every,
+            check_val_every_n_epoch=None if config.val_every else 1,
+            num_sanity_val_steps=0,
+            inference_mode=False,  # a GON takes a gradient to encode, even when evaluating
+            enable_model_summary=False,
+            deterministic="warn",  # CPU kernels are deterministic; on CUDA, warn about the ones that are not
+            plugins=[AtomicCheckpointIO()],  # atomic writes; loads never unpickle arbitrary objects
+        )
     if config.batch_size % trainer.world_size:
         raise GonError(
             f"--batch-size {config.batch_size} is the global batch; it must divide evenly among the "
@@ -198,6 +202,19 @@ def train(config: FitConfig, run: Path, data: GonDataModule, module: GonModule, 
     except OSError as e:  # a write that fails mid-run (disk full, directory removed): name the file
         raise GonError(f"cannot write {e.filename or run}: {e.strerror or e}") from None
     return run
+
+
+@contextmanager
+def lightning_refusals(config: FitConfig) -> Iterator[None]:
+    """Lightning's refusal of devices this machine lacks (--devices 0,1 on a CPU, --accelerator gpu without one) as
+    one line naming the flags, not a traceback."""
+    try:
+        yield
+    except (MisconfigurationException, TypeError, ValueError) as e:
+        raise GonError(
+            f"--accelerator {config.accelerator} --devices {config.devices} --strategy {config.strategy}: "
+            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from None
 
 
 def resume_module(checkpoint: Path, lr: float) -> GonModule:
