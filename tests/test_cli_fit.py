@@ -179,3 +179,15 @@ def test_repeating_a_run_from_its_config_yaml_starts_a_fresh_run(tmp_path, capsy
     err = capsys.readouterr().err.strip()
     assert "overwrite" in err and str(older) in err and len(err.splitlines()) == 1
     assert json.loads((old / "metrics.json").read_text())["steps"] == 2
+
+
+def test_resuming_a_run_of_an_older_gon_keeps_the_split_of_its_seed(tmp_path):
+    """Older gons split a folder by --seed and did not record split_seed: a --resume keeps that split."""
+    from gon.cli import build_parser
+    from gon.cli.fit import config_from_args
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"model": "gon", "seed": 3}))
+    args = build_parser().parse_args(["fit", "--resume", "--out", str(tmp_path)])
+    assert config_from_args(args).split_seed == 3
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"model": "gon", "seed": 3, "split_seed": 0}))
+    assert config_from_args(args).split_seed == 0

@@ -114,3 +114,29 @@ def test_picture_commands_draw_their_images_by_seed_and_show_every_class(tmp_pat
     assert shown["c"] != shown["a"] or shown["d"] != shown["a"]  # other seeds, other images
     for c in range(3):  # every class is in the picture
         assert shown["a"] & set(range(40 + 80 * c, 48 + 80 * c))
+
+
+def test_a_folder_is_split_the_same_for_every_seed_and_models_are_tested_on_their_split(class_folder, monkeypatch):
+    """gon fit's --seed does not move a folder's held-out split (--split-seed does), and a model is evaluated on the
+    split it was trained beside however the folder is spelled; an older run, which split by its seed, keeps its."""
+    from argparse import Namespace
+
+    from gon.cli.infer import load_images
+    from gon.config import FitConfig
+    from gon.training.data import GonDataModule
+
+    spec = f"folder:{class_folder}"
+    splits = {}
+    for seed, split_seed in ((0, 0), (3, 0), (3, 3)):
+        data = GonDataModule(FitConfig(dataset=spec, seed=seed, split_seed=split_seed, val_size=2), 16)
+        data.setup()
+        splits[seed, split_seed] = data.test.paths
+    assert splits[0, 0] == splits[3, 0] != splits[3, 3]
+
+    model = tiny_model("gon", image_size=16)
+    monkeypatch.chdir(class_folder.parent)
+    for record, split in (({"seed": 3, "split_seed": 0}, (0, 0)), ({"seed": 3}, (3, 3))):
+        model.training_data = {"dataset": spec, **record}
+        for spelled in (None, f"{spec}/", f"folder:{class_folder.name}", f"folder:./{class_folder.name}/"):
+            args = Namespace(model="m", dataset=spelled, data_dir=None, split="test", seed=0)
+            assert load_images(model, args).paths == splits[split], (record, spelled)

@@ -48,6 +48,7 @@ class FitConfig:
     max_steps: int | None = None
     max_epochs: int | None = None  # neither given: one epoch
     seed: int = 0
+    split_seed: int = 0  # the held-out test split of folder:, lmdb:, audio: and volume: data; the same for every seed
     out: str | None = None
     resume: bool = False
     overwrite: bool = False
@@ -137,6 +138,12 @@ FIT_INFO = {
     "max_steps": Info("stop after N optimiser steps", **POSITIVE),
     "max_epochs": Info("stop after E epochs (default 1 when no --max-steps)", **POSITIVE),
     "seed": Info("random seed", low=0, high=MAX_SEED),
+    "split_seed": Info(
+        "seed of the held-out test split of folder:, lmdb:, audio: and volume: datasets (named ones have their own); "
+        "the same for every --seed, so that seeds are trained and tested on the same split",
+        low=0,
+        high=MAX_SEED,
+    ),
     "out": Info("run directory (default runs/MODEL-DATASET)"),
     "resume": Info("continue the run in --out from its last checkpoint"),
     "overwrite": Info("replace an existing run directory"),

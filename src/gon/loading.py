@@ -22,7 +22,8 @@ from gon.runs import last_checkpoint
 from gon.validate import check_tree
 
 #: the settings of a run that say which data a model was trained on: defaults for the inference commands
-TRAINING_DATA_KEYS = ("dataset", "data_dir", "resize", "limit_train", "seed", "sample_rate", "audio_seconds")
+TRAINING_DATA_KEYS = ("dataset", "data_dir", "resize", "limit_train", "seed", "split_seed", "sample_rate")
+TRAINING_DATA_KEYS += ("audio_seconds",)
 
 
 def locate(source: str | Path) -> tuple[str, Path]:

@@ -22,7 +22,7 @@ from typing import Any
 from gon.errors import GonError, OptionError
 
 _FLOAT_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # YAML 1.1 reads "1e-4" as a string
-_INT_TEXT = re.compile(r"\s*[+-]?\d+\s*")
+_INT_TEXT = re.compile(r"\s*[+-]?\d{1,4000}\s*")  # (Python reads at most 4300 digits)
 _SHOWN = 60  # characters of a bad value shown in a message
 
 

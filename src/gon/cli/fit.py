@@ -73,7 +73,7 @@ def model_flags() -> dict[str, tuple[Option, str]]:
 
 #: what a ``--resume`` may not change: the model, its options (both from the checkpoint) and the data it
 #: is trained on; budgets (max steps/epochs), lr, intervals, devices, threads and the logger may change
-RESUME_KEEPS = ("model", "dataset", "image_size", "resize", "batch_size", "seed", "limit_train")
+RESUME_KEEPS = ("model", "dataset", "image_size", "resize", "batch_size", "seed", "split_seed", "limit_train")
 RESUME_KEEPS += ("sample_rate", "audio_seconds")
 
 
@@ -154,6 +154,8 @@ def saved_run_config(given: dict) -> dict:
     )
     values = read_yaml(run / "config.yaml") if (run / "config.yaml").is_file() else {}
     values = {k: v for k, v in values.items() if k not in ("resume", "overwrite")}
+    if values and "split_seed" not in values:  # a run of an older gon split its folder by --seed: keep its split
+        values["split_seed"] = values.get("seed", FitConfig.seed)
     if last_checkpoint(run).is_file():
         hparams = read_checkpoint(last_checkpoint(run)).get("hyper_parameters")
         if isinstance(hparams, dict) and isinstance(hparams.get("model_options"), dict):

@@ -73,11 +73,17 @@ def output_path(path: str, flag: str = "--out", suffixes: tuple[str, ...] = ()) 
 
 
 def load_images(
-    model, args: argparse.Namespace, limit: int | None = None, split: str | None = None, download: bool = True
+    model,
+    args: argparse.Namespace,
+    limit: int | None = None,
+    split: str | None = None,
+    download: bool = True,
+    limit_seed: int | None = None,
 ):
     """An ImageData of the dataset at the model's size and channels: ``limit`` images chosen at random with
-    --seed (stratified by class), or all of them."""
-    from gon.data import DEFAULT_AUDIO_SECONDS, DEFAULT_SAMPLE_RATE, load_dataset
+    ``limit_seed`` (default --seed; stratified by class), or all of them. A folder's test split is the one the
+    model was trained beside."""
+    from gon.data import DEFAULT_AUDIO_SECONDS, DEFAULT_SAMPLE_RATE, load_dataset, same_dataset
 
     trained = model.training_data or {}
     name = args.dataset or trained.get("dataset")
@@ -88,7 +94,7 @@ def load_images(
         if len(size) > 1 and len(set(size)) != 1:
             raise GonError(f"{args.model} was trained on a {'x'.join(map(str, size))} grid; gon datasets are square")
         size = size[0] if len(size) > 1 else None
-    same_data = name == trained.get("dataset")
+    same_data = same_dataset(name, trained.get("dataset"))
     data = load_dataset(
         name,
         split or getattr(args, "split", "test"),
@@ -96,8 +102,8 @@ def load_images(
         image_size=size,
         resize=trained.get("resize") or "resize",
         limit=limit,
-        seed=trained.get("seed", 0) if same_data else 0,  # a folder's test split is the one trained beside
-        limit_seed=getattr(args, "seed", None) or 0,
+        seed=split_seed(trained) if same_data else 0,
+        limit_seed=(getattr(args, "seed", None) or 0) if limit_seed is None else limit_seed,
         sample_rate=trained.get("sample_rate") or DEFAULT_SAMPLE_RATE,
         audio_seconds=trained.get("audio_seconds") or DEFAULT_AUDIO_SECONDS,
         download=download,
@@ -108,6 +114,13 @@ def load_images(
     return data
 
 
+def split_seed(trained: dict) -> int:
+    """The seed of the held-out split a model was trained beside (folder:, lmdb:, audio:, volume: data): its
+    record's split_seed, or for a run of an older gon, which split by --seed, its seed."""
+    seed = trained.get("split_seed")
+    return (trained.get("seed") or 0) if seed is None else seed
+
+
 def ensure_latent_gaussian(
     model, args: argparse.Namespace, fit_images: int | None = None, force: bool = False, download: bool = True
 ):
@@ -116,11 +129,17 @@ def ensure_latent_gaussian(
 
     if model.latent_gaussian is not None and not force:
         return model.latent_gaussian
+    from gon.data import same_dataset
+
     trained = model.training_data or {}
-    limit = fit_images or GAUSSIAN_FIT_IMAGES
-    if trained.get("limit_train") and (args.dataset or trained.get("dataset")) == trained.get("dataset"):
-        limit = min(limit, trained["limit_train"])  # only the images it was trained on
-    data = load_images(model, args, limit=limit, split="train", download=download)
+    wanted = fit_images or GAUSSIAN_FIT_IMAGES
+    if same_dataset(args.dataset or trained.get("dataset"), trained.get("dataset")):
+        # the images it was trained on (--limit-train drawn with the run's seed), then finish_run's choice of them
+        seed = trained.get("seed") or 0
+        limit = trained.get("limit_train") or wanted
+        data = load_images(model, args, limit, "train", download, limit_seed=seed).subset(wanted, seed)
+    else:  # never the picture or draw seed (gon sample --seed): one model, one Gaussian
+        data = load_images(model, args, limit=wanted, split="train", download=download, limit_seed=0)
     note(f"fitting the latent Gaussian on {len(data)} {data.name} training latents")
     with tqdm(total=len(data), desc="encoding", unit="img", leave=False, disable=None) as bar:
         latents = encode_images(model, data.images, progress=bar.update)

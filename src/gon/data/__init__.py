@@ -49,7 +49,23 @@ __all__ = [
     "read_cifar_batch",
     "read_idx",
     "read_norb",
+    "same_dataset",
 ]
+
+PATH_KINDS = ("folder:", "lmdb:", "audio:", "volume:")
+
+
+def same_dataset(a: str | None, b: str | None) -> bool:
+    """Whether two dataset names mean the same data: a path compared resolved (``folder:x/`` is ``folder:./x``), a
+    name as :func:`load_dataset` reads it (``Fashion-MNIST`` is ``fashion-mnist``)."""
+    return a is not None and b is not None and _identity(a) == _identity(b)
+
+
+def _identity(name: str) -> tuple[str, str]:
+    for kind in PATH_KINDS:
+        if name.startswith(kind):
+            return kind, str(Path(name[len(kind) :]).expanduser().resolve())
+    return "", name.strip().lower()
 
 
 def load_dataset(

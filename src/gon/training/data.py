@@ -24,9 +24,9 @@ class GonDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None):
         if self.train is None:
             c = self.config
-            kw = dict(data_dir=c.data_dir, image_size=self.image_size, resize=c.resize, seed=c.seed)
+            kw = dict(data_dir=c.data_dir, image_size=self.image_size, resize=c.resize, seed=c.split_seed)
             kw.update(sample_rate=c.sample_rate, audio_seconds=c.audio_seconds)
-            self.train = load_dataset(c.dataset, "train", limit=c.limit_train, **kw)  # seeded, stratified
+            self.train = load_dataset(c.dataset, "train", limit=c.limit_train, limit_seed=c.seed, **kw)  # stratified
             self.test = load_dataset(c.dataset, "test", **kw)
             self.validation = self.test.subset(c.val_size, c.seed)  # what the interval evaluations see
             self.shown = self.test.subset(PICTURE_IMAGES, c.seed).images  # the pictures' test images: every class
