@@ -52,9 +52,15 @@ def test_fit_writes_a_run_and_resume_continues_at_the_same_step(tmp_path):
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["model_options"] == {"channels": 1, "image_size": 16, "latent_dim": 8, "width": 4}
 
-    assert fit("--max-steps", "10", "--out", str(run), "--resume", *TINY_RUN) == 0
+    adam = ["--weight-decay", "0.01", "--adam-eps", "1e-6"]  # applied from the resumed step on, as --lr is
+    assert fit("--max-steps", "10", "--out", str(run), "--resume", *adam, *TINY_RUN) == 0
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["global_step"] == 10
+    (group,) = ckpt["optimizer_states"][0]["param_groups"]
+    assert (group["weight_decay"], group["eps"]) == (0.01, 1e-6)
+    assert (ckpt["hyper_parameters"]["weight_decay"], ckpt["hyper_parameters"]["adam_eps"]) == (0.01, 1e-6)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert (config["weight_decay"], config["adam_eps"]) == (0.01, 1e-6)
     assert json.loads((run / "metrics.json").read_text())["steps"] == 10
     steps = [int(line.split(",")[0]) for line in (run / "metrics.csv").read_text().splitlines()[1:]]
     assert steps == sorted(steps) and max(steps) >= 9 and min(steps) < 6  # both sessions, in order

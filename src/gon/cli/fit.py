@@ -72,7 +72,8 @@ def model_flags() -> dict[str, tuple[Option, str]]:
 
 
 #: what a ``--resume`` may not change: the model, its options (both from the checkpoint) and the data it
-#: is trained on; budgets (max steps/epochs), lr, intervals, devices, threads and the logger may change
+#: is trained on; budgets (max steps/epochs), Adam's lr, weight decay and eps (GonModule.on_train_start applies
+#: them to the restored optimiser), intervals, devices, threads and the logger may change
 RESUME_KEEPS = ("model", "dataset", "image_size", "resize", "batch_size", "seed", "split_seed", "limit_train")
 RESUME_KEEPS += ("sample_rate", "audio_seconds")
 

@@ -104,7 +104,7 @@ def start(config: FitConfig, run: Path) -> Path:
     options = options_for(config.model, data.train, **config.model_options)
 
     if config.resume:
-        module = resume_module(last_checkpoint(run), config.lr)
+        module = resume_module(last_checkpoint(run), config)
         module.cuda_graphs = config.cuda_graphs
     else:
         module = GonModule(config.model, options, config.lr, config.cuda_graphs, config.weight_decay, config.adam_eps)
@@ -217,12 +217,14 @@ def lightning_refusals(config: FitConfig) -> Iterator[None]:
         ) from None
 
 
-def resume_module(checkpoint: Path, lr: float) -> GonModule:
-    """The module a checkpoint was trained with, rebuilt from its hyperparameters, at learning rate ``lr``;
+def resume_module(checkpoint: Path, config: FitConfig) -> GonModule:
+    """The module a checkpoint was trained with, rebuilt from its hyperparameters, with this session's Adam settings
+    (lr, weight decay, epsilon: :meth:`GonModule.on_train_start` puts them into the restored optimiser);
     ``trainer.fit`` then restores weights, optimiser and loops through :class:`AtomicCheckpointIO` (weights only)."""
     hparams = read_checkpoint(checkpoint).get("hyper_parameters")
+    adam = dict(lr=config.lr, weight_decay=config.weight_decay, adam_eps=config.adam_eps)
     try:
-        return GonModule(**{**hparams, "lr": lr})
+        return GonModule(**{**hparams, **adam})
     except TypeError:
         raise GonError(
             f"{checkpoint} is not a gon fit checkpoint (its hyperparameters do not describe a model)"

@@ -86,7 +86,8 @@ class GonModule(L.LightningModule):
             loop["epoch_loop.manual_optimization.optim_step_progress"] = copy.deepcopy(automatic["optimizer"]["step"])
 
     def on_train_start(self):
-        # --resume --lr: the restored optimiser state carries the old rate; the rate given now is the one used
+        # --resume --lr/--weight-decay/--adam-eps: the restored optimiser state carries the old values; those of this
+        # session (config.yaml's and the checkpoint's record too) are the ones used
         for optimizer in self.trainer.optimizers:
             for group in optimizer.param_groups:
-                group["lr"] = self.lr
+                group.update(lr=self.lr, weight_decay=self.weight_decay, eps=self.adam_eps)
