@@ -2,6 +2,7 @@
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -235,6 +236,34 @@ def test_export_from_a_checkpoint_fits_statistics_and_loads_identically(run, tmp
     assert exported.training_data["dataset"] == "fashion-mnist"
     assert gon_cli("export", run, tmp_path / "exp") == 2  # not over an existing one by accident
     assert gon_cli("export", run, tmp_path / "exp", "--overwrite") == 0
+
+
+@needs_data
+def test_a_run_whose_checkpoint_is_newer_than_its_saved_model_loads_the_checkpoint(run, tmp_path, capsys):
+    """A --resume stopped before it finished leaves RUN/model at the older step: RUN loads last.ckpt and says so."""
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    assert json.loads((copy / "model" / "config.json").read_text())["steps"] == 4
+    ckpt = torch.load(copy / "checkpoints" / "last.ckpt", weights_only=True)
+    ckpt["global_step"] += 2  # what a resumed session stopped at step 6 leaves
+    key = next(k for k in ckpt["state_dict"] if k.startswith("model."))
+    ckpt["state_dict"][key] += 1
+    torch.save(ckpt, copy / "checkpoints" / "last.ckpt")
+
+    def loaded_weight():
+        return gon.load(copy).state_dict()[key.removeprefix("model.")]
+
+    assert torch.equal(loaded_weight(), ckpt["state_dict"][key])
+    assert "(step 6) is newer than" in capsys.readouterr().err
+    config = json.loads((copy / "model" / "config.json").read_text())
+    del config["steps"]  # a saved model of an older gon: metrics.json, written with it, has its step
+    (copy / "model" / "config.json").write_text(json.dumps(config))
+    assert torch.equal(loaded_weight(), ckpt["state_dict"][key])
+    assert "(step 6) is newer than" in capsys.readouterr().err
+    ckpt["global_step"] -= 2  # the saved model is as new as the checkpoint: it is used (with its latent Gaussian)
+    torch.save(ckpt, copy / "checkpoints" / "last.ckpt")
+    assert not torch.equal(loaded_weight(), ckpt["state_dict"][key]) and gon.load(copy).latent_gaussian is not None
+    assert "newer" not in capsys.readouterr().err
 
 
 @pytest.fixture

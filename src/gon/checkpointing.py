@@ -33,13 +33,14 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
     return atomic_write(path, lambda f: torch.save(checkpoint, f))
 
 
-def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
-    """Load a checkpoint dict without unpickling arbitrary objects; any problem is a GonError naming ``path``."""
+def read_checkpoint(path: str | Path, map_location: Any = "cpu", mmap: bool = False) -> dict[str, Any]:
+    """Load a checkpoint dict without unpickling arbitrary objects; any problem is a GonError naming ``path``.
+    ``mmap``: tensors are read only when used (for a look at its step or hyperparameters)."""
     path = Path(path)
     if not path.is_file():
         raise GonError(f"checkpoint {path} does not exist")
     try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as e:  # a refused global, a truncated zip, random bytes: the file is not a checkpoint
         culprit = re.search(r"GLOBAL (\S+)", str(e)) if isinstance(e, pickle.UnpicklingError) else None
         if culprit:  # weights_only refused a global: the file wants to build arbitrary objects

@@ -1,13 +1,14 @@
 """The auto-loader: ``gon.load`` rebuilds any saved model, run or checkpoint by looking its class up by name.
 
 ``gon.load(path)`` takes a saved-model directory (:mod:`gon.pretrained`), a run directory (its
-``model/`` export, else its last checkpoint) or a Lightning ``.ckpt``, read with
+``model/`` export; its last checkpoint when there is none or it has more steps) or a Lightning ``.ckpt``, read with
 ``torch.load(weights_only=True)``, which refuses to run pickled code. It sits above the
 registry: the saved class name (or a checkpoint's ``--model`` name) says which class to rebuild.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from gon.errors import GonError
 from gon.pretrained import CONFIG, construct, load_pretrained, read_config
 from gon.registry import MODELS, TASK_MODELS, model_class
 from gon.runs import last_checkpoint
-from gon.validate import check_tree
+from gon.validate import check_tree, read_json_capped
 
 #: the settings of a run that say which data a model was trained on: defaults for the inference commands
 TRAINING_DATA_KEYS = ("dataset", "data_dir", "resize", "limit_train", "seed", "split_seed", "sample_rate")
@@ -34,7 +35,7 @@ def locate(source: str | Path) -> tuple[str, Path]:
     if path.is_dir():
         if (path / CONFIG).is_file():
             return "pretrained", path
-        if (path / "model" / CONFIG).is_file():
+        if (path / "model" / CONFIG).is_file() and not checkpoint_is_newer(path):
             return "pretrained", path / "model"
         if last_checkpoint(path).is_file():
             return "checkpoint", last_checkpoint(path)
@@ -45,6 +46,28 @@ def locate(source: str | Path) -> tuple[str, Path]:
     if path.suffix == ".ckpt":
         return "checkpoint", path
     raise GonError(f"{path} is not a saved model: give a run directory, a saved-model directory or a .ckpt checkpoint")
+
+
+def checkpoint_is_newer(run: Path) -> bool:
+    """Whether RUN/checkpoints/last.ckpt holds more steps than RUN/model (a --resume that was stopped before it
+    finished); said on stderr, since the saved model's latent Gaussian is then refitted. The saved model's step is
+    its config.json's, or for an older gon's, metrics.json's (written with it); unknown: the saved model."""
+    if not last_checkpoint(run).is_file():
+        return False
+    saved = read_json_capped(run / "model" / CONFIG, "saved-model config")
+    steps = saved.get("steps") if isinstance(saved, dict) else None
+    if steps is None and (run / "metrics.json").is_file():
+        metrics = read_json_capped(run / "metrics.json", "metrics")
+        steps = metrics.get("steps") if isinstance(metrics, dict) else None
+    trained = read_checkpoint(last_checkpoint(run), mmap=True).get("global_step")
+    if not isinstance(steps, int) or not isinstance(trained, int) or trained <= steps:
+        return False
+    print(
+        f"gon: {last_checkpoint(run)} (step {trained}) is newer than {run / 'model'} (step {steps}): using the "
+        f"checkpoint; gon fit --resume --out {run} finishes the run and saves its model",
+        file=sys.stderr,
+    )
+    return True
 
 
 def run_directory(kind: str, path: Path) -> Path | None:

@@ -47,9 +47,10 @@ class PretrainedMixin:
         directory: str | Path,
         latent_gaussian: LatentGaussian | None = None,
         training_data: dict[str, Any] | None = None,
+        steps: int | None = None,
     ) -> Path:
         """Write config.json + model.safetensors (+ latents.safetensors) into ``directory``."""
-        return save_pretrained(self, directory, latent_gaussian, training_data)
+        return save_pretrained(self, directory, latent_gaussian, training_data, steps)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu"):
@@ -79,10 +80,12 @@ def save_pretrained(
     directory: str | Path,
     latent_gaussian: LatentGaussian | None = None,
     training_data: dict[str, Any] | None = None,
+    steps: int | None = None,
 ) -> Path:
     """Save ``model`` as a directory that ``type(model).from_pretrained`` rebuilds exactly.
 
-    ``latent_gaussian`` and ``training_data`` default to the model's own attributes.
+    ``latent_gaussian`` and ``training_data`` default to the model's own attributes. ``steps``: the optimiser steps
+    it was trained for, recorded so that a run's newer checkpoint can be told from its saved model.
     """
     directory = Path(directory)
     config = getattr(model, "config", None)
@@ -96,6 +99,7 @@ def save_pretrained(
         "class": type(model).__name__,
         "config": config,
         "training_data": training_data,
+        "steps": steps,
     }
     try:
         json.dumps(record, default=_json_value)  # fail before touching the directory

@@ -1,8 +1,9 @@
 """What the commands that use a trained model share: the MODEL argument, their data and their outputs.
 
-MODEL is a run directory (its model/ export, else checkpoints/last.ckpt), a saved-model
-directory (config.json + model.safetensors) or a Lightning .ckpt. The dataset, its folder and
-how it was resized default to what the model was trained on, when the model records it.
+MODEL is a run directory (its model/ export; checkpoints/last.ckpt when there is none or it has
+more steps), a saved-model directory (config.json + model.safetensors) or a Lightning .ckpt. The
+dataset, its folder and how it was resized default to what the model was trained on, when the
+model records it.
 """
 
 from __future__ import annotations

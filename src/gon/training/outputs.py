@@ -110,7 +110,7 @@ def finish_run(run: Path, model: GradientOriginModel, data: GonDataModule, train
         latents = encode_images(model, training, progress=bar.update)
     gaussian = LatentGaussian.fit(latents)  # for sampling the saved model
     training_data = {k: getattr(data.config, k) for k in TRAINING_DATA_KEYS}
-    model.save_pretrained(run / "model", latent_gaussian=gaussian, training_data=training_data)
+    model.save_pretrained(run / "model", latent_gaussian=gaussian, training_data=training_data, steps=steps)
     stats, pictures = final_pictures(
         model,
         run,
