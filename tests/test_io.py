@@ -5,12 +5,12 @@ import pickle
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 import gon
 from gon.errors import GonError
 from gon.loading import load
-from gon.pretrained import CONFIG, LATENTS, WEIGHTS, save_pretrained
+from gon.pretrained import CONFIG, LATENTS, WEIGHTS, construct, save_pretrained, sha256
 from gon.registry import MODELS, TASK_MODELS
 from gon.sampling import LatentGaussian
 from tests.helpers import image_size_of, tiny_model
@@ -179,6 +179,48 @@ def test_weights_that_do_not_fit_the_config_are_named(tmp_path):
     record["config"]["width"] = 8
     (tmp_path / CONFIG).write_text(json.dumps(record))
     assert "model.safetensors does not fit the GON" in _message(lambda: load(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "edit,culprit",
+    [
+        (lambda s: s.pop("model.decoder.main.0.weight"), "missing decoder.main.0.weight"),
+        (lambda s: s.update({"model.extra": torch.zeros(1)}), "unexpected extra"),
+        (
+            lambda s: s.update({"model.decoder.main.0.weight": torch.zeros(3, 3)}),
+            "decoder.main.0.weight is [3, 3], the",
+        ),
+        (lambda s: [s.pop(k) for k in list(s)[:3]], "missing decoder.main.0.weight (+2 more)"),
+    ],
+)
+def test_checkpoint_weights_that_do_not_fit_name_the_first_culprit(tmp_path, edit, culprit):
+    """torch's message starts with a header line ('Error(s) in loading state_dict for GON:') that said nothing."""
+    model = tiny_model("gon")
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    edit(state)
+    hparams = {"model": "gon", "model_options": model.config}
+    torch.save({"hyper_parameters": hparams, "state_dict": state}, tmp_path / "h.ckpt")
+    message = _message(lambda: load(tmp_path / "h.ckpt"))
+    assert message.startswith(f"{tmp_path / 'h.ckpt'}: weights do not fit GON: {culprit}"), message
+
+
+def test_saved_weights_that_do_not_fit_name_the_first_culprit(tmp_path):
+    model = tiny_model("gon")
+    model.save_pretrained(tmp_path)
+    weights = dict(model.state_dict())
+    weights["renamed"] = weights.pop("decoder.main.0.weight")
+    save_file(weights, tmp_path / WEIGHTS)
+    record = json.loads((tmp_path / CONFIG).read_text())
+    record["weights_sha256"] = sha256(tmp_path / WEIGHTS)
+    (tmp_path / CONFIG).write_text(json.dumps(record))
+    assert _message(lambda: load(tmp_path)).endswith("missing decoder.main.0.weight (+1 more)")
+
+
+def test_a_model_too_big_to_build_is_named_once(tmp_path):
+    """check_model_fits' message already names the file: construct does not prefix it a second time."""
+    with pytest.raises(GonError) as e:
+        construct(gon.GON, {"image_size": 12}, tmp_path / "h5.ckpt")
+    assert str(e.value).count("h5.ckpt") == 1 and str(e.value).count("cannot build") == 1
 
 
 @pytest.mark.parametrize(

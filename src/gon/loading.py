@@ -17,7 +17,7 @@ import yaml
 
 from gon.checkpointing import read_checkpoint
 from gon.errors import GonError
-from gon.pretrained import CONFIG, construct, load_pretrained, read_config
+from gon.pretrained import CONFIG, construct, load_pretrained, read_config, weights_mismatch
 from gon.registry import MODELS, TASK_MODELS, model_class
 from gon.runs import last_checkpoint
 from gon.validate import check_tree, read_json_capped
@@ -135,5 +135,8 @@ def load_checkpoint(path: Path) -> torch.nn.Module:
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        raise GonError(f"{path}: weights do not fit {type(model).__name__}: {str(e).splitlines()[0]}") from None
+        shapes = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else None for k, v in state.items()}
+        raise GonError(
+            f"{path}: weights do not fit {type(model).__name__}: {weights_mismatch(model, shapes, e)}"
+        ) from None
     return model

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_model
 
 from gon.atomic import replace_directory, rust_readable, write_text
@@ -162,15 +162,22 @@ def construct(
     loaded from, which must be large enough for its parameters."""
     if not isinstance(options, dict):
         raise GonError(f"{where} does not give {cls.__name__}'s options as a mapping")
+
+    def cannot_build(e: Exception) -> GonError:
+        return GonError(f"{where}: cannot build {cls.__name__}: {e}".replace("__init__() ", ""))
+
     try:
         options = check_options(options_of(cls), options, owner=cls.__name__)
         missing = [name for name in required(cls) if name not in options]
         if missing:
             raise GonError(f"{cls.__name__} needs option {', '.join(missing)}")
-        check_model_fits(cls, options, str(where), training, weights)  # on the meta device first: sizes, memory
+    except GonError as e:
+        raise cannot_build(e) from None
+    check_model_fits(cls, options, str(where), training, weights)  # on the meta device first; its errors name where
+    try:
         return cls(**options)
     except (GonError, TypeError, ValueError) as e:
-        raise GonError(f"{where}: cannot build {cls.__name__}: {e}".replace("__init__() ", "")) from None
+        raise cannot_build(e) from None
 
 
 def load_pretrained(cls: type, directory: Path, record: dict[str, Any]) -> torch.nn.Module:
@@ -184,7 +191,8 @@ def load_pretrained(cls: type, directory: Path, record: dict[str, Any]) -> torch
             load_model(model, name, strict=True)
     except (SafetensorError, RuntimeError) as e:
         raise GonError(
-            f"{weights} does not fit the {type(model).__name__} of {config_path}: {str(e).splitlines()[0]}"
+            f"{weights} does not fit the {type(model).__name__} of {config_path}: "
+            f"{weights_mismatch(model, safetensors_shapes(weights), e)}"
         ) from None
     if record.get("latents_sha256"):
         _check_file(directory / LATENTS, record["latents_sha256"], config_path)
@@ -197,6 +205,33 @@ def load_pretrained(cls: type, directory: Path, record: dict[str, Any]) -> torch
             )
     model.training_data = record.get("training_data")
     return model
+
+
+def weights_mismatch(model: torch.nn.Module, shapes: dict[str, tuple | None] | None, error: Exception) -> str:
+    """Why weights of these ``shapes`` (name -> shape; None: not a tensor) do not fit ``model``: the first missing,
+    unexpected or mis-shaped one and how many more, where torch's message starts with a bare header line."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    shapes = shapes or {}
+    problems = [f"missing {k}" for k in expected if k not in shapes]
+    problems += [f"unexpected {k}" for k in shapes if k not in expected]
+    problems += [
+        f"{k} is {'not a tensor' if shapes[k] is None else list(shapes[k])}, the model's is {list(expected[k])}"
+        for k in expected
+        if k in shapes and shapes[k] != expected[k]
+    ]
+    if problems:
+        return problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return next((line for line in lines if not line.startswith("Error(s) in loading")), type(error).__name__)
+
+
+def safetensors_shapes(path: Path) -> dict[str, tuple] | None:
+    """The names and shapes of a safetensors file's tensors (read from its header), or None if it is unreadable."""
+    try:
+        with rust_readable(path) as name, safe_open(name, "pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError):
+        return None
 
 
 def _check_file(path: Path, expected: Any, config_path: Path) -> None:
