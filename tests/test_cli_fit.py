@@ -117,6 +117,22 @@ def test_bad_input_is_one_line_naming_the_culprit(tmp_path, capsys, args, culpri
     assert culprit in err and len(err.splitlines()) == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "argv,culprit",
+    [
+        (["fit", "--nope", "1"], "unrecognized arguments: --nope 1"),
+        (["sample", "run", "-n", "abc"], "argument -n: invalid int value: 'abc'"),
+        (["evaluate"], "required: MODEL"),
+        (["bogus"], "invalid choice: 'bogus'"),
+    ],
+)
+def test_argparse_errors_are_one_line_too(argv, culprit, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and culprit in err and len(err.splitlines()) == 1, err
+
+
 def test_yaml_config_with_flags_overriding_it(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(

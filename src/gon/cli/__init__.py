@@ -66,7 +66,15 @@ class PlainHelp(argparse.RawDescriptionHelpFormatter):
         return plain(super()._get_help_string(action))
 
 
-class CommandParser(argparse.ArgumentParser):
+class OneLineErrors(argparse.ArgumentParser):
+    """A bad, unknown or missing argument is one line naming it, like gon's own errors (argparse prints its usage
+    first: 24 lines for gon fit)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {shorten(message)} (see '{self.prog} --help')\n")
+
+
+class CommandParser(OneLineErrors):
     """A subcommand's parser: plain-text help and an example at the end."""
 
     def __init__(self, *args, epilog=None, formatter_class=argparse.HelpFormatter, **kwargs):
@@ -82,7 +90,7 @@ class CommandParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from gon.provenance import version_line
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="gon",
         description="Gradient Origin Networks: train, use and reproduce.",
         epilog="quick start:\n  gon fit --model implicit --dataset mnist --max-steps 2000\n"
