@@ -160,6 +160,7 @@ def test_reproduce_never_replaces_earlier_results_by_accident(tmp_path, capsys):
         holder.kill()
         holder.wait()
     assert main(["reproduce", "steps", *TINY, "--seeds", "1", "--out", str(out), "--overwrite"]) == 0
+    assert f"earlier results of {out} are kept in {tmp_path}/.results." in capsys.readouterr().out
     assert not (out / "gon.lock").exists() and "111 minutes" not in (out / "steps.md").read_text()
     assert json.loads((out / "settings.json").read_text())["wall_clock_seconds"] > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "results"]  # nothing left aside

@@ -48,5 +48,7 @@ def open_results(out: Path, overwrite: bool) -> Iterator[None]:
     """The checked, locked output folder for the ``with`` block; earlier results (``overwrite``) are removed when it
     ends and put back if it raises."""
     check_results_dir(out, overwrite)
-    with claim(out, keep=False):
+    with claim(out, keep=False) as replacement:
+        if replacement.aside is not None:  # said, so that a run killed outright (SIGKILL) leaves them findable
+            print(f"gon reproduce: the earlier results of {out} are kept in {replacement.aside} until this run ends")
         yield
