@@ -78,7 +78,9 @@ def test_list_states_both_presets_with_their_sources(capsys):
     listing = capsys.readouterr().out
     assert "paper: model latent-dim 256" in listing and "Table 1 caption (500 epochs" in listing
     assert "paper: model latent-dim 48, width 32, activation relu" in listing and "Variational-GON.py" in listing
-    assert listing.count("cpu: model gon's defaults") == len(EXPERIMENTS)
+    assert listing.count("cpu: model gon's defaults") == len(EXPERIMENTS) - 3  # fig4, superres, slerp: their SIREN
+    assert listing.count("cpu: model hidden 32, depth 4, latent-dim 32;") == 1  # Fig. 4a's tiny SIREN
+    assert listing.count("cpu: model hidden 256, depth 4, latent-dim 32;") == 2
 
 
 @needs_data
@@ -266,3 +268,26 @@ def test_reproduce_pictures_show_every_class_of_a_folder_sorted_by_class(tmp_pat
     top = picture[: picture.shape[0] // 8]
     assert (top < 50).sum() > 3000, "no dark test image in the grid"
     assert ((top > 200) & (top < 230)).sum() > 3000, "no light test image in the grid: only the first class was shown"
+
+
+@needs_data
+def test_figure_tables_state_the_model_size_budget_data_and_fig9b_elbo(tmp_path):
+    """fig4 trains the paper's 4,321-weight SIREN (the preset's model, not gon's default 206,593-weight one); every
+    figure's table names its steps, PSNR and the data the figure was drawn from; fig9b's adds the test ELBO."""
+    for name in ("fig4", "fig9b"):
+        out = tmp_path / name
+        assert main(["reproduce", name, *TINY, "--dataset", "fashion-mnist", "--seeds", "1", "--out", str(out)]) == 0
+        with (out / f"{name}.csv").open() as f:
+            (result,) = list(csv.DictReader(f))
+        table = (out / f"{name}.md").read_text()
+        assert (
+            "| steps |" in table
+            and "test PSNR (dB)" in table
+            and "Data: fashion-mnist, 64 training and 16 test" in table
+        )
+        assert result["steps"] == "2" and float(result["psnr"]) > 0
+    assert result["parameters"] != "4321" and float(result["elbo256_bpd"]) > float(result["elbo_bpd"]) > 0
+    assert "test ELBO, 256 levels (bits/dim)" in table
+    with (tmp_path / "fig4" / "fig4.csv").open() as f:
+        assert next(csv.DictReader(f))["parameters"] == "4321"
+    assert "at 28x28" in (tmp_path / "fig4" / "fig4.md").read_text() and "at 64x64" in table
