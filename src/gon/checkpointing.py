@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 
-from gon.atomic import TEMP_SUFFIX, atomic_write  # noqa: F401 (TEMP_SUFFIX: re-exported for its users)
+from gon.atomic import TEMP_SUFFIX, atomic_write, rust_readable  # noqa: F401 (TEMP_SUFFIX: re-exported for its users)
 from gon.errors import GonError
 
 MIN_FREE_MARGIN = 64 << 20  # bytes for pictures, logs, the report and the saved model
@@ -40,7 +40,8 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu", mmap: bool = Fa
     if not path.is_file():
         raise GonError(f"checkpoint {path} does not exist")
     try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+        with rust_readable(path) as name:  # mmap opens a UTF-8 name: a non-UTF-8 one through its /proc fd link
+            checkpoint = torch.load(name, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as e:  # a refused global, a truncated zip, random bytes: the file is not a checkpoint
         culprit = re.search(r"GLOBAL (\S+)", str(e)) if isinstance(e, pickle.UnpicklingError) else None
         if culprit:  # weights_only refused a global: the file wants to build arbitrary objects
