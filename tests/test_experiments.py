@@ -161,11 +161,14 @@ def test_reproduce_never_replaces_earlier_results_by_accident(tmp_path, capsys):
     finally:
         holder.kill()
         holder.wait()
+    (tmp_path / ".results.0123456789ab.replaced").mkdir()  # what a run killed outright (SIGKILL) set aside
     assert main(["reproduce", "steps", *TINY, "--seeds", "1", "--out", str(out), "--overwrite"]) == 0
-    assert f"earlier results of {out} are kept in {tmp_path}/.results." in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert f"earlier results of {out} are kept in {tmp_path}/.results." in said
+    assert f"note: {tmp_path}/.results.0123456789ab.replaced holds earlier results that a killed run" in said
     assert not (out / "gon.lock").exists() and "111 minutes" not in (out / "steps.md").read_text()
     assert json.loads((out / "settings.json").read_text())["wall_clock_seconds"] > 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "results"]  # nothing left aside
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".results.0123456789ab.replaced", "notes", "results"]
 
 
 # files each experiment writes besides NAME.csv, NAME.md and settings.json; and its rows per seed

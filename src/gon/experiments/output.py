@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from gon.atomic import stale_siblings
 from gon.errors import GonError
 from gon.runs import claim
 from gon.validate import read_json_capped
@@ -51,4 +52,10 @@ def open_results(out: Path, overwrite: bool) -> Iterator[None]:
     with claim(out, keep=False) as replacement:
         if replacement.aside is not None:  # said, so that a run killed outright (SIGKILL) leaves them findable
             print(f"gon reproduce: the earlier results of {out} are kept in {replacement.aside} until this run ends")
+        for aside in stale_siblings(out, ".replaced"):  # (the lock is ours: no run is using them)
+            if aside != replacement.aside:
+                print(
+                    f"gon reproduce: note: {aside} holds earlier results that a killed run had set aside "
+                    "(keep or remove them)"
+                )
         yield
