@@ -159,7 +159,6 @@ class VAE(VariationalGON):
     """
 
     gradient_encoder = False
-    LOGVAR_INIT = None  # PyTorch's default: an encoder network sets its own scale (docs/results.md, VGON at 64)
 
     def __init__(self, **options):
         super().__init__(**options)
