@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import gon
 from gon.registry import MODELS
@@ -135,12 +136,23 @@ def test_implicit_encode_is_the_gradient_of_its_own_inner_loss(origin_pass):
     assert (model.first_gradient(z0, x) is None) == (origin_pass == "naive")
 
 
-def test_variational_inner_pass_samples_only_when_asked():
-    model = tiny_model("vgon").train()
-    x = torch.rand(2, 1, 16, 16)
-    assert not hasattr(model, "_sample_inner")
-    assert torch.equal(model.gradient_latent(x), model.gradient_latent(x))  # the posterior mean: no noise
-    assert not torch.equal(model.gradient_latent(x, sample=True), model.gradient_latent(x, sample=True))
+@pytest.mark.parametrize("name", ["vgon", "vae"])
+def test_variational_test_loss_is_a_seeded_elbo_like_training(name):
+    """Review finding 11: in evaluation loss_terms decoded the posterior mean, so the logged test loss was not the
+    ELBO that training logs (a flattering 'test' curve beside the sampled train ELBO)."""
+    model = tiny_model(name).train()
+    with torch.no_grad():
+        model.heads.logvar.bias.fill_(0.0)  # a wide posterior: a draw decodes far from the mean
+    x = torch.rand(4, 1, 16, 16)
+    assert torch.equal(model.gradient_latent(x), model.gradient_latent(x))  # the inner pass has no noise
+    assert not torch.equal(model.loss_terms(x)["bce"], model.loss_terms(x)["bce"])  # training draws afresh
+    model.eval()
+    with torch.no_grad():
+        terms, again = model.loss_terms(x), model.loss_terms(x)
+        at_mean = F.binary_cross_entropy(model.decode(model.encode(x)), x, reduction="none").flatten(1).sum(1)
+    assert torch.equal(terms["loss"], again["loss"])  # seeded: repeatable
+    assert not torch.allclose(terms["bce"], at_mean.mean())  # a posterior draw, not the mean
+    torch.testing.assert_close(terms["loss"], terms["bce"] + terms["kl"])
 
 
 def test_capabilities_are_class_attributes():

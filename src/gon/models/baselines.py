@@ -164,8 +164,8 @@ class VAE(VariationalGON):
         super().__init__(**options)
         self.encoder = self.mirrored_encoder()
 
-    def gradient_latent(self, x: Tensor, sample: bool = False) -> Tensor:
-        """The encoder's features [B, latent_dim], in place of the GON's gradient latent (nothing to sample)."""
+    def gradient_latent(self, x: Tensor) -> Tensor:
+        """The encoder's features [B, latent_dim], in place of the GON's gradient latent."""
         return self.encoder(x)
 
 

@@ -16,9 +16,10 @@ class GaussianHeads(nn.Module):
         return self.mu(z), self.logvar(z)
 
 
-def reparameterise(mu: Tensor, logvar: Tensor) -> Tensor:
-    """A differentiable draw from N(mu, exp(logvar)) (Kingma & Welling, 2014)."""
-    return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+def reparameterise(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """A differentiable draw from N(mu, exp(logvar)) (Kingma & Welling, 2014); from ``generator`` when given."""
+    noise = torch.randn_like(mu) if generator is None else torch.randn(mu.shape, generator=generator, device=mu.device)
+    return mu + noise.to(mu.dtype) * torch.exp(0.5 * logvar)
 
 
 def kl_to_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
