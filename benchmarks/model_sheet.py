@@ -20,9 +20,9 @@ import torch
 import yaml
 
 import gon
-from gon.cli.infer import split_seed
 from gon.data import load_dataset
 from gon.images import labelled, make_grid, save_image
+from gon.runs import split_seed_of
 from gon.sampling import sample
 
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--draws", type=int, default=64, help="samples and training images per statistic (default 64)")
     args = p.parse_args(argv)
     config = yaml.safe_load((args.runs[0] / "config.yaml").read_text())
-    kw = dict(image_size=config["image_size"], seed=split_seed(config))  # the held-out split the runs trained beside
+    kw = dict(image_size=config["image_size"], seed=split_seed_of(config))  # the held-out split the runs trained beside
     test = load_dataset(config["dataset"], "test", **kw)
     train = load_dataset(config["dataset"], "train", **kw)
     mean_mse = (test.images - train.images.mean(0)).pow(2).mean().item()

@@ -41,6 +41,13 @@ def last_checkpoint(run: Path) -> Path:
 SAVED_MODEL_CONFIG, SAVED_MODEL_FORMAT = "config.json", "gon-pretrained"
 
 
+def split_seed_of(settings: dict) -> int:
+    """The seed a run's held-out split of folder:, lmdb:, audio: or volume: data was drawn with: its settings'
+    split_seed, or for a run of an older gon, which split by --seed, its seed."""
+    seed = settings.get("split_seed")
+    return (settings.get("seed") or 0) if seed is None else seed
+
+
 def is_saved_model(directory: Path) -> bool:
     """Whether ``directory`` holds a gon saved model (its config.json says gon's format)."""
     try:

@@ -146,7 +146,7 @@ def saved_run_config(given: dict) -> dict:
     """The settings a run was started with, the base for ``--resume``: RUN/config.yaml, with the model and
     its options from the checkpoint (what will really be trained); {} when neither is there."""
     from gon.checkpointing import read_checkpoint
-    from gon.runs import default_run_dir, last_checkpoint
+    from gon.runs import default_run_dir, last_checkpoint, split_seed_of
 
     run = (
         Path(given["out"])
@@ -156,7 +156,7 @@ def saved_run_config(given: dict) -> dict:
     values = read_yaml(run / "config.yaml") if (run / "config.yaml").is_file() else {}
     values = {k: v for k, v in values.items() if k not in ("resume", "overwrite")}
     if values and "split_seed" not in values:  # a run of an older gon split its folder by --seed: keep its split
-        values["split_seed"] = values.get("seed", FitConfig.seed)
+        values["split_seed"] = split_seed_of(values)
     if last_checkpoint(run).is_file():
         hparams = read_checkpoint(last_checkpoint(run)).get("hyper_parameters")
         if isinstance(hparams, dict) and isinstance(hparams.get("model_options"), dict):

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from gon.cli import seed
 from gon.errors import GonError
+from gon.runs import split_seed_of
 from gon.settings import check_flag
 from gon.validate import torch_device
 
@@ -103,7 +104,7 @@ def load_images(
         image_size=size,
         resize=trained.get("resize") or "resize",
         limit=limit,
-        seed=split_seed(trained) if same_data else 0,
+        seed=split_seed_of(trained) if same_data else 0,  # a folder's test split: the one trained beside
         limit_seed=(getattr(args, "seed", None) or 0) if limit_seed is None else limit_seed,
         sample_rate=trained.get("sample_rate") or DEFAULT_SAMPLE_RATE,
         audio_seconds=trained.get("audio_seconds") or DEFAULT_AUDIO_SECONDS,
@@ -113,13 +114,6 @@ def load_images(
     if channels is not None and data.channels != channels:
         raise GonError(f"dataset {name} has {data.channels} channel(s) but {args.model} expects {channels}")
     return data
-
-
-def split_seed(trained: dict) -> int:
-    """The seed of the held-out split a model was trained beside (folder:, lmdb:, audio:, volume: data): its
-    record's split_seed, or for a run of an older gon, which split by --seed, its seed."""
-    seed = trained.get("split_seed")
-    return (trained.get("seed") or 0) if seed is None else seed
 
 
 def ensure_latent_gaussian(
