@@ -12,7 +12,7 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv with $($PYTHON --version)"
   "$PYTHON" -m venv .venv
 fi
-extras=""; [ "${1:-}" = "test" ] && extras="[test,signals,explore,tensorboard]"
+extras=""; [ "${1:-}" = "test" ] && extras="[test,signals,explore,tensorboard,hub]"
 stamp=".venv/.gon-installed$extras"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/constraints.txt -nt "$stamp" ]; then
   echo "==> installing gon$extras and its dependencies (torch==2.13.0, CPU build)"

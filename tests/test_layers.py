@@ -19,7 +19,7 @@ LAYERS = [
     ("nets",),  # decoders that know nothing of GONs
     ("origin",),  # latents from gradient steps at the origin
     ("sampling",),  # latent statistics and what any model's latent space gives (sample, slerp, render)
-    ("pretrained",),  # the saved-model format every model inherits: a known class, no names
+    ("pretrained", "hub"),  # the saved-model format every model inherits (a known class, no names); the Hub
     ("models",),  # GON, VariationalGON, ImplicitGON, baselines, generalisations
     ("metrics", "graphs", "loop"),  # test-set figures of a model; the one training step and plain loop
     ("registry",),  # names -> classes and the one model builder

@@ -2,7 +2,8 @@
 
 ``gon.load(path)`` takes a saved-model directory (:mod:`gon.pretrained`), a run directory (its
 ``model/`` export; its last checkpoint when there is none or it has more steps) or a Lightning ``.ckpt``, read with
-``torch.load(weights_only=True)``, which refuses to run pickled code. It sits above the
+``torch.load(weights_only=True)``, which refuses to run pickled code, or ``hf://owner/name[@revision]``, a saved model
+on the Hugging Face Hub (:mod:`gon.hub`). It sits above the
 registry: the saved class name (or a checkpoint's ``--model`` name) says which class to rebuild.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 import yaml
 
+from gon import hub
 from gon.checkpointing import read_checkpoint
 from gon.errors import GonError
 from gon.pretrained import CONFIG, construct, load_pretrained, read_config, weights_mismatch
@@ -28,7 +30,10 @@ TRAINING_DATA_KEYS += ("audio_seconds",)
 
 
 def locate(source: str | Path) -> tuple[str, Path]:
-    """("pretrained", DIR) or ("checkpoint", FILE) for a saved model, a run directory or a .ckpt."""
+    """("pretrained", DIR) or ("checkpoint", FILE) for a saved model, a run directory, a .ckpt or a Hub repository
+    (``hf://owner/name[@revision]``, pulled into huggingface_hub's cache)."""
+    if isinstance(source, str) and source.startswith(hub.SCHEME):
+        return "pretrained", hub.download(source)
     path = Path(source)
     if not path.exists():
         raise GonError(f"model {source} does not exist")
@@ -85,7 +90,8 @@ def training_data_of_run(run: Path) -> dict[str, Any] | None:
 
 
 def load(source: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Rebuild a model from a saved-model directory, a run directory or a Lightning checkpoint.
+    """Rebuild a model from a saved-model directory, a run directory, a Lightning checkpoint or a Hub repository
+    (``hf://owner/name[@revision]``).
 
     The model comes back in eval mode on ``device``, with ``latent_gaussian`` (when saved) and
     ``training_data`` (when known) set.

@@ -54,11 +54,26 @@ class PretrainedMixin:
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu"):
-        """Rebuild a model saved by ``save_pretrained``, checking it is a ``cls``; in eval mode on ``device``."""
+        """Rebuild a model saved by ``save_pretrained``, checking it is a ``cls``; in eval mode on ``device``.
+
+        ``directory`` may name a Hugging Face Hub repository instead: ``"owner/name"`` (where no such local path
+        exists) or ``"hf://owner/name@revision"``, pulled through huggingface_hub's cache (the ``hub`` extra)."""
+        from gon import hub
+
+        if hub.is_hub_source(directory):
+            directory = hub.download(directory)
         record = read_config(Path(directory))
         if record.get("class") != cls.__name__:
             raise GonError(f"{directory} holds a {record.get('class')}, not a {cls.__name__}")
         return load_pretrained(cls, Path(directory), record).to(device).eval()
+
+    def push_to_hub(self, repo_id: str, run: str | Path | None = None, **options: Any) -> str:
+        """Upload this model and a generated model card to the Hugging Face Hub repository ``repo_id``
+        (``owner/name``); ``run``: the run directory whose metrics and command the card shows. Options:
+        :func:`gon.hub.push_to_hub`'s (``revision``, ``private``, ``token``, ``license``, ``commit_message``)."""
+        from gon import hub
+
+        return hub.push_to_hub(self, repo_id, run, **options)
 
 
 def sha256(path: Path) -> str:

@@ -20,7 +20,10 @@ from gon.runs import split_seed_of
 from gon.settings import check_flag
 from gon.validate import torch_device
 
-MODEL_HELP = "a run directory, a saved-model directory (config.json + model.safetensors) or a .ckpt checkpoint"
+MODEL_HELP = (
+    "a run directory, a saved-model directory (config.json + model.safetensors), a .ckpt checkpoint or "
+    "hf://owner/name[@revision] (a saved model on the Hugging Face Hub: pip install 'gon[hub]')"
+)
 
 
 def add_model_argument(p: argparse.ArgumentParser) -> None:
