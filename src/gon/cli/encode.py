@@ -30,7 +30,7 @@ def add_parser(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from gon.sampling import encode_images
 
-    out = output_path(args.out, suffixes=(".npz",))
+    out = output_path(args.out, suffixes=(".npz",), kind="latents")
     positive(args.batch_size, "--batch-size")
     if args.limit is not None:
         positive(args.limit, "--limit")

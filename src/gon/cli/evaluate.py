@@ -44,13 +44,14 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gon.cli.infer import load_images, load_model, positive
+    from gon.cli.infer import load_images, load_model, output_path, positive
     from gon.metrics import classification_accuracy, elbo_bits_per_dim, reconstruction_metrics
     from gon.models import VariationalGON
 
     for key in ("limit", "batch_size", "elbo_samples"):
         if getattr(args, key) is not None:
             positive(getattr(args, key), "--" + key.replace("_", "-"))
+    out = output_path(args.out, suffixes=(".json",), kind="evaluation") if args.out else None
     model = load_model(args)  # the shared device check (cpu, cuda, cuda:N, auto)
     data = load_images(model, args, limit=args.limit)
 
@@ -73,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
     if hasattr(model, "classify") and data.labels is not None:
         results["accuracy"] = classification_accuracy(model, images, data.labels.to(device), args.batch_size)
 
-    out = Path(args.out) if args.out else default_out(Path(args.model), data.name, args.split)
+    if out is None:
+        out = default_out(Path(args.model), data.name, args.split)
+        out = output_path(str(out), "the default --out", (".json",), kind="evaluation")
     write_text(out, json.dumps(results, indent=2) + "\n")
     width = max(len(k) for k in results)
     for key, value in results.items():

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from gon.cli.infer import add_data_arguments, add_model_argument, ensure_latent_gaussian, load_model, note, positive
 from gon.errors import GonError
+from gon.runs import is_saved_model
 
 
 def add_parser(commands) -> None:
@@ -32,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
         raise GonError(f"DIR {out}: folder {out.parent} does not exist")
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not args.overwrite)):
         raise GonError(f"DIR {out} already exists and is not empty; pass --overwrite to replace the saved model in it")
+    if out.is_dir() and any(out.iterdir()) and not is_saved_model(out):  # checked before any work
+        raise GonError(f"DIR {out} is not empty and not a gon saved model: --overwrite replaces only a saved model")
     if args.fit_images is not None:
         positive(args.fit_images, "--fit-images")
     model = load_model(args)

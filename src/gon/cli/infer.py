@@ -9,13 +9,15 @@ model records it.
 from __future__ import annotations
 
 import argparse
+import os
+from fnmatch import fnmatch
 from pathlib import Path
 
 from PIL import Image
 from tqdm.auto import tqdm
 
 from gon.cli import seed
-from gon.errors import GonError
+from gon.errors import GonError, printable
 from gon.runs import split_seed_of
 from gon.settings import check_flag
 from gon.validate import torch_device
@@ -65,16 +67,114 @@ def positive(value: int, flag: str, low: int = 1) -> int:
     return check_flag(flag, value, type=int, low=low)
 
 
-def output_path(path: str, flag: str = "--out", suffixes: tuple[str, ...] = ()) -> Path:
-    """The output file, checked before any work: its folder exists and it is not a folder."""
+def output_path(path: str, flag: str = "--out", suffixes: tuple[str, ...] = (), kind: str = "picture") -> Path:
+    """The output file, checked before any work: its folder exists, it is not a folder, its suffix is one of
+    ``suffixes`` (default: the picture formats), and an existing file there is one this kind of output may
+    replace (:func:`check_replaceable`)."""
     out = Path(path)
     if not out.parent.is_dir():
         raise GonError(f"{flag} {path}: folder {out.parent} does not exist")
     if out.is_dir():
         raise GonError(f"{flag} {path} is a folder; give a file name")
-    if suffixes and out.suffix.lower() not in suffixes:
-        raise GonError(f"{flag} {path} must end with {' or '.join(suffixes)}")
+    suffixes = suffixes or PICTURE_SUFFIXES
+    if out.suffix.lower() not in suffixes:
+        wanted = ", ".join(suffixes[:-1]) + " or " * (len(suffixes) > 1) + suffixes[-1]
+        raise GonError(f"{flag} {path} must end with {wanted}")
+    check_writable(out, flag)
+    check_replaceable(out, flag, kind)
     return out
+
+
+#: the picture formats --out takes (those gon.atomic.save_picture writes)
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+#: the names a command writes into a run by default, which it may replace there
+DEFAULT_NAMES_IN_A_RUN = {"evaluation": "*evaluation-*.json", "report": "report.htm*"}
+
+
+def check_writable(out: Path, flag: str = "--out") -> None:
+    """A name the filesystem takes, with room for the temporary suffix gon.atomic adds, in a folder gon may write."""
+    from gon.atomic import temp_sibling
+
+    try:
+        limit = os.pathconf(out.parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    longest = len(os.fsencode(temp_sibling(out).name))
+    if longest > limit:
+        raise GonError(
+            f"{flag} {printable(str(out))}: the file name is too long ({len(os.fsencode(out.name))} bytes; gon needs "
+            f"{longest - len(os.fsencode(out.name))} more for its temporary file and the filesystem takes {limit})"
+        )
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise GonError(f"{flag} {printable(str(out))}: folder {printable(str(out.parent))} is not writable")
+
+
+def check_replaceable(out: Path, flag: str, kind: str) -> None:
+    """Refuse, before any work, to write over a file this command did not write: a run's or a saved model's own
+    files (checkpoints, configs, weights, pictures) and any file that is not this kind of output."""
+    from gon.runs import is_gon_run, is_saved_model
+
+    if not (out.exists() or out.is_symlink()):
+        return
+    shown = printable(str(out))
+    if not out.is_file():
+        raise GonError(f"{flag} {shown} exists and is not a regular file; refusing to write over it")
+    default = DEFAULT_NAMES_IN_A_RUN.get(kind)
+    for owner in (out.parent, out.parent.parent):
+        if is_saved_model(owner):
+            raise GonError(f"{flag} {shown} is a file of the saved model {printable(str(owner))}; give another --out")
+        if is_gon_run(owner) and not (default and fnmatch(out.name, default)):
+            raise GonError(f"{flag} {shown} is a file of the run {printable(str(owner))}; give another --out")
+    if not IS_KIND[kind](out):
+        raise GonError(
+            f"{flag} {shown} exists and is not {KIND_NAMES[kind]}; refusing to write over it (give another --out)"
+        )
+
+
+def _is_picture(path: Path) -> bool:
+    try:
+        with Image.open(path) as image:
+            return image.format is not None
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return False
+
+
+def _is_evaluation(path: Path) -> bool:
+    import json
+
+    try:
+        with path.open("rb") as f:
+            results = json.loads(f.read(1 << 20))
+    except (OSError, ValueError):
+        return False
+    return isinstance(results, dict) and {"model", "class", "dataset", "split", "images"} <= results.keys()
+
+
+def _is_latents(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return {"latents.npy", "index.npy"} <= set(z.namelist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+
+
+def _is_report(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return b"<title>gon run " in f.read(4096)
+    except OSError:
+        return False
+
+
+IS_KIND = {"picture": _is_picture, "evaluation": _is_evaluation, "latents": _is_latents, "report": _is_report}
+KIND_NAMES = {
+    "picture": "a picture",
+    "evaluation": "an evaluation gon evaluate wrote",
+    "latents": "a latents file gon encode wrote",
+    "report": "a report gon report wrote",
+}
 
 
 def load_images(

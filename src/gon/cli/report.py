@@ -21,6 +21,6 @@ def add_parser(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from gon.report import write_report
 
-    out = output_path(args.out, suffixes=(".html", ".htm")) if args.out else None
+    out = output_path(args.out, suffixes=(".html", ".htm"), kind="report") if args.out else None
     note(f"wrote {write_report(args.run_dir, out)}")
     return 0
