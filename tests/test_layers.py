@@ -21,7 +21,7 @@ LAYERS = [
     ("sampling",),  # latent statistics and what any model's latent space gives (sample, slerp, render)
     ("pretrained", "hub"),  # the saved-model format every model inherits (a known class, no names); the Hub
     ("models",),  # GON, VariationalGON, ImplicitGON, baselines, generalisations
-    ("metrics", "graphs", "loop"),  # test-set figures of a model; the one training step and plain loop
+    ("metrics", "graphs", "loop", "ensemble"),  # test-set figures; the one training step, plain loop, stacked seeds
     ("registry",),  # names -> classes and the one model builder
     ("loading",),  # gon.load: saved models, runs, checkpoints by name
     (

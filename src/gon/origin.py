@@ -13,11 +13,17 @@ faster for networks ``F(c, z) = trunk(h0(c) + W_z z)`` evaluated over many coord
 (an implicit GON): at a z0 shared by the whole batch the inner forward pass is the same for
 every sample, so it runs once, and each sample's gradient is a product of its residual with one
 Jacobian of the trunk per output channel.
+
+Under :func:`functional_gradients` the same step takes its inner gradient with ``torch.func.grad``, which
+composes with ``torch.func.vmap`` (``torch.autograd.grad`` does not): the stacked ensemble (gon.ensemble)
+trains several seeds of a model at once through this one Eq. 8.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -58,10 +64,14 @@ def gradient_origin(
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     create_graph = torch.is_grad_enabled() and not detach
+    functional = _FUNCTIONAL.get()
     z = z0
     with torch.enable_grad():
         for step in range(steps):
-            if step == 0 and first_gradient is not None:
+            if functional:  # inside torch.func transforms; a first_gradient shortcut is autograd, so not here
+                grad = torch.func.grad(inner_loss)(z)
+                grad = grad if create_graph else grad.detach()
+            elif step == 0 and first_gradient is not None:
                 grad = first_gradient(create_graph)
             else:
                 if not create_graph or not z.requires_grad:
@@ -70,6 +80,20 @@ def gradient_origin(
             start = z if (keep_z0 or step > 0) else torch.zeros_like(z)
             z = start - step_size * grad
     return z if create_graph else z.detach()
+
+
+_FUNCTIONAL = contextvars.ContextVar("gon_functional_gradients", default=False)
+
+
+@contextlib.contextmanager
+def functional_gradients() -> Iterator[None]:
+    """Within: :func:`gradient_origin` takes the inner gradient by ``torch.func.grad`` (differentiable by the
+    transforms and by autograd around them), so a model's step can run under ``torch.func.vmap``."""
+    token = _FUNCTIONAL.set(True)
+    try:
+        yield
+    finally:
+        _FUNCTIONAL.reset(token)
 
 
 MAX_ORIGIN_STEPS = 1000  # the paper's multi-step GONs take 10

@@ -13,6 +13,7 @@ from gon.metrics import discretised_elbo_bits_per_dim, elbo_bits_per_dim, recons
 from gon.sampling import eval_mode
 
 FIT_IMAGES = 2000  # training images that fit the discretised likelihood's one scale
+TABLE2_ROWS = [Row("VGON", "vgon"), Row("VAE", "vae")]
 
 
 def test_elbo(model, d: Data, budget: Budget) -> dict[str, float]:
@@ -38,9 +39,8 @@ def table2(budget: Budget, out: Path) -> str:
             with eval_mode(model):
                 samples[row.label] = model.sample(10)
 
-    rows = [Row("VGON", "vgon"), Row("VAE", "vae")]
     curves = curve_count(budget, len(data.train))
-    results, points = run_rows(rows, budget, data, curves=curves, evaluate=test_elbo, keep=keep)
+    results, points = run_rows(TABLE2_ROWS, budget, data, curves=curves, evaluate=test_elbo, keep=keep)
     points = relative_to(points, "VGON")
     write_csv(points, out / "table2_curves.csv")
     plot_learning_curves(points, out / "table2_curves.png", f"Table 2 rows through training ({data.train.name})")

@@ -58,11 +58,19 @@ class VariationalGON(ConvModel):
     def encode(self, x: Tensor) -> Tensor:
         return self.heads(self.gradient_latent(x))[0]
 
-    def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
-        """The negative ELBO (BCE of one posterior draw + KL), in both modes; in evaluation the draw is seeded."""
+    def training_noise(self, x: Tensor) -> dict[str, Tensor]:
+        """The random numbers one training step on ``x`` draws (the posterior draw's standard normal), drawn now
+        from the global generator as :meth:`loss_terms` would: ``loss_terms(x, **these)`` then draws none."""
+        p = next(self.parameters())
+        return {"noise": torch.randn(x.shape[0], self.latent_dim, device=p.device, dtype=p.dtype)}
+
+    def loss_terms(self, x: Tensor, noise: Tensor | None = None) -> dict[str, Tensor]:
+        """The negative ELBO (BCE of one posterior draw + KL), in both modes; in evaluation the draw is seeded.
+
+        noise: that draw's standard normal [B, latent_dim] (from :meth:`training_noise`); None: drawn here."""
         mu, logvar = self.heads(self.gradient_latent(x))
-        seeded = None if self.training else torch.Generator(mu.device).manual_seed(self.EVAL_SEED)
-        z = reparameterise(mu, logvar, seeded)
+        seeded = None if self.training or noise is not None else torch.Generator(mu.device).manual_seed(self.EVAL_SEED)
+        z = reparameterise(mu, logvar, seeded, noise)
         bce = F.binary_cross_entropy(self.decoder(z), x, reduction="none").flatten(1).sum(1)
         kl = kl_to_standard_normal(mu, logvar)
         return {"loss": (bce + kl).mean(), "bce": bce.mean(), "kl": kl.mean()}

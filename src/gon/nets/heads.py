@@ -16,9 +16,18 @@ class GaussianHeads(nn.Module):
         return self.mu(z), self.logvar(z)
 
 
-def reparameterise(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """A differentiable draw from N(mu, exp(logvar)) (Kingma & Welling, 2014); from ``generator`` when given."""
-    noise = torch.randn_like(mu) if generator is None else torch.randn(mu.shape, generator=generator, device=mu.device)
+def reparameterise(
+    mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None, noise: Tensor | None = None
+) -> Tensor:
+    """A differentiable draw from N(mu, exp(logvar)) (Kingma & Welling, 2014); from ``generator`` when given.
+
+    noise: the standard normal draw itself, drawn by the caller (e.g. outside ``torch.func.vmap``, which draws
+    no numbers a separate run would); None: drawn here.
+    """
+    if noise is None and generator is None:
+        noise = torch.randn_like(mu)
+    elif noise is None:
+        noise = torch.randn(mu.shape, generator=generator, device=mu.device)
     return mu + noise.to(mu.dtype) * torch.exp(0.5 * logvar)
 
 
