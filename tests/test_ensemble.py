@@ -162,3 +162,20 @@ def test_models_whose_step_cannot_be_stacked_say_why(options, reason):
     assert reason in stack_refusal(model)
     with pytest.raises(ValueError, match=reason):
         EnsembleStep([model], [TrainingAdam(model.parameters(), lr=LR)])
+
+
+CUDA_RTOL = 1e-4  # cuDNN picks other algorithms for the stacked (grouped) convolutions; TF32 off
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("graphs", [False, True], ids=["eager", "graphed"])
+@pytest.mark.parametrize("label", ["GON", "10 Step", "GLO", "VGON"])
+def test_stacked_seeds_train_as_their_separate_runs_on_cuda(label, graphs, monkeypatch):
+    """On the GPU, eager and replayed as one CUDA graph: the members' draws happen outside the graph."""
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setitem(globals(), "RTOL", CUDA_RTOL)
+    row = next(r for r in ROWS if r.label == label)
+    models, opts, losses = stacked(row, [0, 1, 2], steps=6, device="cuda", graphs=graphs)
+    for seed, model, opt, own in zip([0, 1, 2], models, opts, losses):
+        assert_same_training(separate(row, seed, 6, device="cuda"), model, opt, own)

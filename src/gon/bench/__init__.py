@@ -17,9 +17,10 @@ from gon.bench.measure import machine
 from gon.threads import choose_threads
 from gon.validate import torch_device
 
-SECTIONS = ("throughput", "data", "overhead", "time-to-quality", "cuda-graphs", "contention")
-#: what runs without --sections: all but the contention section, which starts a busy process (--contention)
-DEFAULT_SECTIONS = SECTIONS[:-1]
+SECTIONS = ("throughput", "data", "overhead", "time-to-quality", "cuda-graphs", "contention", "ensemble")
+#: what runs without --sections: all but the contention section, which starts a busy process (--contention), and
+#: the ensemble section (stacked vs separate steps of every model at M = 1, 3, 5: many minutes on a CPU)
+DEFAULT_SECTIONS = SECTIONS[:-2]
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Settings:
     threads: int | None = None  # torch CPU threads; None: measured on a conv GON step (gon.threads)
     contention_repeats: int = 15  # interleaved rounds per condition of the contention section
     graph_batches: tuple[int, ...] = (64, 512)  # batches of the eager vs CUDA-graphed rows
+    ensemble_members: tuple[int, ...] = (1, 3, 5)  # members M of the stacked vs separate rows
 
     @classmethod
     def quick(cls, **overrides) -> Settings:
@@ -69,7 +71,7 @@ class Settings:
 
 def run_suite(settings: Settings, log: Callable[[str], None] = print) -> dict:
     """Run the chosen sections; returns the JSON-able record (machine, settings, rows per section)."""
-    from gon.bench import contention, graphs, overhead, quality, throughput
+    from gon.bench import contention, ensemble, graphs, overhead, quality, throughput
 
     device = torch_device(settings.device)
     record = {
@@ -127,6 +129,11 @@ def run_suite(settings: Settings, log: Callable[[str], None] = print) -> dict:
     if "cuda-graphs" in settings.sections:
         log("# eager vs CUDA-graphed training steps")
         results["cuda-graphs"] = graphs.run_graphs(settings.graph_batches, settings.repeats, device, log)
+    if "ensemble" in settings.sections:
+        log("# stacked vs separate training steps of M seeds")
+        results["ensemble"] = ensemble.run_ensemble(
+            settings.ensemble_members, settings.batch, settings.repeats, device, log
+        )
     if "contention" in settings.sections:
         log("# beside a busy neighbour: thread choices")
         cpu = torch.device("cpu")  # threads and neighbours are a CPU matter, whatever --device says
@@ -216,6 +223,21 @@ def markdown(record: dict) -> str:
             f"| {row['name']} | {row['batch']} | {_f(row.get('eager_step_ms'), '.2f')} | "
             f"{_f(row.get('graphed_step_ms'), '.2f')} | {_x(row.get('speedup'))} | {row.get('note', '')} |"
             for row in r["cuda-graphs"]
+        ]
+        lines.append("")
+    if "ensemble" in r:
+        lines += [
+            f"### Stacked vs separate training steps of M seeds (median of {record['settings']['repeats']} "
+            f"interleaved rounds, batch {record['settings']['batch']} per member)",
+            "",
+            "| model | M | mode | params / member | separate ms | stacked ms | speed-up | note |",
+            "|---|---:|---|---:|---:|---:|---:|---|",
+        ]
+        lines += [
+            f"| {row['name']} | {row.get('members', '')} | {row.get('mode', '')} | {_f(row.get('params'), ',')} | "
+            f"{_f(row.get('separate_ms'), '.1f')} | {_f(row.get('stacked_ms'), '.1f')} | {_x(row.get('speedup'))} | "
+            f"{row.get('note', '')} |"
+            for row in r["ensemble"]
         ]
         lines.append("")
     if "contention" in r:

@@ -37,9 +37,10 @@ def add_parser(commands) -> None:
     p.add_argument("--no-naive", action="store_true", help="--quality: leave out the naive-pass reference run")
     p.add_argument(
         "--sections",
-        help="comma-separated subset of throughput,data,overhead,time-to-quality,cuda-graphs,contention "
-        "(default all but contention; cuda-graphs: eager vs graphed steps of every model at batch 64 and 512, "
-        "skipped rows without CUDA)",
+        help="comma-separated subset of throughput,data,overhead,time-to-quality,cuda-graphs,contention,ensemble "
+        "(default all but contention and ensemble; cuda-graphs: eager vs graphed steps of every model at batch 64 "
+        "and 512, skipped rows without CUDA; ensemble: stacked vs separate steps of M = 1, 3, 5 seeds of every "
+        "model, eager, and graphed on CUDA)",
     )
     p.add_argument(
         "--contention",
@@ -47,6 +48,7 @@ def add_parser(commands) -> None:
         help="run the contention section: conv GON steps/s at 1 thread, one per core and the measured choice, "
         "with and without a busy neighbour process (~3 minutes on 2 cores; with --sections: added to them)",
     )
+    p.add_argument("--members", help="ensemble section: comma-separated member counts M (default 1,3,5)")
     p.add_argument("--batch-size", type=int, help="images per step (default 64; quick 16)")
     p.add_argument("--repeats", type=int, help="timed steps per configuration, after one warm-up (default 5; quick 2)")
     p.add_argument("--test-images", type=int, help="test images for the quality figures (default 10000; quick 500)")
@@ -108,6 +110,14 @@ def settings_from_args(args: argparse.Namespace):
         overrides["sections"] = (*overrides.get("sections", ()), "contention")
     if args.threads is not None:
         overrides["threads"] = check_flag("--threads", args.threads, type=int, low=1)
+    if args.members:
+        try:
+            members = tuple(int(m) for m in args.members.split(","))
+        except ValueError:
+            raise GonError(f"option --members must be comma-separated whole numbers, got {args.members!r}") from None
+        if not members or min(members) < 1:
+            raise GonError(f"option --members: every count must be at least 1, got {args.members}")
+        overrides["ensemble_members"] = members
     if args.fractions:
         try:
             fractions = tuple(float(f) for f in args.fractions.split(","))

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The prepared GPU check (issue 21): one command, no network, under 9 minutes, every part under its own time limit.
+#
+#   OUT=/path/to/records bash benchmarks/gpu_check.sh
+#
+# Needs: a python with PyTorch (CUDA build), Lightning, safetensors, hypothesis and pytest (PYTHON, default python3);
+# gon runs from this checkout's src/ (not installed). Fashion-MNIST's four raw .gz files in .data/fashion-mnist/ of
+# the checkout (ignored by git; copy them from /usr/share/datasets/fashion-mnist/ or any download).
+# Parts, in order, each under `timeout` (the seconds below; the sweep gets what is left of the total):
+#   1. the CUDA tests            tests/test_cuda.py, tests/test_graphs.py, tests/test_ensemble.py and the CUDA
+#                                 capture test of tests/test_bench.py     -> $OUT/tests.log, $OUT/tests.xml
+#   2. graphed vs eager steps     gon bench --sections cuda-graphs         -> $OUT/bench-graphs.{json,md}
+#   3. stacked vs separate steps  gon bench --sections ensemble (M 1,3,5)  -> $OUT/bench-ensemble.{json,md}
+#   4. the Table 1 GON / AE sweep at the paper preset (full Fashion-MNIST, latent 256, lr 1e-4, 3 seeds), for as
+#      many epochs as the step times of part 3 say fit in the time left (at most 7 minutes)   -> $OUT/table1/
+# and $OUT/gpu_check.json: the machine, each part's command, exit status and seconds, the sweep's chosen epochs.
+#
+# GPU_CHECK_CPU=1 runs every part on the CPU at small sizes (a rehearsal on a machine without a GPU: the CUDA tests
+# are then skipped, the graphs section reports "skipped: no CUDA device", the sweep trains on 512 images).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=${OUT:-$ROOT/gpu-check}
+PY=${PYTHON:-python3}
+CPU=${GPU_CHECK_CPU:-0}
+TOTAL=${GPU_CHECK_SECONDS:-530}        # the whole check, seconds (under 9 minutes)
+SWEEP_MAX=420                          # the sweep: at most 7 minutes
+mkdir -p "$OUT"
+export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1
+start=$(date +%s)
+deadline=$((start + TOTAL))
+left() { echo $((deadline - $(date +%s))); }
+parts=()
+
+# run NAME SECONDS CMD...: the command under timeout (TERM, then KILL 15 s later), its status and time recorded
+run() {
+  local name=$1 limit=$2; shift 2
+  local t0=$(date +%s)
+  echo "== $name (limit ${limit}s): $*" | tee -a "$OUT/gpu_check.log"
+  timeout --signal=TERM --kill-after=15 "$limit" "$@" 2>&1 | tee -a "$OUT/$name.log"
+  local rc=${PIPESTATUS[0]}
+  local took=$(( $(date +%s) - t0 ))
+  echo "== $name: exit $rc after ${took}s" | tee -a "$OUT/gpu_check.log"
+  parts+=("{\"part\": \"$name\", \"limit_s\": $limit, \"seconds\": $took, \"exit\": $rc, \"command\": $("$PY" -c 'import json, shlex, sys; print(json.dumps(shlex.join(sys.argv[1:])))' "$@")}")
+}
+
+if [ "$CPU" = 1 ]; then
+  device=cpu
+  bench_small=(--threads 1 --batch-size 8 --repeats 1)
+  members=1,2
+  sweep_size=(--limit-train 512 --test-size 256)
+  train_images=512
+  max_epochs=2
+else
+  device=cuda
+  bench_small=(--repeats 5)
+  members=1,3,5
+  sweep_size=()
+  train_images=60000
+  max_epochs=500  # the paper's budget
+fi
+"$PY" - "$device" > "$OUT/machine.json" <<'EOF'
+import json, sys, torch
+from gon.bench.measure import machine
+device = sys.argv[1]
+if device == "cuda" and not torch.cuda.is_available():
+    sys.exit("gpu_check: no CUDA device visible to torch (GPU_CHECK_CPU=1 rehearses on the CPU)")
+print(json.dumps({"device": device, **machine(), "cuda": torch.version.cuda}, indent=2))
+EOF
+[ $? = 0 ] || { cat "$OUT/machine.json"; exit 2; }
+command -v nvidia-smi > /dev/null && nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+
+# 1. the CUDA tests
+run tests 100 "$PY" -m pytest -q -p no:cacheprovider --junitxml="$OUT/tests.xml" \
+  tests/test_cuda.py tests/test_graphs.py tests/test_ensemble.py tests/test_bench.py::test_every_model_is_captured_on_cuda
+
+# 2. graphed vs eager steps of every model (batch 64 and 512)
+run bench-graphs 60 "$PY" -m gon.cli bench --sections cuda-graphs --device "$device" "${bench_small[@]}" \
+  --json "$OUT/bench-graphs.json"
+
+# 3. stacked vs separate steps of every model, M = 1, 3, 5, eager and graphed
+run bench-ensemble 110 "$PY" -m gon.cli bench --sections ensemble --members "$members" --device "$device" \
+  "${bench_small[@]}" --json "$OUT/bench-ensemble.json"
+
+# 4. the longest Table 1 GON / AE sweep that fits: epochs from part 3's step times of GON and AE at M = 3
+sweep_limit=$(( $(left) - 15 ))
+[ "$sweep_limit" -gt "$SWEEP_MAX" ] && sweep_limit=$SWEEP_MAX
+help=$("$PY" -m gon.cli reproduce --help)
+flags=(); stacked=0
+grep -q -- "--rows" <<< "$help" && flags+=(--rows "GON,AE")
+grep -q -- "--ensemble" <<< "$help" && { flags+=(--ensemble on); stacked=1; }
+epochs=$("$PY" - "$OUT/bench-ensemble.json" "$sweep_limit" "$train_images" "$stacked" "$max_epochs" <<'EOF'
+import json, sys
+path, limit, images, stacked, most = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", int(sys.argv[5])
+FIXED_S = 60  # data loading, the 10,000-image test evaluations of 6 units, pictures, start-up
+try:
+    rows = [r for r in json.load(open(path))["results"]["ensemble"] if "separate_ms" in r]
+except (OSError, KeyError, ValueError):
+    rows = []
+seconds_per_step = 0.0  # of all 3 seeds of GON and of AE: the fastest mode, at the largest M <= 3 measured
+for name in ("GON (Table 1)", "AE (Table 1)"):
+    own = [r for r in rows if r["name"] == name and r["members"] <= 3]
+    if not own:
+        print(1)  # no step times: one epoch
+        sys.exit()
+    m = max(r["members"] for r in own)
+    seconds_per_step += min(r["stacked_ms" if stacked else "separate_ms"] for r in own if r["members"] == m) * 3 / m / 1000
+per_epoch = (images // 64) * seconds_per_step * 1.25  # 25% for the curves' evaluations and the loop
+print(max(1, min(most, int((limit - FIXED_S) / per_epoch))))
+EOF
+)
+echo "sweep: $epochs epochs in at most ${sweep_limit}s (stacked seeds: $stacked; flags: ${flags[*]:-none})" | tee -a "$OUT/gpu_check.log"
+run table1 "$sweep_limit" "$PY" -m gon.cli reproduce table1 --preset paper --device "$device" --data-dir "$ROOT/.data" \
+  --epochs "$epochs" "${sweep_size[@]}" "${flags[@]}" --no-progress --out "$OUT/table1" --overwrite
+
+"$PY" - "$OUT" "$epochs" "$(( $(date +%s) - start ))" "${parts[@]}" <<'EOF'
+import json, sys
+out, epochs, seconds, parts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), [json.loads(p) for p in sys.argv[4:]]
+record = {"machine": json.load(open(f"{out}/machine.json")), "seconds": seconds, "sweep_epochs": epochs, "parts": parts}
+json.dump(record, open(f"{out}/gpu_check.json", "w"), indent=2)
+print(f"gpu_check: {seconds} s in all; " + ", ".join(f"{p['part']} exit {p['exit']} ({p['seconds']} s)" for p in parts))
+EOF
