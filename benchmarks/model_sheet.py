@@ -21,9 +21,9 @@ import yaml
 
 import gon
 from gon.data import load_dataset
-from gon.images import labelled, make_grid, save_image
-from gon.runs import split_seed_of
+from gon.report.images import labelled, make_grid, save_image
 from gon.sampling import sample
+from gon.storage.runs import split_seed_of
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,8 +28,8 @@ import gon
 from gon.data import load_dataset
 from gon.data.audio import waveform
 from gon.experiments.common import Budget, train
-from gon.images import upscale
-from gon.registry import MODELS
+from gon.models.registry import MODELS
+from gon.report.images import upscale
 from gon.report.pictures import reconstruction_grid, save_grid
 from gon.report.signals import signal_pictures
 from gon.sampling import eval_mode

@@ -16,7 +16,7 @@ FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 #: cases the property-based suites ran in this session, by suite (conftest prints the total at the end)
 GENERATED_CASES: Counter[str] = Counter()
 
-#: constructor keywords for a tiny instance of every model in gon.registry.MODELS, and its image size;
+#: constructor keywords for a tiny instance of every model in gon.models.registry.MODELS, and its image size;
 #: a new model must be added here (tests fail for any registered model without an entry)
 TINY_MODELS: dict[str, dict] = {
     "gon": {"latent_dim": 8, "width": 4, "channels": 1, "image_size": 16},
@@ -33,7 +33,7 @@ TINY_MODELS: dict[str, dict] = {
 
 
 def tiny_model(name: str, **overrides):
-    from gon.registry import build
+    from gon.models.registry import build
 
     if name not in TINY_MODELS:
         raise AssertionError(f"model {name!r} is registered but tests/helpers.py TINY_MODELS has no entry for it")

@@ -1,4 +1,4 @@
-"""Atomic writes (gon.atomic): a failed or killed write leaves the previous file, no temp file, the user's umask."""
+"""Atomic writes (gon.storage.atomic): a failed or killed write leaves the previous file, no temp file, the umask."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import stat
 import pytest
 import torch
 
-from gon.atomic import TEMP_SUFFIX, atomic_write, recover_directory, replace_directory, temp_sibling, write_text
-from gon.checkpointing import save_checkpoint
-from gon.errors import GonError
+from gon.core.errors import GonError
+from gon.storage.atomic import TEMP_SUFFIX, atomic_write, recover_directory, replace_directory, temp_sibling, write_text
+from gon.storage.checkpoints import save_checkpoint
 
 
 def temp_files(folder):

@@ -150,7 +150,7 @@ def test_conversion_rejects_an_unknown_source():
 
 def test_glo_through_gon_fit_gets_one_code_per_training_image(tmp_path, fashion_subset):
     from gon.cli import main
-    from gon.loading import load
+    from gon.models.loading import load
 
     run, config = tmp_path / "glo", tmp_path / "glo.yaml"
     config.write_text("model_options: {fit_steps: 2}\n")  # the final evaluation fits codes for 10,000 test images

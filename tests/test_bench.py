@@ -107,7 +107,7 @@ def test_bench_cli_rejects_bad_options(argv, message, capsys, tmp_path):
 
 def test_every_registered_model_gets_a_throughput_row():
     from gon.bench.throughput import model_cases
-    from gon.registry import MODELS
+    from gon.models.registry import MODELS
 
     cases, skipped = model_cases(2, torch.device("cpu"))
     assert skipped == []

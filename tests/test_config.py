@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from gon.cli import main
-from gon.config import FitConfig
-from gon.errors import GonError
+from gon.core.errors import GonError
+from gon.training.config import FitConfig
 
 
 def load(tmp_path, values: dict) -> FitConfig:

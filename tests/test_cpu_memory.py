@@ -1,4 +1,4 @@
-"""gon.cpu_memory: training steps keep their activations mapped instead of page-faulting them back in."""
+"""gon.training.cpu_memory: training steps keep their activations mapped instead of page-faulting them back in."""
 
 import os
 import subprocess
@@ -6,13 +6,13 @@ import sys
 
 import pytest
 
-from gon.cpu_memory import GLIBC_VARIABLES, LIBC, tune_for_training
+from gon.training.cpu_memory import GLIBC_VARIABLES, LIBC, tune_for_training
 
 STEPS = """
 import resource, sys, torch
 from gon.models import ImplicitGON
 if sys.argv[1] == "tuned":
-    from gon.cpu_memory import tune_for_training
+    from gon.training.cpu_memory import tune_for_training
     tune_for_training()
 torch.manual_seed(0)
 torch.set_num_threads(1)

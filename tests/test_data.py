@@ -19,9 +19,9 @@ from PIL import Image
 
 import gon.data.download as download
 import gon.data.idx as idx
+from gon.core.errors import GonError
 from gon.data import SOURCES, ImageData, ImageDataset, find_or_download, load_dataset, read_idx
 from gon.data.cifar import CIFAR_FILES
-from gon.errors import GonError
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 needs_fashion = pytest.mark.skipif(

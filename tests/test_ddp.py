@@ -47,10 +47,10 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path):
     assert abs(ddp["test_sse"] - single["test_sse"]) <= 0.05 * single["test_sse"], (ddp, single)
 
     # its checkpoint loads in one process and gives the figures rank 0 reported
-    import gon.loading
-    import gon.pretrained
+    import gon.models.loading
+    import gon.models.pretrained
 
-    model = gon.loading.load(tmp_path / "ddp" / "checkpoints" / "last.ckpt")
+    model = gon.models.loading.load(tmp_path / "ddp" / "checkpoints" / "last.ckpt")
     test = load_dataset(dataset, "test", image_size=16)
     assert math.isclose(reconstruction_metrics(model, test.images)["sse"], ddp["test_sse"], rel_tol=1e-5)
 

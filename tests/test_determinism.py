@@ -4,11 +4,11 @@ import json
 
 from safetensors.torch import load_file
 
-from gon.checkpointing import read_checkpoint
 from gon.cli import main
+from gon.storage.checkpoints import read_checkpoint
 from tests.helpers import TINY, blob_folder
 
-# a fixed thread count: float sums depend on it, and the measured choice (gon.threads) may differ between runs
+# a fixed thread count: float sums depend on it, and the measured choice (gon.training.threads) may differ between runs
 RUN = [
     "--max-steps",
     "8",

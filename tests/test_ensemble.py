@@ -1,4 +1,4 @@
-"""Seeds trained stacked (gon.ensemble) equal their separate eager runs: weights, Adam's state and losses.
+"""Seeds trained stacked (gon.training.ensemble) equal their separate eager runs: weights, Adam's state and losses.
 
 Every Table 1 and Table 2 row, on tiny models (tests/helpers.py sizes), 2 or 3 members a few steps each, every
 member with its own seed, data order and random draws. Tolerance: every tensor within ``RTOL`` of its largest
@@ -10,11 +10,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gon.ensemble import EnsembleStep, MemberRandom, stack_refusal, stackable
 from gon.experiments.reconstruction import TABLE1_ROWS
 from gon.experiments.variational import TABLE2_ROWS
-from gon.graphs import GraphedStep, TrainingAdam
-from gon.loop import loss_arguments, shuffled_batches
+from gon.training.ensemble import EnsembleStep, MemberRandom, stack_refusal, stackable
+from gon.training.graphs import GraphedStep, TrainingAdam
+from gon.training.loop import loss_arguments, shuffled_batches
 from tests.helpers import image_size_of, tiny_model
 
 RTOL = 3e-5

@@ -10,7 +10,7 @@ import torch
 
 import gon
 from gon.cli import main
-from gon.errors import GonError
+from gon.core.errors import GonError
 from gon.experiments import EXPERIMENTS, Budget
 from gon.experiments.tables import markdown_table, summarise, write_tables
 from tests.helpers import FASHION_MNIST

@@ -18,8 +18,8 @@ from PIL import Image
 
 import gon
 from gon.cli import build_parser, main
-from gon.errors import GonError
-from gon.registry import MODELS
+from gon.core.errors import GonError
+from gon.models.registry import MODELS
 from gon.sampling import LatentGaussian, decode, encode_images, sample
 from tests.browser import CHROMIUM_FLAGS, chromium
 from tests.helpers import GON, blob_folder, tiny_model

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from gon.checkpointing import TEMP_SUFFIX, check_output_dir, checkpoint_step, read_checkpoint
 from gon.cli import main
-from gon.errors import GonError
+from gon.core.errors import GonError
+from gon.storage.checkpoints import TEMP_SUFFIX, check_output_dir, checkpoint_step, read_checkpoint
 from tests.helpers import GON, TINY, blob_folder, gon_fit, run_gon_fit
 
 KILLS_PER_RUN = 5

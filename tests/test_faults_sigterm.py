@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from gon.checkpointing import read_checkpoint
+from gon.storage.checkpoints import read_checkpoint
 from tests.helpers import TINY, blob_folder, gon_fit
 
 EVERY_STEP = ["--checkpoint-every", "1", "--max-steps", "100000"]

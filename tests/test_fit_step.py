@@ -1,12 +1,12 @@
-"""gon fit trains through the one training step (gon.graphs.GraphedStep, eager on a CPU) under Lightning's manual
-optimisation; checkpoints written while CPUs trained by Lightning's automatic optimisation still resume."""
+"""gon fit trains through the one training step (gon.training.graphs.GraphedStep, eager on a CPU) under Lightning's
+manual optimisation; checkpoints written while CPUs trained by Lightning's automatic optimisation still resume."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from gon.checkpointing import read_checkpoint
+from gon.storage.checkpoints import read_checkpoint
 from tests.helpers import FASHION_MNIST
 from tests.test_cli_fit import TINY_RUN, fit
 

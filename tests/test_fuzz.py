@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
+from gon.core.errors import GonError
 from gon.data import load_dataset, read_cifar_batch, read_idx, read_norb
-from gon.errors import GonError
 from tests.helpers import GENERATED_CASES
 
 HANG_SECONDS = 20  # one input taking this long is a hang, not slowness

@@ -1,4 +1,4 @@
-"""gon.graphs: the training step on static buffers gives exactly the plain loop's losses and weights (CPU,
+"""gon.training.graphs: the training step on static buffers gives exactly the plain loop's losses and weights (CPU,
 eagerly, here), and replayed as a CUDA graph the eager step's (on a GPU; skipped without one)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from gon.cli import main
-from gon.graphs import GraphedStep, TrainingAdam, TrainingState
-from gon.registry import MODELS
+from gon.models.registry import MODELS
+from gon.training.graphs import GraphedStep, TrainingAdam, TrainingState
 from tests.helpers import TINY as TINY_FIT
 from tests.helpers import TINY_MODELS, blob_folder, tiny_model
 
@@ -180,6 +180,6 @@ def test_gon_fit_with_cuda_graphs_logs_checkpoints_and_resumes(tmp_path, capsys)
     rows = (run / "metrics.csv").read_text().splitlines()
     assert sum(1 for r in rows[1:] if r.split(",")[rows[0].split(",").index("train/loss")]) == 3  # steps 4, 8, 12
     assert main([*args, "--max-steps", "16", "--resume", "--log-every", "4"]) == 0
-    from gon.checkpointing import read_checkpoint
+    from gon.storage.checkpoints import read_checkpoint
 
     assert read_checkpoint(run / "checkpoints" / "last.ckpt")["global_step"] == 16

@@ -14,11 +14,11 @@ import yaml
 from huggingface_hub import constants as hub_constants
 
 import gon
-from gon.errors import GonError
-from gon.hub import CARD, download, is_hub_source, model_card, parse, save_for_hub
+from gon.core.errors import GonError
 from gon.models import GON
-from gon.pretrained import CONFIG, LATENTS, WEIGHTS
+from gon.models.pretrained import CONFIG, LATENTS, WEIGHTS
 from gon.sampling import LatentGaussian
+from gon.storage.hub import CARD, download, is_hub_source, model_card, parse, save_for_hub
 from tests.helpers import GON as GON_COMMAND
 from tests.helpers import tiny_model
 

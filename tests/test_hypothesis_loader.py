@@ -25,8 +25,8 @@ from safetensors.torch import load_file, save_file
 import gon
 from gon.cli import build_parser, main
 from gon.cli.fit import config_from_args
-from gon.config import FitConfig
 from gon.sampling import LatentGaussian
+from gon.training.config import FitConfig
 from tests.helpers import blob_folder, tiny_model
 from tests.test_validation_properties import FAST, scalars, trees, valid_or_gon_error
 

@@ -11,8 +11,8 @@ from PIL import Image
 
 import gon
 from gon.cli import main
-from gon.errors import GonError
-from gon.images import MAX_SIDE, upscale
+from gon.core.errors import GonError
+from gon.report.images import MAX_SIDE, upscale
 from gon.report.pictures import interpolation_grid, reconstruction_grid, render_grid, sample_grid
 from gon.sampling import LatentGaussian, decode, encode_images, render, sample, slerp
 from tests.helpers import FASHION_MNIST, tiny_model
@@ -123,7 +123,7 @@ def test_grids_are_pil_images_of_the_right_layout():
 
 
 def holds_grid(picture: Image.Image, width: int, height: int) -> bool:
-    """Whether a labelled picture holds a grid of width x height pixels (enlarged as gon.images.labelled does)
+    """Whether a labelled picture holds a grid of width x height pixels (enlarged as gon.report.images.labelled does)
     under a header strip (the picture may be wider: row labels, a long title)."""
     scale = max(1, min(4, MAX_SIDE // max(width, height)))
     return 20 <= picture.height - scale * height <= 60 and picture.width >= scale * width

@@ -8,10 +8,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import gon
-from gon.errors import GonError
-from gon.loading import load
-from gon.pretrained import CONFIG, LATENTS, WEIGHTS, construct, save_pretrained, sha256
-from gon.registry import MODELS, TASK_MODELS
+from gon.core.errors import GonError
+from gon.models.loading import load
+from gon.models.pretrained import CONFIG, LATENTS, WEIGHTS, construct, save_pretrained, sha256
+from gon.models.registry import MODELS, TASK_MODELS
 from gon.sampling import LatentGaussian
 from tests.helpers import image_size_of, tiny_model
 

@@ -9,12 +9,17 @@ import sys
 
 import pytest
 
-from gon.errors import GonError
-from gon.lock import LOCK_NAME, holder_of, run_lock
+from gon.core.errors import GonError
+from gon.storage.lock import LOCK_NAME, holder_of, run_lock
 
 #: a process that holds the lock of sys.argv[1] until killed
 HOLD = "\n".join(
-    ["import sys, time", "from gon.lock import run_lock", "with run_lock(sys.argv[1]):", " print('held', flush=True)"]
+    [
+        "import sys, time",
+        "from gon.storage.lock import run_lock",
+        "with run_lock(sys.argv[1]):",
+        " print('held', flush=True)",
+    ]
     + [" time.sleep(60)"]
 )
 

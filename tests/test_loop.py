@@ -5,8 +5,8 @@ import itertools
 import pytest
 import torch
 
-from gon.errors import GonError
-from gon.loop import loss_arguments, shuffled_batches, train_loop, training_step
+from gon.core.errors import GonError
+from gon.training.loop import loss_arguments, shuffled_batches, train_loop, training_step
 from tests.helpers import tiny_model
 
 
@@ -40,7 +40,7 @@ def test_the_batch_fields_a_model_declares_reach_its_loss():
 
 
 def _classifier():
-    from gon.registry import build
+    from gon.models.registry import build
 
     return build("classifier", latent_dim=4, width=2, image_size=8)
 

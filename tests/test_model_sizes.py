@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from gon.metrics import reconstruction_metrics
-from gon.registry import MODELS
+from gon.models.registry import MODELS
 
 TINY = {
     "gon": {"latent_dim": 16, "width": 4},

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import gon
-from gon.registry import MODELS
+from gon.models.registry import MODELS
 from tests.helpers import image_size_of, tiny_model
 
 ALL = sorted(MODELS)
@@ -97,7 +97,7 @@ def test_activation_is_a_decoder_parameter(activation):
 @pytest.mark.parametrize("name,ratio", [("gon", 0.7), ("vgon", 0.8)])  # BCE has a floor: the pixels' entropy
 def test_loss_falls_on_real_fashion_mnist(name, ratio, fashion_subset):
     torch.manual_seed(0)
-    model = gon.registry.MODELS[name](latent_dim=16, width=8)
+    model = gon.models.registry.MODELS[name](latent_dim=16, width=8)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x_all = fashion_subset.images
     losses = []
@@ -156,7 +156,7 @@ def test_variational_test_loss_is_a_seeded_elbo_like_training(name):
 
 
 def test_capabilities_are_class_attributes():
-    from gon.registry import MODELS, image_size
+    from gon.models.registry import MODELS, image_size
 
     assert [n for n, c in MODELS.items() if c.renders_any_size] == ["implicit"]
     assert [n for n, c in MODELS.items() if c.batch_fields] == ["glo"]

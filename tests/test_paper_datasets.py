@@ -18,10 +18,10 @@ import pytest
 import torch
 from PIL import Image
 
+from gon.core.errors import GonError
 from gon.data import SOURCES, load_dataset, read_norb
 from gon.data.coil import coil_names
 from gon.data.norb import NORB_FILES
-from gon.errors import GonError
 from tests import test_data
 
 isolated = test_data.isolated  # the fixture: no system datasets, an empty cache, no network
@@ -314,10 +314,10 @@ def test_16_bit_pictures_read_alike_from_an_lmdb_and_a_folder(tmp_path):
 
 
 def test_a_split_too_big_for_memory_is_refused_before_decoding(tmp_path, monkeypatch):
-    import gon.validate
+    import gon.core.validate
 
     path = write_lmdb(tmp_path / "frames.lmdb", {f"c/{i:04d}".encode(): _jpeg((i, 0, 0), (64, 64)) for i in range(40)})
-    monkeypatch.setattr(gon.validate, "available_memory", lambda: 10 * 3 * 64 * 64 * 5)  # room for 10 images
+    monkeypatch.setattr(gon.core.validate, "available_memory", lambda: 10 * 3 * 64 * 64 * 5)  # room for 10 images
     with pytest.raises(GonError, match=r"images at 64x64 needs about .* pass --limit-train \(at most about 10\)"):
         load_dataset(f"lmdb:{path}", image_size=64)
 

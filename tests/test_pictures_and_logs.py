@@ -13,10 +13,10 @@ import yaml
 from PIL import Image
 
 from gon.cli import EXAMPLES, build_parser, main
-from gon.config import FitConfig
-from gon.errors import GonError
-from gon.images import labelled, make_grid
+from gon.core.errors import GonError
+from gon.report.images import labelled, make_grid
 from gon.report.pictures import interpolation_grid, reconstruction_grid
+from gon.training.config import FitConfig
 from tests.helpers import TINY, run_gon_fit, tiny_model
 
 
@@ -83,7 +83,7 @@ def test_logger_list_always_keeps_csv_first():
 
 
 def test_weight_decay_and_adam_eps_reach_the_optimiser():
-    from gon.training import GonModule
+    from gon.training.module import GonModule
 
     module = GonModule("gon", {"latent_dim": 8, "width": 4, "image_size": 16}, 1e-3, weight_decay=0.01, adam_eps=1e-6)
     group = module.configure_optimizers().param_groups[0]

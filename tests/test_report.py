@@ -10,7 +10,7 @@ from PIL import Image
 
 import gon
 from gon.cli import main
-from gon.errors import GonError
+from gon.core.errors import GonError
 from gon.report import plot_latent_histogram, plot_loss_curves, write_report
 from gon.sampling import ks_distance, latent_normality
 from tests.browser import CHROMIUM_FLAGS, chromium

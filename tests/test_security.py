@@ -13,9 +13,10 @@ import pytest
 import torch
 import yaml
 
-from gon.checkpointing import AtomicCheckpointIO, read_checkpoint
 from gon.cli import main
-from gon.errors import GonError
+from gon.core.errors import GonError
+from gon.storage.checkpoints import read_checkpoint
+from gon.training.checkpoint_io import AtomicCheckpointIO
 from tests.helpers import FASHION_MNIST
 
 
@@ -65,28 +66,28 @@ def test_the_payload_is_live_but_read_checkpoint_refuses_it(tmp_path, marker, zi
 
 
 def test_gon_load_refuses_a_hostile_checkpoint(tmp_path, marker):
-    import gon.loading
-    import gon.pretrained
+    import gon.models.loading
+    import gon.models.pretrained
 
     path = evil_checkpoint(tmp_path / "evil.ckpt", marker)
     with pytest.raises(GonError):
-        gon.loading.load(path)
+        gon.models.loading.load(path)
     assert not marker.exists()
 
 
 def test_saved_model_weights_that_are_a_pickle_are_refused(tmp_path, marker):
-    import gon.loading
-    import gon.pretrained
+    import gon.models.loading
+    import gon.models.pretrained
     from tests.helpers import tiny_model
 
     saved = tiny_model("gon").save_pretrained(tmp_path / "model")
-    weights = saved / gon.pretrained.WEIGHTS
+    weights = saved / gon.models.pretrained.WEIGHTS
     weights.write_bytes(pickle.dumps(CreatesFile(marker)))
-    record = json.loads((saved / gon.pretrained.CONFIG).read_text())
+    record = json.loads((saved / gon.models.pretrained.CONFIG).read_text())
     record["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()  # even with a matching hash
-    (saved / gon.pretrained.CONFIG).write_text(json.dumps(record))
+    (saved / gon.models.pretrained.CONFIG).write_text(json.dumps(record))
     with pytest.raises(GonError):
-        gon.loading.load(saved)
+        gon.models.loading.load(saved)
     assert not marker.exists()
 
 

@@ -6,11 +6,11 @@ import json
 import pytest
 
 from gon.cli import main
-from gon.config import FIT_INFO, FitConfig, fit_options
-from gon.errors import GonError
-from gon.loading import load
-from gon.registry import MODELS, TASK_MODELS, schema
-from gon.settings import Option, check, options_of
+from gon.core.errors import GonError
+from gon.core.settings import Option, check, options_of
+from gon.models.loading import load
+from gon.models.registry import MODELS, TASK_MODELS, schema
+from gon.training.config import FIT_INFO, FitConfig, fit_options
 from tests.helpers import tiny_model
 
 

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 import gon
+from gon.core.errors import GonError
 from gon.data import load_dataset
 from gon.data.audio import read_wav, resample, waveform, write_wav
-from gon.errors import GonError
-from gon.images import as_pictures, make_grid
 from gon.nets import coordinate_grid
+from gon.report.images import as_pictures, make_grid
 
 
 # -- coordinate grids and the model ---------------------------------------------------------------

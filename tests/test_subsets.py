@@ -1,5 +1,5 @@
 """Every kind of dataset draws its "N images" (--limit, --limit-train, --val-size, evaluate --limit, pictures) by one
-seeded random choice, stratified where there are labels (gon.subsets.Choice), never the first N of the split.
+seeded random choice, stratified where there are labels (gon.data.subsets.Choice), never the first N of the split.
 
 Each kind is written as small synthetic files in its real format, its items sorted so that the first N would be
 one class (or one end of the split).
@@ -15,7 +15,7 @@ import torch
 
 from gon.data import load_dataset
 from gon.data.idx import IDX_FILES
-from gon.subsets import Choice, choose
+from gon.data.subsets import Choice, choose
 from tests import test_data, test_paper_datasets, test_signals
 
 isolated = test_data.isolated

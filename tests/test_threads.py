@@ -1,4 +1,4 @@
-"""gon.threads: the thread count is chosen by timing steps, re-measured when step times jump, and logged."""
+"""gon.training.threads: the thread count is chosen by timing steps, re-measured when step times jump, and logged."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gon.cli import main
-from gon.threads import ThreadTuner, candidate_counts, choose_threads
+from gon.training.threads import ThreadTuner, candidate_counts, choose_threads
 from tests.helpers import TINY, blob_folder
 
 

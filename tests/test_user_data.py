@@ -11,7 +11,7 @@ from PIL import Image
 
 from gon.cli import main
 from gon.data import load_dataset
-from gon.subsets import choose
+from gon.data.subsets import choose
 from tests.helpers import tiny_model
 
 CLASSES = {"cat": 12, "dog": 20, "owl": 4}  # unequal classes, sorted names
@@ -122,7 +122,7 @@ def test_a_folder_is_split_the_same_for_every_seed_and_models_are_tested_on_thei
     from argparse import Namespace
 
     from gon.cli.infer import load_images
-    from gon.config import FitConfig
+    from gon.training.config import FitConfig
     from gon.training.data import GonDataModule
 
     spec = f"folder:{class_folder}"

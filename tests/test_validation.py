@@ -1,4 +1,4 @@
-"""The validation layer (gon.validate) at every boundary: capped YAML / JSON, finite numbers, memory estimates."""
+"""The validation layer (gon.core.validate) at every boundary: capped YAML / JSON, finite numbers, memory estimates."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import gon
-from gon.errors import GonError
-from gon.validate import (
+from gon.core.errors import GonError
+from gon.core.validate import (
     MAX_ALIASES,
     check_memory,
     check_model_fits,
@@ -78,26 +78,26 @@ def test_long_values_are_cut_short_in_messages():
 
 def test_a_model_too_large_for_memory_is_refused_before_allocation():
     with pytest.raises(GonError, match=r"needs about .* GiB of memory"):
-        check_model_fits(gon.registry.MODELS["gon"], {**TINY["gon"], "latent_dim": 100_000_000}, "--latent-dim")
+        check_model_fits(gon.models.registry.MODELS["gon"], {**TINY["gon"], "latent_dim": 100_000_000}, "--latent-dim")
     with pytest.raises(GonError, match=r"config.json: option width \(--width\) must be >= 1, got -3"):
-        check_model_fits(gon.registry.MODELS["gon"], {**TINY["gon"], "width": -3}, "config.json")
+        check_model_fits(gon.models.registry.MODELS["gon"], {**TINY["gon"], "width": -3}, "config.json")
     with pytest.raises(GonError, match=r"option depth \(--depth\) must be <= 256"):  # before building 10**10 layers
-        check_model_fits(gon.registry.MODELS["implicit"], {**TINY["implicit"], "depth": 10**10}, "config.json")
+        check_model_fits(gon.models.registry.MODELS["implicit"], {**TINY["implicit"], "depth": 10**10}, "config.json")
     with pytest.raises(GonError, match="more than"):
         check_memory(1 << 62, "-n 1000000000")
 
 
 def test_a_model_to_train_needs_room_for_gradients_and_adam_too(monkeypatch):
-    import gon.validate
+    import gon.core.validate
 
     model = tiny_model("gon")
     weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
-    monkeypatch.setattr(gon.validate, "available_memory", lambda: 2 * weights)  # room for the weights, not 4x
-    check_model_fits(gon.registry.MODELS["gon"], TINY["gon"], "config.json")
+    monkeypatch.setattr(gon.core.validate, "available_memory", lambda: 2 * weights)  # room for the weights, not 4x
+    check_model_fits(gon.models.registry.MODELS["gon"], TINY["gon"], "config.json")
     with pytest.raises(GonError, match="needs about"):
-        check_model_fits(gon.registry.MODELS["gon"], TINY["gon"], "--width", training=True)
+        check_model_fits(gon.models.registry.MODELS["gon"], TINY["gon"], "--width", training=True)
     with pytest.raises(GonError, match="needs about"):
-        gon.registry.build("gon", **TINY["gon"])
+        gon.models.registry.build("gon", **TINY["gon"])
 
 
 def saved(tmp_path, edit):
@@ -129,8 +129,8 @@ def test_a_config_asking_for_more_weights_than_its_file_holds_is_refused_before_
     import subprocess
     import sys
 
-    from gon.registry import MODELS
-    from gon.validate import model_bytes
+    from gon.core.validate import model_bytes
+    from gon.models.registry import MODELS
 
     options, latent_dim = dict(TINY["gon"]), 1024
     while model_bytes(MODELS["gon"], {**options, "latent_dim": latent_dim}, "test") < 1.5e9:
@@ -183,7 +183,7 @@ def test_latents_of_a_diverged_model_are_one_gon_error():
 
 def test_a_huge_image_size_is_refused_before_any_image_is_resized():
     """Found by the hostile pass: --image-size 99999999999999999999 overflowed inside Pillow's resize."""
-    from gon.config import FitConfig
+    from gon.training.config import FitConfig
 
     with pytest.raises(GonError, match=r"image_size \(--image-size\) must be <= 8192"):
         FitConfig.from_dict({"image_size": 10**20})

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 from gon.cli import build_parser
 from gon.cli.fit import config_from_args
-from gon.config import FitConfig
-from gon.errors import GonError
-from gon.registry import MODELS
-from gon.validate import check_model_fits, read_json_capped, read_yaml_capped
+from gon.core.errors import GonError
+from gon.core.validate import check_model_fits, read_json_capped, read_yaml_capped
+from gon.models.registry import MODELS
+from gon.training.config import FitConfig
 from tests.helpers import GENERATED_CASES
 from tests.helpers import TINY_MODELS as TINY
 

@@ -3,19 +3,19 @@
 import importlib
 import importlib.util
 
-from gon.errors import GonError
+from gon.core.errors import GonError
 
 #: public name -> the module defining it, imported on first use: ``import gon.cli`` stays light, so the
 #: ``gon`` command handles SIGTERM from its first moment (before torch is imported)
 _LAZY = {
-    "load": "gon.loading",
+    "load": "gon.models.loading",
     "GON": "gon.models",
     "GradientOriginModel": "gon.models",
     "ImplicitGON": "gon.models",
     "VariationalGON": "gon.models",
     "Origin": "gon.origin",
     "gradient_origin": "gon.origin",
-    "MODELS": "gon.registry",
+    "MODELS": "gon.models.registry",
 }
 
 __all__ = [
@@ -35,7 +35,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str):
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
-    elif importlib.util.find_spec(f"gon.{name}") is not None:  # gon.registry etc., as before the lazy imports
+    elif importlib.util.find_spec(f"gon.{name}") is not None:  # gon.models etc., as before the lazy imports
         value = importlib.import_module(f"gon.{name}")
     else:
         raise AttributeError(f"module 'gon' has no attribute {name!r}")

@@ -15,7 +15,7 @@ every sample, so it runs once, and each sample's gradient is a product of its re
 Jacobian of the trunk per output channel.
 
 Under :func:`functional_gradients` the same step takes its inner gradient with ``torch.func.grad``, which
-composes with ``torch.func.vmap`` (``torch.autograd.grad`` does not): the stacked ensemble (gon.ensemble)
+composes with ``torch.func.vmap`` (``torch.autograd.grad`` does not): the stacked ensemble (gon.training.ensemble)
 trains several seeds of a model at once through this one Eq. 8.
 """
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gon.settings import Info, check_options, options_of
+from gon.core.settings import Info, check_options, options_of
 
 #: ``inner_loss(z) -> scalar``: the data-fitting loss of a whole batch, *summed* over its
 #: samples, so that each sample's gradient (its latent) does not depend on the batch.
@@ -103,7 +103,7 @@ MAX_ORIGIN_STEPS = 1000  # the paper's multi-step GONs take 10
 class Origin:
     """Where the latent search starts and how it steps: the options every GON shares."""
 
-    #: help and bounds of the fields below, which are also every GON's origin options (:func:`gon.settings.options_of`)
+    #: help and bounds of the fields below, also every GON's origin options (:func:`gon.core.settings.options_of`)
     OPTION_INFO = {
         "steps": Info("gradient steps from the origin", low=1, high=MAX_ORIGIN_STEPS),
         "step_size": Info("size of each latent step", low=0, low_open=True),

@@ -19,8 +19,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from gon.atomic import rust_readable
-from gon.errors import GonError
+from gon.core.errors import GonError
+from gon.storage.atomic import rust_readable
 
 #: training images encoded to fit the latent Gaussian at the end of ``gon fit`` (k x k covariance:
 #: thousands of samples are plenty for the latent sizes used here)

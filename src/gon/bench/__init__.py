@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from gon.bench.measure import machine
-from gon.threads import choose_threads
-from gon.validate import torch_device
+from gon.core.validate import torch_device
+from gon.training.threads import choose_threads
 
 SECTIONS = ("throughput", "data", "overhead", "time-to-quality", "cuda-graphs", "contention", "ensemble")
 #: what runs without --sections: all but the contention section, which starts a busy process (--contention), and
@@ -46,7 +46,7 @@ class Settings:
     quality_naive: bool = True
     seed: int = 0  # --quality: initial weights, batches and pixel subsets
     device: str = "auto"
-    threads: int | None = None  # torch CPU threads; None: measured on a conv GON step (gon.threads)
+    threads: int | None = None  # torch CPU threads; None: measured on a conv GON step (gon.training.threads)
     contention_repeats: int = 15  # interleaved rounds per condition of the contention section
     graph_batches: tuple[int, ...] = (64, 512)  # batches of the eager vs CUDA-graphed rows
     ensemble_members: tuple[int, ...] = (1, 3, 5)  # members M of the stacked vs separate rows

@@ -1,5 +1,5 @@
 """Training beside a busy neighbour: conv GON steps at 1 thread, at one per core, and at the measured
-choice (:class:`gon.threads.ThreadTuner`), on the machine as it is and with a neighbour process that
+choice (:class:`gon.training.threads.ThreadTuner`), on the machine as it is and with a neighbour process that
 keeps every core busy.
 
 The three configurations run interleaved (one step of each per round, each its own model and Adam,
@@ -24,7 +24,7 @@ import torch
 
 from gon.bench.measure import optimiser_step
 from gon.models import GON
-from gon.threads import ThreadTuner, core_count
+from gon.training.threads import ThreadTuner, core_count
 
 #: the neighbour: torch matmuls on N threads until its parent is gone; says "ready" once started
 NEIGHBOUR = """
@@ -105,7 +105,7 @@ def run_contention(batch: int, repeats: int, device: torch.device, log: Callable
     configurations = [
         _Configuration("1 thread", 1, batch, device),
         _Configuration(f"{cores} threads (one per core)", cores, batch, device),
-        _Configuration("measured choice (gon.threads)", None, batch, device),
+        _Configuration("measured choice (gon.training.threads)", None, batch, device),
     ]
     rows = []
     try:

@@ -1,13 +1,13 @@
-"""Stacked against separate training steps (:class:`gon.ensemble.EnsembleStep`) for every model, M = 1, 3, 5.
+"""Stacked against separate training steps (:class:`gon.training.ensemble.EnsembleStep`) for every model, M = 1, 3, 5.
 
-One round trains M members one step each: *separate* is M :class:`gon.graphs.GraphedStep` calls, one per member
-(what ``gon reproduce --ensemble off`` runs), *stacked* one :class:`~gon.ensemble.EnsembleStep` step over all M.
+One round trains M members one step each: *separate* is M :class:`gon.training.graphs.GraphedStep` calls, one per member
+(what ``gon reproduce --ensemble off`` runs), *stacked* one :class:`~gon.training.ensemble.EnsembleStep` over all M.
 Every member has its own seed and batch. The cases of one model run interleaved (:func:`gon.bench.measure.time_cases`),
 eager everywhere and, on a CUDA device, graphed too; the ratio is separate / stacked time (above 1: stacking pays).
 
 The models are the Table 1 and Table 2 rows at their paper presets (the sweeps ``--ensemble`` is for), then the
-other registered models at their defaults. A model that cannot stack (:func:`gon.ensemble.stack_refusal`) has its
-row say why.
+other registered models at their defaults. A model that cannot stack (:func:`gon.training.ensemble.stack_refusal`) has
+its row say why.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import torch
 
 from gon.bench.measure import Case, time_cases
 from gon.bench.throughput import GLO_CODES
-from gon.ensemble import EnsembleStep, MemberRandom, stack_refusal
-from gon.graphs import GraphedStep, TrainingAdam
-from gon.loop import loss_arguments
-from gon.registry import MODELS, DataShape, build
+from gon.models.registry import MODELS, DataShape, build
+from gon.training.ensemble import EnsembleStep, MemberRandom, stack_refusal
+from gon.training.graphs import GraphedStep, TrainingAdam
+from gon.training.loop import loss_arguments
 
 MEMBERS = (1, 3, 5)
 TABLE1 = {"latent_dim": 256}  # Table 1's paper preset

@@ -1,4 +1,4 @@
-"""Eager against CUDA-graphed training steps (:class:`gon.graphs.GraphedStep`), for every model and the
+"""Eager against CUDA-graphed training steps (:class:`gon.training.graphs.GraphedStep`), for every model and the
 implicit GON's passes, at batch 64 and 512.
 
 Each model is built twice from the same seed: one trains with the eager step users had before graphs
@@ -17,9 +17,9 @@ import torch
 
 from gon.bench.measure import Case, optimiser_step, time_cases
 from gon.bench.throughput import GLO_CODES, IMPLICIT_PASSES
-from gon.graphs import GraphedStep, TrainingAdam
 from gon.models import ImplicitGON
-from gon.registry import MODELS
+from gon.models.registry import MODELS
+from gon.training.graphs import GraphedStep, TrainingAdam
 
 BATCHES = (64, 512)
 

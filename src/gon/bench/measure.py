@@ -24,9 +24,9 @@ from pathlib import Path
 
 import torch
 
-from gon.cpu_memory import LIBC, M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX
-from gon.loop import training_step
 from gon.models import GradientOriginModel
+from gon.training.cpu_memory import LIBC, M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX
+from gon.training.loop import training_step
 
 
 @dataclass

@@ -6,7 +6,7 @@ steps long, divided by ``timed``; each run's training time is the ``train_second
 writes to metrics.json (``trainer.fit`` alone, so the start-up, the final evaluation and the
 report cancel or are left out). The bare loop runs ``timed`` steps after ``warm`` warm-up steps,
 once before and once after the fit runs (the mean of the two), so a changing background load
-shows in both. Both take the same step (:class:`gon.graphs.GraphedStep`: one CUDA graph on a GPU
+shows in both. Both take the same step (:class:`gon.training.graphs.GraphedStep`: one CUDA graph on a GPU
 unless ``cuda_graphs`` is off, eager on a CPU) at the same CPU thread count.
 """
 
@@ -21,14 +21,14 @@ from pathlib import Path
 
 import torch
 
-from gon.config import FitConfig
-from gon.loop import train_loop, training_step
+from gon.training.config import FitConfig
+from gon.training.loop import train_loop, training_step
 
 BIG = 10**9  # "never" for checkpoint and picture intervals
 
 
 def _fit_seconds(config: FitConfig) -> float:
-    from gon.training import fit
+    from gon.training.trainer import fit
 
     with contextlib.redirect_stdout(io.StringIO()):  # fit's progress bar and summary line would break the tables
         run = fit(config)
@@ -37,8 +37,8 @@ def _fit_seconds(config: FitConfig) -> float:
 
 def _bare_seconds(config: FitConfig, warm: int, timed: int, device: torch.device) -> float:
     """Seconds for ``timed`` steps of a plain loop, after ``warm`` steps, on fit's own data loader and model."""
-    from gon.registry import build, image_size
-    from gon.training import GonDataModule
+    from gon.models.registry import build, image_size
+    from gon.training.data import GonDataModule
 
     data = GonDataModule(config, image_size(config.model, 28, config.image_size))
     data.setup()

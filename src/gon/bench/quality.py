@@ -15,10 +15,10 @@ from collections.abc import Callable
 import torch
 
 from gon.data import load_dataset
-from gon.loop import shuffled_batches, train_loop, training_step
 from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel
-from gon.registry import DataShape, build
+from gon.models.registry import DataShape, build
+from gon.training.loop import shuffled_batches, train_loop, training_step
 
 FRACTIONS = (1.0, 0.5, 0.25, 0.1)
 SAMPLINGS = ("same", "independent")

@@ -11,8 +11,8 @@ import torch
 
 from gon.bench.measure import Case, optimiser_step, time_cases
 from gon.bench.peer import import_peer, peer_step
-from gon.errors import GonError
-from gon.registry import MODELS, DataShape, build, image_size
+from gon.core.errors import GonError
+from gon.models.registry import MODELS, DataShape, build, image_size
 
 #: the implicit GON configurations compared against each other: (name, ImplicitGON options)
 IMPLICIT_PASSES = [
@@ -106,9 +106,9 @@ def run_throughput(
 
 def run_data_loading(batch: int, batches: int, log: Callable[[str], None] = print) -> list[dict]:
     """Decoding Fashion-MNIST into memory, and iterating the training DataLoader exactly as ``gon fit`` builds it."""
-    from gon.config import FitConfig
     from gon.data import load_dataset
-    from gon.training import GonDataModule
+    from gon.training.config import FitConfig
+    from gon.training.data import GonDataModule
 
     rows = []
     for size in (None, 32):

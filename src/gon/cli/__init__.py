@@ -12,8 +12,8 @@ import signal
 import sys
 import threading
 
-from gon.cpu_memory import tune_for_training
-from gon.errors import GonError, Stopped, printable
+from gon.core.errors import GonError, Stopped, printable
+from gon.training.cpu_memory import tune_for_training
 
 #: subcommand modules, in the order ``gon --help`` lists them
 COMMAND_MODULES = [
@@ -88,7 +88,7 @@ class CommandParser(OneLineErrors):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gon.provenance import version_line
+    from gon.training.provenance import version_line
 
     parser = OneLineErrors(
         prog="gon",
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def seed(text: str) -> int:
     """The argparse type of every ``--seed``: a whole number that numpy's and torch's generators take."""
-    from gon.config import MAX_SEED
+    from gon.training.config import MAX_SEED
 
     try:
         value = int(text)
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     args = None
     try:
-        tune_for_training()  # a step's activations stay mapped between steps (gon.cpu_memory)
+        tune_for_training()  # a step's activations stay mapped between steps (gon.training.cpu_memory)
         args = build_parser().parse_args(argv)
         return args.run(args) or 0
     except GonError as e:

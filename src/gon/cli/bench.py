@@ -9,11 +9,11 @@ import json
 import sys
 from pathlib import Path
 
-from gon.atomic import write_text
-from gon.config import MAX_SEED
-from gon.errors import GonError
-from gon.settings import check_flag
-from gon.validate import torch_device
+from gon.core.errors import GonError
+from gon.core.settings import check_flag
+from gon.core.validate import torch_device
+from gon.storage.atomic import write_text
+from gon.training.config import MAX_SEED
 
 
 def add_parser(commands) -> None:

@@ -13,8 +13,8 @@ import argparse
 import numpy as np
 from tqdm.auto import tqdm
 
-from gon.atomic import atomic_write
 from gon.cli.infer import add_data_arguments, add_model_argument, load_images, load_model, note, output_path, positive
+from gon.storage.atomic import atomic_write
 
 
 def add_parser(commands) -> None:

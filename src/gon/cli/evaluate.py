@@ -11,8 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
-from gon.atomic import write_text
 from gon.cli import seed
+from gon.storage.atomic import write_text
 
 
 def add_parser(commands) -> None:
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
 def default_out(source: Path, dataset: str, split: str) -> Path:
     """Inside a run directory; beside a saved model or checkpoint, named after it: never inside a saved model,
     whose folder a finishing ``gon fit`` or ``gon export --overwrite`` replaces."""
-    from gon.runs import file_safe, is_saved_model
+    from gon.storage.runs import file_safe, is_saved_model
 
     name = f"evaluation-{file_safe(dataset)}-{split}.json"
     if source.is_dir() and not is_saved_model(source):

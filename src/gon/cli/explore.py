@@ -19,7 +19,7 @@ import socket
 import sys
 
 from gon.cli.infer import add_data_arguments, add_model_argument, ensure_latent_gaussian, load_images, load_model, note
-from gon.errors import GonError, Stopped
+from gon.core.errors import GonError, Stopped
 
 DEFAULT_PORT = 7860  # Gradio's; the next free one is taken when it is busy and --port is not given
 MAX_EXAMPLES = 256

@@ -11,8 +11,8 @@ import argparse
 from pathlib import Path
 
 from gon.cli.infer import add_data_arguments, add_model_argument, ensure_latent_gaussian, load_model, note, positive
-from gon.errors import GonError
-from gon.runs import is_saved_model
+from gon.core.errors import GonError
+from gon.storage.runs import is_saved_model
 
 
 def add_parser(commands) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gon.config import FitConfig, fit_options, read_yaml
-from gon.errors import GonError
-from gon.registry import MODELS
-from gon.settings import Option, options_of
+from gon.core.errors import GonError
+from gon.core.settings import Option, options_of
+from gon.models.registry import MODELS
+from gon.training.config import FitConfig, fit_options, read_yaml
 
 #: model options that come from the data (gon fit sets them), so they are no flags
 DATA_OPTIONS = ("channels", "image_size", "num_images")
@@ -145,8 +145,8 @@ def check_resume(requested: dict, options: dict, saved: dict) -> None:
 def saved_run_config(given: dict) -> dict:
     """The settings a run was started with, the base for ``--resume``: RUN/config.yaml, with the model and
     its options from the checkpoint (what will really be trained); {} when neither is there."""
-    from gon.checkpointing import read_checkpoint
-    from gon.runs import default_run_dir, last_checkpoint, split_seed_of
+    from gon.storage.checkpoints import read_checkpoint
+    from gon.storage.runs import default_run_dir, last_checkpoint, split_seed_of
 
     run = (
         Path(given["out"])
@@ -165,7 +165,7 @@ def saved_run_config(given: dict) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gon.training import fit  # imports Lightning: only when training
+    from gon.training.trainer import fit  # imports Lightning: only when training
 
     fit(config_from_args(args))
     return 0

@@ -17,10 +17,10 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from gon.cli import seed
-from gon.errors import GonError, printable
-from gon.runs import split_seed_of
-from gon.settings import check_flag
-from gon.validate import torch_device
+from gon.core.errors import GonError, printable
+from gon.core.settings import check_flag
+from gon.core.validate import torch_device
+from gon.storage.runs import split_seed_of
 
 MODEL_HELP = (
     "a run directory, a saved-model directory (config.json + model.safetensors), a .ckpt checkpoint or "
@@ -57,13 +57,13 @@ def add_out_argument(p: argparse.ArgumentParser, default: str) -> None:
 
 
 def load_model(args: argparse.Namespace):
-    from gon.loading import load
+    from gon.models.loading import load
 
     return load(args.model, torch_device(args.device))
 
 
 def positive(value: int, flag: str, low: int = 1) -> int:
-    """A count given on the command line, at least ``low`` (checked by :func:`gon.settings.check_flag`)."""
+    """A count given on the command line, at least ``low`` (checked by :func:`gon.core.settings.check_flag`)."""
     return check_flag(flag, value, type=int, low=low)
 
 
@@ -85,15 +85,15 @@ def output_path(path: str, flag: str = "--out", suffixes: tuple[str, ...] = (), 
     return out
 
 
-#: the picture formats --out takes (those gon.atomic.save_picture writes)
+#: the picture formats --out takes (those gon.storage.atomic.save_picture writes)
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 #: the names a command writes into a run by default, which it may replace there
 DEFAULT_NAMES_IN_A_RUN = {"evaluation": "*evaluation-*.json", "report": "report.htm*"}
 
 
 def check_writable(out: Path, flag: str = "--out") -> None:
-    """A name the filesystem takes, with room for the temporary suffix gon.atomic adds, in a folder gon may write."""
-    from gon.atomic import temp_sibling
+    """A name the filesystem takes, with room for the temporary suffix of gon.storage.atomic, in a writable folder."""
+    from gon.storage.atomic import temp_sibling
 
     try:
         limit = os.pathconf(out.parent, "PC_NAME_MAX")
@@ -112,7 +112,7 @@ def check_writable(out: Path, flag: str = "--out") -> None:
 def check_replaceable(out: Path, flag: str, kind: str) -> None:
     """Refuse, before any work, to write over a file this command did not write: a run's or a saved model's own
     files (checkpoints, configs, weights, pictures) and any file that is not this kind of output."""
-    from gon.runs import is_gon_run, is_saved_model
+    from gon.storage.runs import is_gon_run, is_saved_model
 
     if not (out.exists() or out.is_symlink()):
         return
@@ -247,7 +247,7 @@ def ensure_latent_gaussian(
 
 def save_picture(image: Image.Image, out: Path, enlarge: bool = True) -> None:
     """Save a grid; small ones enlarged (nearest neighbour) so that their pixels can be seen."""
-    from gon.images import save_image
+    from gon.report.images import save_image
     from gon.report.pictures import save_grid
 
     save_grid(image, out) if enlarge else save_image(image, out)

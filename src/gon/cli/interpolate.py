@@ -21,8 +21,8 @@ from gon.cli.infer import (
     positive,
     save_picture,
 )
-from gon.errors import GonError
-from gon.validate import check_request
+from gon.core.errors import GonError
+from gon.core.validate import check_request
 
 
 def add_parser(commands) -> None:

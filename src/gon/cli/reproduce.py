@@ -95,7 +95,7 @@ def describe_experiments() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gon.errors import GonError
+    from gon.core.errors import GonError
     from gon.experiments import Budget, run_experiment
 
     if args.list:

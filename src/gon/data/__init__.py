@@ -4,7 +4,7 @@ Every loader returns an :class:`ImageData`: one float32 tensor ``[N, C, H, W]`` 
 already at the requested size, so training indexes memory instead of decoding files per item.
 Raw files are looked for locally first (``data_dir``, the system dataset directories, the cache)
 and downloaded into the cache only as a last resort (:mod:`gon.data.download`); problems the user
-can fix raise :class:`~gon.errors.GonError` with a one-line message that names the file, option or
+can fix raise :class:`~gon.core.errors.GonError` with a one-line message that names the file, option or
 dataset. One module per file format: :mod:`~gon.data.idx` (MNIST, Fashion-MNIST),
 :mod:`~gon.data.norb` (SmallNORB), :mod:`~gon.data.coil` (COIL-20), :mod:`~gon.data.cifar`,
 :mod:`~gon.data.celeba`, :mod:`~gon.data.lsun` (LSUN Bedroom, ``lmdb:PATH``), :mod:`~gon.data.folder`.
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gon.core.errors import GonError
 from gon.data.audio import DEFAULT_AUDIO_SECONDS, DEFAULT_SAMPLE_RATE, load_audio
 from gon.data.base import ImageData, ImageDataset, fit
 from gon.data.celeba import CELEBA
@@ -27,9 +28,8 @@ from gon.data.folder import load_folder
 from gon.data.idx import FASHION_MNIST, MNIST, read_idx
 from gon.data.lsun import LSUN_BEDROOM, load_lmdb
 from gon.data.norb import SMALLNORB, read_norb
+from gon.data.subsets import Choice
 from gon.data.volume import load_volumes
-from gon.errors import GonError
-from gon.subsets import Choice
 
 SOURCES: dict[str, Source] = {
     s.name: s for s in (FASHION_MNIST, MNIST, SMALLNORB, COIL20, CIFAR10, CELEBA, LSUN_BEDROOM)
@@ -90,7 +90,7 @@ def load_dataset(
     ``resize`` is "resize" (bilinear, antialiased when shrinking) or "pad" (zero-pad centred,
     growing only); folders are always resized with Pillow. ``test_fraction`` and ``seed`` pick a
     folder's held-out test images; ``limit`` keeps N images of the split drawn at random with
-    ``limit_seed`` (default: ``seed``), stratified by class where there are classes (:class:`gon.subsets.Choice`),
+    ``limit_seed`` (default: ``seed``), stratified by class where there are classes (:class:`gon.data.subsets.Choice`),
     for every kind of dataset; readers that can count first (file names, keys) decode only the chosen images.
     ``audio:PATH`` (WAV files at ``sample_rate``, ``audio_seconds`` long: [N, 1, L], :mod:`gon.data.audio`) and
     ``volume:PATH`` (.npy grids, resized to ``image_size``^3 when given: [N, 1, D, H, W], :mod:`gon.data.volume`)

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gon.atomic import atomic_write
+from gon.core.errors import GonError
 from gon.data.base import ImageData
 from gon.data.splits import chosen_files
-from gon.errors import GonError
-from gon.subsets import Choice
+from gon.data.subsets import Choice
+from gon.storage.atomic import atomic_write
 
 MAX_SAMPLE_RATE = 384_000  # Hz: the highest rate audio hardware records at
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from gon.errors import GonError
+from gon.core.errors import GonError
 
 
 @dataclass
@@ -25,7 +25,7 @@ class ImageData:
         return self.images.shape[0]
 
     def select(self, indices: torch.Tensor) -> ImageData:
-        """The images at ``indices`` (with their labels and paths), e.g. a :func:`gon.subsets.choose`."""
+        """The images at ``indices`` (with their labels and paths), e.g. a :func:`gon.data.subsets.choose`."""
         indices = torch.as_tensor(indices, dtype=torch.int64)
         return ImageData(
             self.images[indices],
@@ -38,7 +38,7 @@ class ImageData:
 
     def subset(self, k: int | None, seed: int = 0) -> ImageData:
         """k images drawn at random with ``seed``, stratified by class when labelled (all of them when k is None)."""
-        from gon.subsets import choose
+        from gon.data.subsets import choose
 
         return self if k is None or k >= len(self) else self.select(choose(len(self), k, seed, self.labels))
 

@@ -12,10 +12,10 @@ import re
 import zipfile
 from pathlib import Path
 
+from gon.core.errors import GonError
 from gon.data.download import Source
 from gon.data.encoded import MAX_ENCODED_BYTES, decode_all
-from gon.errors import GonError
-from gon.subsets import Choice
+from gon.data.subsets import Choice
 
 _FOLDER, _ZIP, _PARTITION = "img_align_celeba", "img_align_celeba.zip", "list_eval_partition.txt"
 _SPLITS = {"train": "0", "test": "2"}

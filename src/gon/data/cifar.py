@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gon.core.errors import GonError
 from gon.data.download import Source, chosen_arrays, download
-from gon.errors import GonError
-from gon.subsets import Choice
+from gon.data.subsets import Choice
 
 CIFAR_DIR = "cifar-10-batches-py"
 CIFAR_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gon.core.errors import GonError
 from gon.data.download import Source, download
 from gon.data.encoded import decode
-from gon.errors import GonError
-from gon.subsets import Choice
+from gon.data.subsets import Choice
 
 _ZIP, _FOLDER = "coil-20-proc.zip", "coil-20-proc"
 _URL = "https://www.cs.columbia.edu/CAVE/databases/SLAM_coil-20_coil-100/coil-20/coil-20-proc.zip"

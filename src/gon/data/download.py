@@ -21,15 +21,15 @@ from urllib.request import urlopen  # module attribute, so tests can monkeypatch
 import numpy as np
 import torch
 
-from gon.errors import GonError
-from gon.subsets import Choice
+from gon.core.errors import GonError
+from gon.data.subsets import Choice
 
 # Searched (as DIR/<name>) after data_dir and before the cache; tests replace it to simulate "not installed".
 SYSTEM_DATA_DIRS: tuple[Path, ...] = (Path("/usr/share/datasets"),)
 DOWNLOAD_TIMEOUT_S = 15
 
 # (root, split, choice, size) -> (uint8 images [N, C, H, W], labels [N] or None, int64 index [N] of each image in
-# its split); size None: the native size. ``choice`` (a seeded, stratified :class:`gon.subsets.Choice`) is applied
+# its split); size None: the native size. ``choice`` (a seeded, stratified :class:`gon.data.subsets.Choice`) is applied
 # before decoding where the reader can count first (file names, keys). Readers of fixed-size arrays return their
 # native size (load_dataset resizes them); readers of encoded images decode straight to ``size`` so that big images
 # never sit in memory.

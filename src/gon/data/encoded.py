@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-import gon.validate
+import gon.core.validate
+from gon.core.errors import GonError
 from gon.data.folder import GRAY_MODES, deep_gray, open_image
-from gon.errors import GonError
 
 BYTES_PER_VALUE = 5  # uint8 while decoding + float32 once loaded
 MAX_ENCODED_BYTES = 64 << 20  # no picture of these datasets is close; a bigger one is corrupt or hostile
@@ -25,8 +25,8 @@ MAX_ENCODED_BYTES = 64 << 20  # no picture of these datasets is close; a bigger 
 def check_split_fits(count: int, channels: int, size: int, name: str) -> None:
     """Refuse, before decoding anything, a split that would not fit in memory; say how to make it fit."""
     per_image = channels * size * size * BYTES_PER_VALUE
-    fits = max(1, gon.validate.available_memory() // per_image)
-    gon.validate.check_memory(
+    fits = max(1, gon.core.validate.available_memory() // per_image)
+    gon.core.validate.check_memory(
         count * per_image,
         f"{name}: {count} images at {size}x{size}",
         f"pass --limit-train (at most about {fits}) or a smaller --image-size",

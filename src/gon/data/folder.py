@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gon.core.errors import GonError
 from gon.data.base import ImageData
 from gon.data.splits import held_out_split
-from gon.errors import GonError
-from gon.subsets import Choice
+from gon.data.subsets import Choice
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})  # Pillow modes without colour

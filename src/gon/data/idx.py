@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gon.core.errors import GonError
 from gon.data.download import Source, chosen_arrays
-from gon.errors import GonError
-from gon.subsets import Choice
+from gon.data.subsets import Choice
 
 MAX_IDX_BYTES = 1 << 32  # no real IDX file is this big; a header claiming more is corrupt or hostile
 

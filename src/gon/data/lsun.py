@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gon.core.errors import GonError
 from gon.data.base import ImageData
 from gon.data.download import Source
 from gon.data.encoded import decode_all, is_rgb
 from gon.data.splits import held_out
-from gon.errors import GonError
-from gon.subsets import Choice
+from gon.data.subsets import Choice
 
 METADATA_KEYS = {b"length", b"__len__", b"__keys__"}
 

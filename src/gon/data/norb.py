@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gon.core.errors import GonError
 from gon.data.download import Source, chosen_arrays
 from gon.data.idx import open_maybe_gzipped, read_payload
-from gon.errors import GonError
-from gon.subsets import Choice
+from gon.data.subsets import Choice
 
 MAX_NORB_BYTES = 1 << 31  # the biggest real file (training-dat) holds 448 MB
 _TYPES = {

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from gon.errors import GonError
-from gon.subsets import Choice
+from gon.core.errors import GonError
+from gon.data.subsets import Choice
 
 
 def held_out(names: list[bytes], test_fraction: float, seed: int) -> set[int]:

@@ -14,10 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gon.core.errors import GonError
 from gon.data.base import ImageData
 from gon.data.splits import chosen_files
-from gon.errors import GonError
-from gon.subsets import Choice
+from gon.data.subsets import Choice
 
 MAX_VOLUME_BYTES = 1 << 29  # a .npy grid of more than 512 MiB is not one training example
 SDF_TRUNCATION = 0.1  # signed distances beyond +-this are clipped to 0 or 1

@@ -17,8 +17,7 @@ from typing import Any
 
 import torch
 
-from gon.atomic import write_text
-from gon.errors import GonError
+from gon.core.errors import GonError
 from gon.experiments.common import Budget
 from gon.experiments.convergence import convergence
 from gon.experiments.output import SETTINGS, open_results
@@ -26,6 +25,7 @@ from gon.experiments.qualitative import fig4, fig9a, fig9b, slerp, superres
 from gon.experiments.reconstruction import activations, capacity, generalisation, origin, steps, table1
 from gon.experiments.tasks import classifier, conversion
 from gon.experiments.variational import table2
+from gon.storage.atomic import write_text
 
 
 @dataclass(frozen=True)

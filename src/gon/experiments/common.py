@@ -21,15 +21,15 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from gon.core.errors import GonError
+from gon.core.settings import check
+from gon.core.validate import torch_device
 from gon.data import ImageData, load_dataset
-from gon.errors import GonError
-from gon.loop import shuffled_batches, train_loop, training_step
 from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel
-from gon.registry import build
-from gon.settings import check
-from gon.threads import ThreadTuner, log_line
-from gon.validate import torch_device
+from gon.models.registry import build
+from gon.training.loop import shuffled_batches, train_loop, training_step
+from gon.training.threads import ThreadTuner, log_line
 
 CURVE_IMAGES = 512  # fixed train / test images evaluated at intervals for learning curves
 
@@ -54,7 +54,7 @@ class Budget:
     device: str = "cpu"
     threads: int | None = None  # torch intra-op threads; 1 is much faster on a CPU shared with other jobs
     jobs: int = 1  # (row, seed) runs trained at once, each in its own process
-    cuda_graphs: bool = True  # on a CUDA device: each training step replayed as a CUDA graph (gon.graphs)
+    cuda_graphs: bool = True  # on a CUDA device: each training step replayed as a CUDA graph (gon.training.graphs)
     progress: bool = True
 
     def __post_init__(self):
@@ -159,11 +159,13 @@ def train(
     """
     model.train()
     log = bar.write if bar is not None else log_line
-    step = training_step(model, budget.lr, budget.device, budget.cuda_graphs, log)  # gon.loop: eager or graphed
+    step = training_step(
+        model, budget.lr, budget.device, budget.cuda_graphs, log
+    )  # gon.training.loop: eager or graphed
     batches = shuffled_batches(
         data.images, data.labels, budget.batch_size, torch.Generator().manual_seed(seed), budget.device
     )
-    # no --threads on a CPU: the fastest thread count, timed on these steps (gon.threads)
+    # no --threads on a CPU: the fastest thread count, timed on these steps (gon.training.threads)
     tuner = ThreadTuner(log=log) if budget.auto_threads else None
 
     def after(done: int, seconds: float) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from gon.atomic import save_figure
+from gon.storage.atomic import save_figure
 
 
 def _subplots(*args, **kwargs):

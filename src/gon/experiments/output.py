@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from gon.atomic import stale_siblings
-from gon.errors import GonError
-from gon.runs import claim
-from gon.validate import read_json_capped
+from gon.core.errors import GonError
+from gon.core.validate import read_json_capped
+from gon.storage.atomic import stale_siblings
+from gon.storage.runs import claim
 
 SETTINGS = "settings.json"
 

@@ -12,7 +12,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from gon.atomic import write_text
+from gon.storage.atomic import write_text
 
 
 def write_csv(records: list[dict[str, Any]], path: Path) -> Path:

@@ -21,10 +21,10 @@ import gradio as gr
 import pandas as pd
 import torch
 
-from gon.errors import GonError
+from gon.core.errors import GonError
 from gon.explore.media import medium_for
 from gon.explore.session import MAX_SAMPLES, MAX_STEPS, Explorer
-from gon.images import upscale
+from gon.report.images import upscale
 from gon.sampling import is_variational
 
 #: the page's own CSS: pictures of a few pixels stay crisp when the browser scales them

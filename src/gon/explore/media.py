@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from gon.errors import GonError
+from gon.core.errors import GonError
 from gon.explore.session import MAX_RENDER_CELLS, whole_number
-from gon.images import make_grid
+from gon.report.images import make_grid
 
 #: pictures smaller than this (in pixels, per side) are enlarged by nearest neighbour so that the
 #: pixels a model sees stay crisp instead of being blurred by the browser
@@ -88,7 +88,7 @@ class Medium:
         return self.picture(x, side=side)
 
     def picture(self, x: Tensor, nrow: int | None = None, side: int = DISPLAY_SIDE) -> Image.Image:
-        """Signals [N, C, *grid] as one picture (gon.images.make_grid), enlarged by nearest neighbour when small."""
+        """Signals [N, C, *grid] as one picture (gon.report.images.make_grid), nearest-neighbour enlarged when small."""
         grid = make_grid(x, nrow=nrow, padding=2 if len(x) > 1 else 0)
         scale = max(1, side // max(1, min(grid.size)))
         if len(x) > 1:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from gon.errors import GonError
+from gon.core.errors import GonError
 from gon.sampling import decode, encode_images, eval_mode, model_device, sample, slerp
 
 #: the most grid cells an implicit model renders on the page (1024x1024 pixels, 101^3 voxels, 2 min of 8 kHz

@@ -6,8 +6,8 @@ gon.models.implicit         ImplicitGON (Sec. 3.4): a SIREN over coordinates of 
 gon.models.baselines        AutoEncoder, TiedAutoEncoder, GLO, VAE on the same decoders (Tables 1-2)
 gon.models.generalisations  ClassifierGON and modality conversion (Sec. 3.5 "GON generalisations")
 
-Models know nothing of names, files or runs: :mod:`gon.pretrained` saves and rebuilds a known
-class, :mod:`gon.registry` maps ``--model`` names to classes.
+Models know nothing of names, files or runs: :mod:`gon.models.pretrained` saves and rebuilds a known
+class, :mod:`gon.models.registry` maps ``--model`` names to classes.
 """
 
 from gon.models.baselines import GLO, VAE, AutoEncoder, MLPAutoEncoder, TiedAutoEncoder

@@ -21,12 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gon.core.settings import Info
 from gon.models.core import ConvModel, GradientOriginModel, per_image_sse
 from gon.models.variational import VariationalGON
 from gon.nets import make_activation
 from gon.nets.conv import _norm as make_norm
 from gon.origin import sum_squared_error
-from gon.settings import Info
 
 
 class AutoEncoder(ConvModel):

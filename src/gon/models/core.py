@@ -5,7 +5,7 @@ Every model has ``encode(x) -> z``, ``decode(z) -> x_hat``, ``reconstruct(x)``, 
 training objective) and ``loss_terms(x)`` (its named parts). Latents come from :mod:`gon.origin`; a model
 only says how to decode and what its inner and outer losses are.
 
-A model's constructor is its settings schema (:func:`gon.settings.options_of`): each option is written once,
+A model's constructor is its settings schema (:func:`gon.core.settings.options_of`): each option is written once,
 in the class that introduces it. A constructor ending in ``**options`` takes its base class's options too, so
 ``GON`` writes none, and ``ClassifierGON(latent_dim=32, num_classes=10, recon_weight=1.0, **options)`` only
 its own; every value is checked against the schema before the constructor runs (an ``OptionError``, which is a
@@ -19,10 +19,10 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from gon.core.settings import Info, check_options, extend_signature, options_of
+from gon.models.pretrained import PretrainedMixin
 from gon.nets import ACTIVATIONS, NORMS, ConvDecoder, ConvEncoder
 from gon.origin import FirstGradient, Origin, sum_squared_error
-from gon.pretrained import PretrainedMixin
-from gon.settings import Info, check_options, extend_signature, options_of
 
 #: the conv decoders' default training size: 28x28 data is grown to 32x32, as in the paper
 CONV_MIN_IMAGE_SIZE = 32
@@ -40,12 +40,12 @@ class GradientOriginModel(PretrainedMixin, nn.Module):
 
     Subclasses define ``decode`` (and may override ``inner_loss`` and ``loss_terms``). The
     constructor's arguments, checked against the class's options, are recorded in ``self.config`` so a
-    model can be rebuilt from JSON (``gon.pretrained``).
+    model can be rebuilt from JSON (``gon.models.pretrained``).
     """
 
     #: extra batch fields ``loss_terms`` takes as keywords, besides the images (GLO: index, classifiers: label)
     batch_fields: tuple[str, ...] = ()
-    #: smaller data is grown to this size unless a size is asked for (:func:`gon.registry.image_size`)
+    #: smaller data is grown to this size unless a size is asked for (:func:`gon.models.registry.image_size`)
     min_image_size: int = 1
     #: whether ``decode(z, size=(H, W))`` renders at any resolution (an implicit model)
     renders_any_size: bool = False
@@ -53,7 +53,7 @@ class GradientOriginModel(PretrainedMixin, nn.Module):
     any_grid: bool = False
     #: whether ``encode`` is the gradient at the origin; False (an encoder network, GLO's codes): no origin options
     gradient_encoder: bool = True
-    #: help, choices and bounds of the constructor's options (:func:`gon.settings.options_of`; subclasses add theirs)
+    #: help, choices and bounds of the constructor's options (:func:`gon.core.settings.options_of`; subclasses add)
     OPTION_INFO = {"latent_dim": Info("latent size", low=1), **Origin.OPTION_INFO}
 
     def __init_subclass__(cls, **kwargs):

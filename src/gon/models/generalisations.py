@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gon.core.settings import Info
 from gon.models.baselines import AutoEncoder
 from gon.models.core import GON, per_image_sse
 from gon.origin import sum_squared_error
-from gon.settings import Info
 
 #: source signals of modality conversion, by name (see :func:`degrade`)
 SOURCES = ("mask", "downsample")

@@ -7,10 +7,10 @@ import warnings
 import torch
 from torch import Tensor
 
+from gon.core.settings import Info
 from gon.models.core import GradientOriginModel
 from gon.nets import Siren, coordinate_grid
 from gon.origin import FirstGradient, shared_origin_gradient, sum_squared_error
-from gon.settings import Info
 
 MAX_LAYERS = 256  # a SIREN's depth: each layer is a module object, built before any memory check can help
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import yaml
 
-from gon.atomic import write_text
-from gon.errors import GonError, printable
-from gon.lock import holder_of, run_lock
+from gon.core.errors import GonError, printable
 from gon.report.plots import plot_loss_curves
-from gon.runs import read_metrics
+from gon.storage.atomic import write_text
+from gon.storage.lock import holder_of, run_lock
+from gon.storage.runs import read_metrics
 
 MAX_TABLE_ROWS = 20  # test evaluations listed (evenly spaced, the last always in)
 MAX_PICTURE_STEPS = 8  # steps shown from pictures/ (evenly spaced, first and last always in)

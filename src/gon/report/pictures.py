@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from gon.images import as_pictures, labelled, make_grid, pairs_grid, rows_grid, save_image, side_by_side, upscale
+from gon.report.images import as_pictures, labelled, make_grid, pairs_grid, rows_grid, save_image, side_by_side, upscale
 from gon.report.plots import plot_latent_histogram, plot_loss_curves
 from gon.report.signals import signal_pictures
 from gon.sampling import (

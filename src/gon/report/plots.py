@@ -15,8 +15,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
-from gon.atomic import save_figure
 from gon.sampling import latent_normality
+from gon.storage.atomic import save_figure
 
 DPI = 100
 
@@ -40,7 +40,7 @@ def plot_loss_curves(
 ) -> Path | None:
     """Train and test loss by step (one panel), test per-pixel MSE, and any other train terms.
 
-    ``rows`` are a run's logged metrics (``gon.runs.read_metrics``); ``validation_note`` says which
+    ``rows`` are a run's logged metrics (``gon.storage.runs.read_metrics``); ``validation_note`` says which
     images the test figures were measured on (e.g. "1,000 of 10,000 test images"). Returns None when
     nothing has been logged yet.
     """

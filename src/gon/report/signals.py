@@ -1,4 +1,4 @@
-"""Pictures and sounds of 1-D and 3-D signals, beside the grids every model gets (gon.images.as_pictures).
+"""Pictures and sounds of 1-D and 3-D signals, beside the grids every model gets (gon.report.images.as_pictures).
 
 audio_figure        waveforms and spectrograms of clips, one row per clip, one column pair per version
 write_wavs          clips as 16-bit WAV files
@@ -17,10 +17,10 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from gon.atomic import save_figure
+from gon.core.errors import GonError
 from gon.data.audio import waveform, write_wav
-from gon.errors import GonError
-from gon.images import as_pictures, labelled, make_grid
+from gon.report.images import as_pictures, labelled, make_grid, pairs_grid, save_image, upscale
+from gon.storage.atomic import save_figure
 
 MAX_ROWS = 4  # clips or volumes in one figure
 
@@ -128,7 +128,6 @@ def signal_pictures(model, run: Path, test: Tensor, sample_rate: int | None) -> 
     """The final pictures a 1-D or 3-D model adds to a run: audio.png and audio/*.wav (originals,
     reconstructions and, for an implicit model, a 4x super-resolved render), or isosurfaces.png and
     slices.png (with a 2x render)."""
-    from gon.report.pictures import save_grid
     from gon.sampling import eval_mode, model_device
 
     clips = test[:MAX_ROWS]
@@ -154,7 +153,7 @@ def signal_pictures(model, run: Path, test: Tensor, sample_rate: int | None) -> 
         h, w = clips.shape[-2:]
         title = "depth slices (columns, front to back) of test volumes and their reconstructions"
         grid = labelled(slice_grid(torch.cat([clips[:2], recon[:2]])), title, (h + 2, w + 2), rows=SLICE_ROWS)
-        save_grid(grid, run / "slices.png")
+        save_image(grid, run / "slices.png")
 
 
 def trained_rate(model) -> int:
@@ -193,8 +192,6 @@ def render_signals(model, inputs: Tensor, size: tuple[int, ...], out: Path, rate
     usual baseline (band-limited resampling, trilinear). Audio: ``out`` is the waveform and spectrogram figure,
     with the sounds in OUT_STEM/; volumes: ``out`` is a grid of slices (baseline, render), with the isosurfaces in
     OUT_STEM-isosurface.png. Returns the files written."""
-    from gon.images import pairs_grid, upscale
-    from gon.report.pictures import save_grid
     from gon.sampling import render
 
     rendered = render(model, inputs, size)
@@ -210,5 +207,5 @@ def render_signals(model, inputs: Tensor, size: tuple[int, ...], out: Path, rate
         )
         cell = as_pictures(rendered[:1]).shape[-2:]
         grid = pairs_grid(baseline, rendered, pairs_per_row=2)
-        save_grid(labelled(grid, title, (cell[0] + 2, cell[1] + 2), columns=["trilinear", "render"]), out)
+        save_image(labelled(grid, title, (cell[0] + 2, cell[1] + 2), columns=["trilinear", "render"]), out)
     return [out, *save_signal_extras(out, versions)]

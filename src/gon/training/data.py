@@ -6,8 +6,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from gon.config import FitConfig
 from gon.data import ImageDataset, load_dataset
+from gon.training.config import FitConfig
 
 PICTURE_IMAGES = 32  # test images in the reconstruction grids (a seeded, class-stratified choice)
 

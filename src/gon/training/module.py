@@ -9,17 +9,18 @@ from typing import Any
 
 import lightning as L
 
-from gon.graphed_training import GraphedTraining
-from gon.graphs import TrainingAdam
-from gon.loop import loss_arguments
 from gon.models import per_image_sse
-from gon.registry import build
+from gon.models.registry import build
+from gon.training.graphed_training import GraphedTraining
+from gon.training.graphs import TrainingAdam
+from gon.training.loop import loss_arguments
 
 
 class GonModule(L.LightningModule):
     """Trains any gon model on its own ``loss_terms`` through the one training step; evaluates test reconstructions.
 
-    Every step is :class:`gon.graphs.GraphedStep` under Lightning's manual optimisation (:mod:`gon.graphed_training`):
+    Every step is :class:`gon.training.graphs.GraphedStep` under Lightning's manual optimisation
+    (:mod:`gon.training.graphed_training`):
     cuda_graphs: on a single CUDA device, replayed as one CUDA graph; elsewhere, and with False, eager.
     weight_decay, adam_eps: Adam's L2 penalty and epsilon, as the Lightning fork of the original code exposes them.
     """

@@ -14,16 +14,16 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from tqdm.auto import tqdm
 
-from gon.atomic import write_text
-from gon.config import FitConfig
-from gon.errors import GonError
-from gon.loading import TRAINING_DATA_KEYS
+from gon.core.errors import GonError
 from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel
+from gon.models.loading import TRAINING_DATA_KEYS
 from gon.report import final_pictures, interval_pictures, reconstruction_grid, save_grid, write_report
 from gon.report.pictures import INTERVAL_FIT_IMAGES
-from gon.runs import Replacement, read_metrics, write_metrics_csv
 from gon.sampling import GAUSSIAN_FIT_IMAGES, LatentGaussian, encode_images
+from gon.storage.atomic import write_text
+from gon.storage.runs import Replacement, read_metrics, write_metrics_csv
+from gon.training.config import FitConfig
 from gon.training.data import GonDataModule, describe_images
 
 

@@ -12,7 +12,7 @@ step on an H100 is idle), so M members stacked along a new leading dimension sho
 - each member keeps its own batch (its own data order) and its own random numbers: whatever its step draws (an
   implicit GON's pixel subsets, a variational model's posterior draw) is drawn outside ``vmap`` from that
   member's generators, as its separate run would draw it; ``vmap`` itself draws nothing (it refuses to);
-- the step is a :class:`gon.graphs.GraphedStep`: one CUDA graph on a GPU, eager elsewhere.
+- the step is a :class:`gon.training.graphs.GraphedStep`: one CUDA graph on a GPU, eager elsewhere.
 
 Equal to the separate runs up to float rounding (the stacked convolutions sum in another order):
 tests/test_ensemble.py checks weights, Adam's state and losses of every Table 1 and Table 2 row that stacks.
@@ -28,9 +28,9 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from gon.graphs import GraphedStep, log_line, step_inputs
-from gon.loop import Batch, loss_arguments
 from gon.origin import functional_gradients
+from gon.training.graphs import GraphedStep, log_line, step_inputs
+from gon.training.loop import Batch, loss_arguments
 
 MEMBER = "member:"  # prefix of the per-member loss terms among the stacked step's outputs
 ADAM_MOMENTS = ("exp_avg", "exp_avg_sq")
@@ -155,7 +155,7 @@ class EnsembleStep:
 
     models: M models of one row (same class, options and shapes), differing in their seed.
     optimizers: each member's Adam over ``model.parameters()`` (one parameter group, as
-        :func:`gon.loop.training_step` builds it), possibly resumed: the stacked Adam starts from their states,
+        :func:`gon.training.loop.training_step` builds it), possibly resumed: the stacked Adam starts from their states,
         which must be at the same step.
     random: each member's generators (:class:`MemberRandom`), the states its separate run would have; needed
         only where a step draws (:func:`member_inputs`); by default each member starts from the global ones now.
@@ -215,7 +215,7 @@ class EnsembleStep:
                 raise ValueError("ensemble members with AMSGrad are not supported")
 
     def _stacked_adam(self, capturable: bool) -> torch.optim.Adam:
-        from gon.graphs import TrainingAdam
+        from gon.training.graphs import TrainingAdam
 
         settings = {k: v for k, v in _group_settings(self.optimizers[0]).items() if k != "capturable"}
         adam = TrainingAdam(self.stacked.weights.parameters(), capturable=capturable, **settings)

@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from gon.checkpointing import checkpoint_step
-from gon.errors import GonError, Stopped
+from gon.core.errors import GonError, Stopped
+from gon.storage.checkpoints import checkpoint_step
 
 
 class NonFiniteLossError(GonError):

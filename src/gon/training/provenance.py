@@ -72,7 +72,7 @@ def record_session(run: Path) -> dict[str, object]:
     except (ValueError, KeyError, TypeError):
         sessions = []  # a damaged record is replaced, not a reason to refuse training
     session = {"started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), **provenance()}
-    from gon.atomic import write_text
+    from gon.storage.atomic import write_text
 
     write_text(path, json.dumps({"sessions": [*sessions, session]}, indent=2) + "\n")
     return session

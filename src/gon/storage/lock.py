@@ -17,7 +17,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from gon.errors import GonError
+from gon.core.errors import GonError
 
 LOCK_NAME = "gon.lock"
 _held: dict[Path, tuple[int, int]] = {}  # directory -> (fd, depth) held by this process

@@ -1,6 +1,7 @@
 """Crash-safe checkpoint files: atomic writes, loads that never run pickled code, pre-flight checks.
 
-A checkpoint is written with :func:`gon.atomic.atomic_write`: a process killed at any moment leaves
+A checkpoint is written with :func:`gon.storage.atomic.atomic_write` (Lightning writes through
+:class:`gon.training.checkpoint_io.AtomicCheckpointIO`): a process killed at any moment leaves
 the previous checkpoint or the new one, never a truncated file; a killed writer leaves at most a
 ``.NAME.*.tmp`` file, removed at the next start.
 
@@ -20,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.fabric.plugins import TorchCheckpointIO
 
-from gon.atomic import TEMP_SUFFIX, atomic_write, rust_readable  # noqa: F401 (TEMP_SUFFIX: re-exported for its users)
-from gon.errors import GonError
+from gon.core.errors import GonError
+from gon.storage.atomic import TEMP_SUFFIX, atomic_write, rust_readable  # noqa: F401 (TEMP_SUFFIX: re-exported for its users)
 
 MIN_FREE_MARGIN = 64 << 20  # bytes for pictures, logs, the report and the saved model
 
@@ -74,22 +74,6 @@ def checkpoint_step(path: str | Path) -> int | None:
         return int(read_checkpoint(path).get("global_step", 0))
     except (GonError, TypeError, ValueError):
         return None
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint IO with atomic, fsynced writes and weights-only loads (pass as a Trainer plugin)."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
-        if storage_options is not None:
-            raise TypeError(f"{type(self).__name__} does not take storage_options")
-        save_checkpoint(checkpoint, path)
-
-    def load_checkpoint(self, path, map_location: Any = "cpu", weights_only: bool | None = None) -> dict[str, Any]:
-        # weights_only is always True here, whatever the caller asks: checkpoints may come from anyone.
-        return read_checkpoint(path, map_location if map_location is not None else "cpu")
-
-    def remove_checkpoint(self, path) -> None:
-        Path(path).unlink(missing_ok=True)
 
 
 def remove_stale_temp_files(folder: Path) -> list[Path]:

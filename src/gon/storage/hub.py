@@ -1,6 +1,6 @@
 """The Hugging Face Hub (``pip install 'gon[hub]'``): push a saved model with its model card, pull one by repo id.
 
-A Hub repository of gon holds exactly a saved-model directory (:mod:`gon.pretrained`: config.json with the
+A Hub repository of gon holds exactly a saved-model directory (:mod:`gon.models.pretrained`: config.json with the
 checksums, model.safetensors, latents.safetensors) and a generated README.md. Pulling downloads those four files
 and nothing else (no pickle can arrive), then loads them by the local code, which checks every checksum: a hostile
 repo is treated like a hostile folder.
@@ -21,9 +21,11 @@ from typing import Any
 
 import torch
 
-from gon.errors import GonError
-from gon.pretrained import CONFIG, LATENTS, WEIGHTS, save_pretrained
-from gon.validate import read_json_capped
+from gon.core.errors import GonError
+from gon.core.validate import read_json_capped
+from gon.storage.runs import SAVED_MODEL_CONFIG as CONFIG
+from gon.storage.runs import SAVED_MODEL_LATENTS as LATENTS
+from gon.storage.runs import SAVED_MODEL_WEIGHTS as WEIGHTS
 
 SCHEME = "hf://"
 CARD = "README.md"
@@ -175,7 +177,7 @@ def save_for_hub(
 ) -> Path:
     """Write what a Hub repository of ``model`` holds into ``directory``: the saved model and its README.md card."""
     directory = Path(directory)
-    save_pretrained(model, directory)
+    model.save_pretrained(directory)
     model_card(model, run, license, repo_id).save(directory / CARD)
     return directory
 

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from gon.atomic import save_picture
+from gon.storage.atomic import save_picture
 
 WAVE_HEIGHT, WAVE_WIDTH = 48, 192  # a waveform's picture in a grid
 VOLUME_SLICES = 4  # depth slices of a volume's picture in a grid

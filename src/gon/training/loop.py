@@ -1,10 +1,10 @@
 """One training step and one plain training loop, shared by every way gon trains a model.
 
-The step is :class:`gon.graphs.GraphedStep` (a batch's loss terms from the model's own ``loss_terms``,
+The step is :class:`gon.training.graphs.GraphedStep` (a batch's loss terms from the model's own ``loss_terms``,
 backward, Adam's update; one CUDA graph on a GPU): :func:`training_step` builds it for a model and
 feeds it a batch. :func:`train_loop` is the plain loop over in-memory tensors that ``gon reproduce``
 (experiments) and ``gon bench`` (quality, fit overhead, timed steps) share; ``gon fit`` runs the same
-GraphedStep on every device, inside Lightning's manual optimisation (gon.graphed_training).
+GraphedStep on every device, inside Lightning's manual optimisation (gon.training.graphed_training).
 
 A batch is a dict of tensors: ``x`` the images [B, C, H, W], and the fields some losses need:
 ``index`` (the images' positions in the training set: GLO's codes) and ``label`` (classifiers).
@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 from torch import Tensor
 
-from gon.errors import GonError
-from gon.graphs import GraphedStep, TrainingAdam, log_line
-from gon.threads import ThreadTuner
+from gon.core.errors import GonError
+from gon.training.graphs import GraphedStep, TrainingAdam, log_line
+from gon.training.threads import ThreadTuner
 
 Batch = dict[str, Tensor | None]
 
@@ -42,7 +42,7 @@ def training_step(
     log: Callable[[str], None] | None = log_line,
 ) -> Callable[[Batch], dict[str, Tensor]]:
     """``step(batch) -> loss terms``: one Adam step of ``model`` on its training objective, through
-    :class:`gon.graphs.GraphedStep` (replayed as one CUDA graph on a GPU unless ``cuda_graphs`` is False,
+    :class:`gon.training.graphs.GraphedStep` (replayed as one CUDA graph on a GPU unless ``cuda_graphs`` is False,
     eager elsewhere), the batch's fields mapped to the loss's arguments by :func:`loss_arguments`."""
     graphs = cuda_graphs and torch.device(device).type == "cuda"
     step = GraphedStep(model, TrainingAdam(model.parameters(), lr=lr, capturable=graphs), graphs, log=log)
@@ -78,7 +78,7 @@ def train_loop(
 
     The training time counts fetching each batch and its step, not ``on_step(step, seconds)``, which runs
     after every step (e.g. to evaluate; returning True stops there). On a GPU, the time is synchronised
-    at the end. ``tuner`` sets the CPU thread count around each step, timing it (:mod:`gon.threads`).
+    at the end. ``tuner`` sets the CPU thread count around each step, timing it (:mod:`gon.training.threads`).
     """
     done, elapsed = 0, 0.0
     batches = iter(batches)

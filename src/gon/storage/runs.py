@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from gon.atomic import temp_sibling, write_text
-from gon.errors import GonError
-from gon.lock import LOCK_NAME, holder_of, run_lock
+from gon.core.errors import GonError
+from gon.storage.atomic import temp_sibling, write_text
+from gon.storage.lock import LOCK_NAME, holder_of, run_lock
 
 
 def default_run_dir(model: str, dataset: str) -> Path:
@@ -37,8 +37,10 @@ def last_checkpoint(run: Path) -> Path:
     return run / "checkpoints" / "last.ckpt"
 
 
-#: how a saved model's config.json says it is one (gon.pretrained writes it)
+#: how a saved model's config.json says it is one (gon.models.pretrained writes it)
 SAVED_MODEL_CONFIG, SAVED_MODEL_FORMAT = "config.json", "gon-pretrained"
+#: the other files of a saved model: its weights and (when a run saved them) its latent statistics
+SAVED_MODEL_WEIGHTS, SAVED_MODEL_LATENTS = "model.safetensors", "latents.safetensors"
 
 
 def split_seed_of(settings: dict) -> int:

@@ -1,9 +1,9 @@
 """The auto-loader: ``gon.load`` rebuilds any saved model, run or checkpoint by looking its class up by name.
 
-``gon.load(path)`` takes a saved-model directory (:mod:`gon.pretrained`), a run directory (its
+``gon.load(path)`` takes a saved-model directory (:mod:`gon.models.pretrained`), a run directory (its
 ``model/`` export; its last checkpoint when there is none or it has more steps) or a Lightning ``.ckpt``, read with
 ``torch.load(weights_only=True)``, which refuses to run pickled code, or ``hf://owner/name[@revision]``, a saved model
-on the Hugging Face Hub (:mod:`gon.hub`). It sits above the
+on the Hugging Face Hub (:mod:`gon.storage.hub`). It sits above the
 registry: the saved class name (or a checkpoint's ``--model`` name) says which class to rebuild.
 """
 
@@ -16,13 +16,13 @@ from typing import Any
 import torch
 import yaml
 
-from gon import hub
-from gon.checkpointing import read_checkpoint
-from gon.errors import GonError
-from gon.pretrained import CONFIG, construct, load_pretrained, read_config, weights_mismatch
-from gon.registry import MODELS, TASK_MODELS, model_class
-from gon.runs import last_checkpoint
-from gon.validate import check_tree, read_json_capped
+from gon.core.errors import GonError
+from gon.core.validate import check_tree, read_json_capped
+from gon.models.pretrained import CONFIG, construct, load_pretrained, read_config, weights_mismatch
+from gon.models.registry import MODELS, TASK_MODELS, model_class
+from gon.storage import hub
+from gon.storage.checkpoints import read_checkpoint
+from gon.storage.runs import last_checkpoint
 
 #: the settings of a run that say which data a model was trained on: defaults for the inference commands
 TRAINING_DATA_KEYS = ("dataset", "data_dir", "resize", "limit_train", "seed", "split_seed", "sample_rate")

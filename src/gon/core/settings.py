@@ -19,7 +19,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from gon.errors import GonError, OptionError
+from gon.core.errors import GonError, OptionError
 
 _FLOAT_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # YAML 1.1 reads "1e-4" as a string
 _INT_TEXT = re.compile(r"\s*[+-]?\d{1,4000}\s*")  # (Python reads at most 4300 digits)

@@ -1,7 +1,7 @@
 """Every trainable model by its ``--model`` name, and :func:`build`, the one way to build a model for data.
 
 Below the registry nothing knows names: a model class builds itself from keywords and saves /
-rebuilds itself with :mod:`gon.pretrained`. Above it, the auto-loader (:mod:`gon.loading`),
+rebuilds itself with :mod:`gon.models.pretrained`. Above it, the auto-loader (:mod:`gon.models.loading`),
 training, experiments, benchmarks and the CLI build every model through :func:`build`, which
 owns the rules that depend on the data: channels and image size, the minimum image size a model
 is grown to by default, one GLO code per training image.
@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from gon.errors import GonError
+from gon.core.errors import GonError
+from gon.core.settings import Option, options_of
 from gon.models import (
     GLO,
     GON,
@@ -27,8 +28,7 @@ from gon.models import (
     TiedAutoEncoder,
     VariationalGON,
 )
-from gon.pretrained import construct
-from gon.settings import Option, options_of
+from gon.models.pretrained import construct
 
 MODELS: dict[str, type[GradientOriginModel]] = {
     "gon": GON,
@@ -132,7 +132,7 @@ def options_for(name: str, data: Data | None = None, **options: Any) -> dict[str
 
 
 def schema(name: str) -> dict[str, Option]:
-    """Model ``name``'s options, from its constructor (:func:`gon.settings.options_of`); GonError if unknown."""
+    """Model ``name``'s options, from its constructor (:func:`gon.core.settings.options_of`); GonError if unknown."""
     return options_of(_registered(name))
 
 

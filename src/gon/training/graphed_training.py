@@ -1,16 +1,17 @@
-"""``gon fit``'s training step: the one step (:class:`gon.graphs.GraphedStep`) inside Lightning's manual optimisation.
+"""``gon fit``'s training step: the one step (:class:`gon.training.graphs.GraphedStep`) in Lightning's manual
+optimisation.
 
-:class:`GraphedTraining` is what :class:`gon.training.GonModule` runs per step on every device: the step (loss,
-backward, Adam's update) is a :class:`gon.graphs.GraphedStep` called through Lightning's optimiser wrapper (so
+:class:`GraphedTraining` is what :class:`gon.training.module.GonModule` runs per step on every device: the step (loss,
+backward, Adam's update) is a :class:`gon.training.graphs.GraphedStep` called through Lightning's optimiser wrapper (so
 Lightning counts the step, and checkpoints hold Adam's state as usual).
 
 - **eager** (a CPU, DDP, ``--no-cuda-graphs``): backward is Lightning's ``manual_backward`` (its hooks run:
-  the NaN guard :class:`gon.guards.StopOnNonFiniteLoss` stops before a bad step's update; under DDP the
+  the NaN guard :class:`gon.training.guards.StopOnNonFiniteLoss` stops before a bad step's update; under DDP the
   gradients are all-reduced), and each step's loss terms are logged (under DDP, their mean over processes).
 - **one replayed CUDA graph** (``--cuda-graphs``, the default on a single GPU): nothing is read off the GPU per
   step: the loss terms are summed on the device and logged as their mean every ``log_every`` steps
   (metrics.csv and the progress bar), and the non-finite-loss flag is read at the same interval and before
-  every checkpoint (:class:`gon.guards.NonFiniteLossError` then names the steps in between; a checkpoint never
+  every checkpoint (:class:`gon.training.guards.NonFiniteLossError` then names the steps in between; a checkpoint never
   holds a state after a NaN).
 """
 
@@ -19,8 +20,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gon.graphs import GraphedStep, log_line
-from gon.guards import NonFiniteLossError, describe_checkpoint
+from gon.training.graphs import GraphedStep, log_line
+from gon.training.guards import NonFiniteLossError, describe_checkpoint
 
 
 class GraphedTraining:

@@ -1,4 +1,4 @@
-"""``gon fit``'s CPU thread count: fixed by ``--threads``, or chosen by :class:`gon.threads.ThreadTuner`."""
+"""``gon fit``'s CPU thread count: fixed by ``--threads``, or chosen by :class:`gon.training.threads.ThreadTuner`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from gon.threads import ThreadTuner, log_line
+from gon.training.threads import ThreadTuner, log_line
 
 
 class ThreadChoice(Callback):

@@ -8,7 +8,7 @@ A saved model is a directory::
 
 Like diffusers' ``ModelMixin`` this is the mixin every gon model inherits: a class rebuilds
 itself with ``cls(**config)`` and knows no names. Finding the class of an unknown directory, a
-run or a checkpoint is the auto-loader's job (:func:`gon.loading.load`, above the registry).
+run or a checkpoint is the auto-loader's job (:func:`gon.models.loading.load`, above the registry).
 """
 
 from __future__ import annotations
@@ -23,15 +23,21 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_model
 
-from gon.atomic import replace_directory, rust_readable, write_text
-from gon.errors import GonError
-from gon.runs import SAVED_MODEL_CONFIG, SAVED_MODEL_FORMAT, is_saved_model
+from gon.core.errors import GonError
+from gon.core.settings import check_options, options_of, required
+from gon.core.validate import check_model_fits, read_json_capped, shown
 from gon.sampling import LatentGaussian
-from gon.settings import check_options, options_of, required
-from gon.validate import check_model_fits, read_json_capped, shown
+from gon.storage.atomic import replace_directory, rust_readable, write_text
+from gon.storage.runs import (
+    SAVED_MODEL_CONFIG,
+    SAVED_MODEL_FORMAT,
+    SAVED_MODEL_LATENTS,
+    SAVED_MODEL_WEIGHTS,
+    is_saved_model,
+)
 
 FORMAT, FORMAT_VERSION = SAVED_MODEL_FORMAT, 1
-CONFIG, WEIGHTS, LATENTS = SAVED_MODEL_CONFIG, "model.safetensors", "latents.safetensors"
+CONFIG, WEIGHTS, LATENTS = SAVED_MODEL_CONFIG, SAVED_MODEL_WEIGHTS, SAVED_MODEL_LATENTS
 
 
 class PretrainedMixin:
@@ -58,7 +64,7 @@ class PretrainedMixin:
 
         ``directory`` may name a Hugging Face Hub repository instead: ``"owner/name"`` (where no such local path
         exists) or ``"hf://owner/name@revision"``, pulled through huggingface_hub's cache (the ``hub`` extra)."""
-        from gon import hub
+        from gon.storage import hub
 
         if hub.is_hub_source(directory):
             directory = hub.download(directory)
@@ -70,8 +76,8 @@ class PretrainedMixin:
     def push_to_hub(self, repo_id: str, run: str | Path | None = None, **options: Any) -> str:
         """Upload this model and a generated model card to the Hugging Face Hub repository ``repo_id``
         (``owner/name``); ``run``: the run directory whose metrics and command the card shows. Options:
-        :func:`gon.hub.push_to_hub`'s (``revision``, ``private``, ``token``, ``license``, ``commit_message``)."""
-        from gon import hub
+        :func:`gon.storage.hub.push_to_hub`'s (revision, private, token, license, commit_message)."""
+        from gon.storage import hub
 
         return hub.push_to_hub(self, repo_id, run, **options)
 
@@ -171,7 +177,7 @@ def read_config(directory: Path) -> dict[str, Any]:
 def construct(
     cls: type, options: Any, where: Path | str, training: bool = False, weights: Path | None = None
 ) -> torch.nn.Module:
-    """``cls(**options)``, the options first checked against the class's schema (:func:`gon.settings.options_of`);
+    """``cls(**options)``, the options first checked against the class's schema (:func:`gon.core.settings.options_of`);
     a bad option is a GonError naming ``where`` it came from. ``training``: memory is checked for the weights,
     their gradients and Adam's two moments, not the weights alone. ``weights``: the file the model will be
     loaded from, which must be large enough for its parameters."""

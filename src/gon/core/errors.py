@@ -12,7 +12,7 @@ class GonError(Exception):
 
 
 class OptionError(GonError, ValueError):
-    """A bad option value (:mod:`gon.settings`): a GonError for the CLI, and the ValueError a Python caller of a
+    """A bad option value (:mod:`gon.core.settings`): a GonError for the CLI, and the ValueError a Python caller of a
     model's constructor has always caught."""
 
 
@@ -21,7 +21,7 @@ class Stopped(BaseException):
 
     A BaseException, so that it unwinds through code that catches Exception, undoing what was begun (a run
     moved aside, temporary files), and not a KeyboardInterrupt, which Lightning's ``fit`` turns into ``exit(1)``.
-    ``detail`` is None until the code that knows what was kept says so (:func:`gon.training.fit`).
+    ``detail`` is None until the code that knows what was kept says so (:func:`gon.training.trainer.fit`).
     """
 
     def __init__(self, signum: int, detail: str | None = None):

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from gon.errors import GonError
-from gon.settings import check_options, options_of
+from gon.core.errors import GonError
+from gon.core.settings import check_options, options_of
 
 if TYPE_CHECKING:
     import torch

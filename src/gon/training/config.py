@@ -1,8 +1,8 @@
 """The settings of a training run: one typed, validated record, written to RUN/config.yaml.
 
-Every setting is an :class:`gon.settings.Option` made from a :class:`FitConfig` field (its type and
+Every setting is an :class:`gon.core.settings.Option` made from a :class:`FitConfig` field (its type and
 default) and ``FIT_INFO`` (help, choices, bounds): ``gon fit``'s flags, the YAML keys and the checks
-come from there, and the model options from the model's own constructor (:func:`gon.registry.schema`).
+come from there, and the model options from the model's own constructor (:func:`gon.models.registry.schema`).
 A typo or a wrong value in a YAML config fails at once with the key named, not hours into training.
 """
 
@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gon.core.errors import GonError
+from gon.core.settings import Info, Option, check_options
+from gon.core.validate import read_yaml_capped
 from gon.data.audio import MAX_SAMPLE_RATE
-from gon.errors import GonError
-from gon.settings import Info, Option, check_options
-from gon.validate import read_yaml_capped
 
 GPU_LOG_EVERY = 50
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
@@ -65,8 +65,10 @@ class FitConfig:
     # None: every step on a CPU, every GPU_LOG_EVERY steps on a GPU (where a read per step costs ~10% of a step)
     log_every: int | None = None
     limit_train: int | None = None  # train on N images drawn with the seed, stratified by class (quick runs, tests)
-    cuda_graphs: bool = True  # on one CUDA device: each training step replayed as a CUDA graph (gon.graphs)
-    threads: int | None = None  # torch CPU threads; None: the fastest count, measured on the run's steps (gon.threads)
+    cuda_graphs: bool = True  # on one CUDA device: each training step replayed as a CUDA graph (gon.training.graphs)
+    threads: int | None = (
+        None  # torch CPU threads; None: the fastest count, measured on the run's steps (gon.training.threads)
+    )
     sample_rate: int = 8000  # audio:PATH datasets: clips resampled to this rate (Hz)
     audio_seconds: float = 1.0  # audio:PATH datasets: clips cropped or padded with silence to this length
     logger: list[str] | str = field(default_factory=lambda: ["csv"])  # csv (always kept) and/or tensorboard
@@ -85,7 +87,7 @@ class FitConfig:
             raise fit_options()["devices"].error(f"must be {DEVICES_HELP}", self.devices)
         if self.max_steps is not None and self.max_epochs is not None:
             raise GonError("give either --max-steps or --max-epochs, not both")
-        from gon.registry import schema  # imports torch: only once a config is being checked
+        from gon.models.registry import schema  # imports torch: only once a config is being checked
 
         self.model_options = check_options(
             schema(self.model), self.model_options, "model_options", owner=f"model {self.model!r}"

@@ -25,7 +25,7 @@ from typing import Any
 
 from safetensors import SafetensorError
 
-from gon.errors import GonError, printable
+from gon.core.errors import GonError, printable
 
 TEMP_SUFFIX = ".tmp"
 OLD_SUFFIX = ".old"
