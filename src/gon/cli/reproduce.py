@@ -80,6 +80,40 @@ def add_parser(commands) -> None:
         action="store_true",
         help="replace the results of an earlier gon reproduce in --out (kept until this run has finished)",
     )
+    sweep = p.add_argument_group(
+        "resumable sweeps",
+        "every (row, seed) is a unit in OUT/units/ with its own checkpoints, so a sweep survives stops and spans "
+        "machines: --resume continues it (and extends it with a larger --steps / --epochs), --shard K/N runs one "
+        "slice of it (a job array into one shared --out), --merge writes its tables",
+    )
+    sweep.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the sweep in --out: unfinished units from their last checkpoint, finished ones kept",
+    )
+    sweep.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="train only the K-th of N disjoint slices of the (row, seed) units, e.g. $SLURM_ARRAY_TASK_ID/8; "
+        "the last to finish writes the tables",
+    )
+    sweep.add_argument(
+        "--merge", action="store_true", help="train nothing: write the tables from the finished units in --out"
+    )
+    sweep.add_argument("--rows", help="only these rows, by label, comma-separated (e.g. GON,AE)")
+    sweep.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=500,
+        metavar="N",
+        help="steps between a unit's checkpoints (default 500; also at every stop and at the end)",
+    )
+    sweep.add_argument(
+        "--curve-images",
+        type=int,
+        metavar="N",
+        help="test images behind each learning-curve point (0: all; default: the preset's, else 512)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -122,9 +156,29 @@ def run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         cuda_graphs=args.cuda_graphs,
         progress=not args.no_progress,
+        resume=args.resume,
+        shard=parse_shard(args.shard),
+        merge=args.merge,
+        rows=tuple(r.strip() for r in args.rows.split(",") if r.strip()) if args.rows else None,
+        checkpoint_every=args.checkpoint_every,
+        curve_images=args.curve_images,
     )
+    if args.overwrite and (args.resume or args.shard or args.merge):
+        raise GonError("--overwrite replaces a sweep; --resume, --shard and --merge continue one: give one of them")
     run_experiment(args.experiment, budget, command=command_line(args), overwrite=args.overwrite)
     return 0
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``--shard K/N`` as (K, N), 1 <= K <= N."""
+    from gon.core.errors import GonError
+
+    if text is None:
+        return None
+    k, slash, n = text.partition("/")
+    if not slash or not k.strip().isdigit() or not n.strip().isdigit() or not 1 <= int(k) <= int(n) <= 100000:
+        raise GonError(f"--shard {text!r}: give K/N with 1 <= K <= N, e.g. 3/8")
+    return int(k), int(n)
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -146,10 +200,14 @@ def command_line(args: argparse.Namespace) -> str:
         "device",
         "threads",
         "jobs",
+        "shard",
+        "rows",
+        "curve_images",
         "out",
     ):
         if getattr(args, key) is not None:
             parts += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
     if not args.cuda_graphs:
         parts.append("--no-cuda-graphs")
+    parts += [f"--{flag}" for flag in ("resume", "merge") if getattr(args, flag)]
     return shlex.join(parts)

@@ -11,19 +11,22 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from gon.core.errors import GonError
-from gon.experiments.common import Budget
+from gon.core.validate import read_json_capped
+from gon.experiments import units
+from gon.experiments.common import Budget, Unfinished
 from gon.experiments.convergence import convergence
 from gon.experiments.output import SETTINGS, open_results
 from gon.experiments.qualitative import fig4, fig9a, fig9b, slerp, superres
 from gon.experiments.reconstruction import activations, capacity, generalisation, origin, steps, table1
 from gon.experiments.tasks import classifier, conversion
+from gon.experiments.units import first_difference
 from gon.experiments.variational import table2
 from gon.storage.atomic import write_text
 
@@ -230,7 +233,9 @@ def run_experiment(name: str, budget: Budget, command: str | None = None, overwr
     """Run experiment ``name`` at ``budget`` (its defaults filling the gaps); returns the output folder.
 
     ``command``: the command line that asked for it, recorded in OUT/settings.json. ``overwrite``: replace the
-    results of an earlier run in OUT (:mod:`gon.experiments.output`).
+    results of an earlier run in OUT (:mod:`gon.experiments.output`). ``budget.resume``, ``shard`` and ``merge``
+    join the sweep in OUT instead (:func:`join_sweep`): many processes, one after another or at once, each
+    training the units no other holds.
     """
     if name not in EXPERIMENTS:
         raise GonError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
@@ -240,30 +245,106 @@ def run_experiment(name: str, budget: Budget, command: str | None = None, overwr
     preset = experiment.presets[budget.preset]
     budget = budget.with_defaults(**{"dataset": "fashion-mnist", **preset.budget}, options=preset.options)
     out = Path(budget.out or Path("results") / name)
+    budget = replace(budget, out=str(out))
     record = {
         "experiment": name,
         "command": command,
         "wall_clock_seconds": None,  # (written at the start too: it marks OUT as gon reproduce's)
         "budget": {k: v for k, v in budget.__dict__.items() if k != "progress"},
+        "sweep": budget.identity(),
         "configuration": describe(name, budget.preset, budget.batch_size),
     }
-    with open_results(out, overwrite):
-        write_text(out / SETTINGS, json.dumps(record, indent=2) + "\n")
-        threads = torch.get_num_threads()
-        torch.set_num_threads(budget.threads or threads)
-        started = time.perf_counter()
-        try:
-            table = experiment.run(budget, out)
-        finally:
-            torch.set_num_threads(threads)
-        seconds = time.perf_counter() - started
-        record["wall_clock_seconds"] = round(seconds, 1)
-        write_text(out / SETTINGS, json.dumps(record, indent=2) + "\n")
+    joining = budget.resume or budget.shard is not None or budget.merge
+    threads = torch.get_num_threads()
+    torch.set_num_threads(budget.threads or threads)
+    started = time.perf_counter()
+    try:
+        if joining:
+            table = join_sweep(name, experiment, budget, out, record)
+            if table is None:
+                return out
+        else:
+            with open_results(out, overwrite) as replacement:
+                write_text(out / SETTINGS, json.dumps(record, indent=2) + "\n")
+                units.before_training.append(replacement.commit)  # from the first step on, OUT and its units stay
+                try:
+                    table = experiment.run(budget, out)
+                finally:
+                    units.before_training.remove(replacement.commit)
+                record["wall_clock_seconds"] = round(time.perf_counter() - started, 1)
+                write_text(out / SETTINGS, json.dumps(record, indent=2) + "\n")
+    finally:
+        torch.set_num_threads(threads)
+    seconds = time.perf_counter() - started
     print(
         f"\n{name}: {experiment.summary}\n\n{table}\nwall clock {seconds / 60:.1f} min; tables, figures and "
         f"settings.json in {out}"
     )
     return out
+
+
+def join_sweep(name: str, experiment: Experiment, budget: Budget, out: Path, record: dict) -> str | None:
+    """Resume, shard or merge the sweep in ``out``; the tables' markdown once every unit is finished, else None.
+
+    The sweep's settings.json is written by the first process and checked by every later one under a short lock
+    (OUT/.settings.lock), so that shards started at once agree; each unit has its own lock while it trains.
+    Each session is recorded in settings.json's ``sessions`` (command, shard, wall-clock seconds).
+    """
+    from filelock import FileLock, Timeout
+
+    if out.exists() and not out.is_dir():
+        raise GonError(f"output folder {out} is a file; give a folder with --out")
+    if (budget.resume or budget.merge) and not (out / SETTINGS).exists():
+        flag = "--merge" if budget.merge else "--resume"
+        raise GonError(f"{flag}: {out} holds no sweep of gon reproduce (no {SETTINGS}); start one without {flag}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        settings_lock = FileLock(out / ".settings.lock", timeout=120)
+        with settings_lock:
+            _check_or_start_sweep(name, out, record)
+    except Timeout:
+        raise GonError(f"{out}/.settings.lock stayed locked for 2 minutes; is another gon reproduce stuck?") from None
+    except OSError as e:
+        raise GonError(f"cannot write the sweep's folder {out}: {e.strerror or e}") from None
+    started = time.perf_counter()
+    session = {"command": record["command"], "shard": budget.shard, "merge": budget.merge, "started": time.time()}
+    try:
+        table = experiment.run(budget, out)
+    except Unfinished as left:
+        print(
+            f"gon reproduce: this process's units are done; {left}. The tables are written when the last unit "
+            f"finishes, or by: gon reproduce {name} --merge --out {out}"
+        )
+        table = None
+    session["wall_clock_seconds"] = round(time.perf_counter() - started, 1)
+    with settings_lock:
+        stored = read_json_capped(out / SETTINGS, "settings")
+        stored.setdefault("sessions", []).append(session)
+        if table is not None:
+            stored["wall_clock_seconds"] = round(sum(s.get("wall_clock_seconds") or 0 for s in stored["sessions"]), 1)
+            stored["budget"] = record["budget"]  # the length the tables are at (--resume --epochs extends it)
+        write_text(out / SETTINGS, json.dumps(stored, indent=2) + "\n")
+    return table
+
+
+def _check_or_start_sweep(name: str, out: Path, record: dict) -> None:
+    """Write the sweep's settings.json, or refuse one of another experiment or other settings."""
+    if not (out / SETTINGS).exists():
+        if any(p.name != ".settings.lock" for p in out.iterdir()):
+            raise GonError(f"output folder {out} holds files but no sweep of gon reproduce; give another --out")
+        write_text(out / SETTINGS, json.dumps({**record, "sessions": []}, indent=2) + "\n")
+        return
+    stored = read_json_capped(out / SETTINGS, "settings")
+    if not isinstance(stored, dict) or stored.get("experiment") != name:
+        found = stored.get("experiment") if isinstance(stored, dict) else None
+        raise GonError(f"{out} holds a sweep of {found!r}, not {name!r}; give another --out")
+    if "sweep" not in stored:
+        raise GonError(f"{out} was written by a gon reproduce without resumable units; it cannot be resumed")
+    difference = first_difference(stored["sweep"], record["sweep"])
+    if difference is not None:
+        raise GonError(
+            f"{out} was run with other settings ({difference}); resume with the same settings or give another --out"
+        )
 
 
 __all__ = ["EXPERIMENTS", "Budget", "Experiment", "Preset", "describe", "run_experiment"]

@@ -11,24 +11,40 @@ wall-clock times. It trains on the model's own ``loss_terms``, as ``gon fit`` do
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from gon.core.errors import GonError
+from gon.core.errors import GonError, Stopped
 from gon.core.settings import check
 from gon.core.validate import torch_device
 from gon.data import ImageData, load_dataset
+from gon.experiments import units
+from gon.experiments.units import (
+    CHECKPOINT_EVERY,
+    UNITS,
+    StopRequest,
+    UnitFolder,
+    deferred_stops,
+    rng_state,
+    set_rng_state,
+    slug,
+)
 from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel
 from gon.models.registry import build
-from gon.training.loop import shuffled_batches, train_loop, training_step
+from gon.storage.lock import run_lock
+from gon.training.loop import shuffled_batches, train_loop, training_adam, training_step
 from gon.training.threads import ThreadTuner, log_line
 
 CURVE_IMAGES = 512  # fixed train / test images evaluated at intervals for learning curves
@@ -56,10 +72,25 @@ class Budget:
     jobs: int = 1  # (row, seed) runs trained at once, each in its own process
     cuda_graphs: bool = True  # on a CUDA device: each training step replayed as a CUDA graph (gon.training.graphs)
     progress: bool = True
+    # -- resumable sweeps (gon.experiments.units): every (row, seed) a unit in OUT/units/ ----------
+    resume: bool = False  # continue the unfinished units of OUT, keep the finished ones
+    shard: tuple[int, int] | None = None  # (K, N): train only the K-th of N disjoint slices of the plan
+    merge: bool = False  # train nothing: write the tables from OUT's finished units
+    rows: tuple[str, ...] | None = None  # only these rows (labels, any case) of the experiment
+    checkpoint_every: int = CHECKPOINT_EVERY  # steps between a unit's checkpoints
+    curve_images: int | None = None  # test images of each curve point: None the preset's (else 512), 0 all
 
     def __post_init__(self):
         for key in ("seeds", "steps", "epochs", "limit_train", "test_size", "batch_size", "threads", "jobs"):
             check(key, getattr(self, key), type=int | None, low=1)
+        check("checkpoint_every", self.checkpoint_every, type=int, low=1)
+        check("curve_images", self.curve_images, type=int | None, low=0)
+        if self.shard is not None:
+            k, n = self.shard
+            if not 1 <= k <= n:
+                raise GonError(f"--shard {k}/{n}: K must be from 1 to N")
+        if self.merge and self.shard is not None:
+            raise GonError("--merge writes the tables of every shard: give it without --shard")
         check("lr", self.lr, type=float | None, low=0, low_open=True)
         check("image_size", self.image_size, type=int | None, low=8)
         if self.steps is not None and self.epochs is not None:
@@ -98,6 +129,13 @@ class Budget:
 
     def seed_list(self) -> list[int]:
         return list(range(self.seeds or 1))
+
+    def identity(self) -> dict[str, Any]:
+        """The settings a sweep's units share, compared when a sweep is resumed or merged: everything that changes
+        what a unit computes, not where or how fast (device, threads, jobs, shard) nor how long (steps, epochs,
+        which --resume extends) nor which of its rows or seeds this process trains."""
+        keys = ("dataset", "limit_train", "test_size", "batch_size", "lr", "image_size", "preset", "options")
+        return json.loads(json.dumps({k: getattr(self, k) for k in (*keys, "curve_images")}))
 
 
 @dataclass
@@ -151,19 +189,21 @@ def train(
     steps: int,
     on_step: Callable[[int, float], bool | None] | None = None,
     bar: tqdm | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    start: int = 0,
 ) -> float:
-    """Up to ``steps`` Adam steps on shuffled batches (drop last) of ``data``; returns the training seconds.
+    """Adam steps ``start + 1`` to ``steps`` on shuffled batches (drop last) of ``data``; returns the training
+    seconds.
 
     ``on_step(step, seconds)`` runs after every step with the training time so far (its own time
-    is not counted); returning True stops training there.
+    is not counted); returning True stops training there. ``optimizer`` and ``start``: a resumed run's Adam and
+    the steps it had taken (its data order continues where it was).
     """
     model.train()
     log = bar.write if bar is not None else log_line
-    step = training_step(
-        model, budget.lr, budget.device, budget.cuda_graphs, log
-    )  # gon.training.loop: eager or graphed
+    step = training_step(model, budget.lr, budget.device, budget.cuda_graphs, log, optimizer)  # eager or graphed
     batches = shuffled_batches(
-        data.images, data.labels, budget.batch_size, torch.Generator().manual_seed(seed), budget.device
+        data.images, data.labels, budget.batch_size, torch.Generator().manual_seed(seed), budget.device, skip=start
     )
     # no --threads on a CPU: the fastest thread count, timed on these steps (gon.training.threads)
     tuner = ThreadTuner(log=log) if budget.auto_threads else None
@@ -171,11 +211,11 @@ def train(
     def after(done: int, seconds: float) -> bool:
         if bar is not None:
             bar.update(1)
-        stop = on_step is not None and on_step(done, seconds)
+        stop = on_step is not None and on_step(start + done, seconds)
         model.train()  # an evaluation in on_step may have left it in eval mode
         return bool(stop)
 
-    return train_loop(step, batches, steps=steps, on_step=after, tuner=tuner)[1]
+    return train_loop(step, batches, steps=steps - start, on_step=after, tuner=tuner)[1]
 
 
 def curve_count(budget: Budget, n_train: int) -> int:
@@ -203,6 +243,15 @@ def curve_points(steps: int, points: int) -> set[int]:
     return {max(1, round(steps * i / points)) for i in range(1, points + 1)}
 
 
+def epoch_points(steps: int, per_epoch: int) -> set[int]:
+    """The curve of a run measured in epochs: every quarter epoch up to 2, every epoch up to 50, then every 10th,
+    and the last step. The same points whatever the run's length, so that a sweep extended by ``--resume --epochs``
+    continues its curves where a longer run would have had them."""
+    quarters = [round(per_epoch * q / 4) for q in range(1, 9)]
+    epochs = [per_epoch * e for e in range(3, 51)] + [per_epoch * e for e in range(60, steps // per_epoch + 1, 10)]
+    return {s for s in quarters + epochs if 1 <= s <= steps} | {steps}
+
+
 Evaluate = Callable[[GradientOriginModel, Data, Budget], dict[str, float]]
 
 
@@ -216,6 +265,7 @@ class Run:
     """One (row, seed) of an experiment: everything a worker process needs to train and evaluate it.
 
     ``evaluate`` must be a module-level function (it travels to worker processes by name).
+    ``unit``: its folder under OUT/units (checkpoints, result), or None to train in memory only.
     """
 
     row: Row
@@ -225,31 +275,96 @@ class Run:
     curves: int = 0
     train_curve: bool = False
     evaluate: Evaluate = test_reconstruction
+    unit: UnitFolder | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.row.label} (seed {self.seed})"
 
 
-def run_one(run: Run, budget: Budget, d: Data, bar: tqdm | None = None) -> tuple[dict, list[dict], GradientOriginModel]:
-    """Train and evaluate one run on ``d``: (its result, its curve points, the trained model)."""
-    row, seed = run.row, run.seed
+Outcome = tuple[dict, list[dict], GradientOriginModel]
+
+
+def run_one(
+    run: Run, budget: Budget, d: Data, bar: tqdm | None = None, stop: StopRequest | None = None
+) -> Outcome | None:
+    """Train and evaluate one run on ``d``: (its result, its curve points, the trained model).
+
+    With a unit folder the run starts from its checkpoint, if any, checkpoints every ``budget.checkpoint_every``
+    steps and at the end, and writes its result there; a finished unit is loaded, not trained. Returns None when
+    ``stop`` was requested (SIGINT / SIGTERM): the unit was checkpointed after its last whole step.
+    """
+    row, seed, unit = run.row, run.seed, run.unit
     model = make_model(row, d, seed, budget)
-    at = curve_points(run.steps, run.curves) if run.curves else set()
+    optimizer = training_adam(model, budget.lr, budget.device, budget.cuda_graphs)
+    state = unit.load_state() if unit is not None else None
+    start, points, seconds_before = 0, [], 0.0
+    if state is not None:
+        if state["step"] > run.steps:
+            raise GonError(
+                f"{unit.path}: this unit has trained {state['step']} steps, more than the {run.steps} asked for; "
+                "give at least as many --steps or --epochs as the sweep has run"
+            )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        set_rng_state(state["rng"])
+        start, points, seconds_before = state["step"], list(state["points"]), float(state["seconds"])
+        done = unit.load_result()
+        if start == run.steps and done is not None and done["result"].get("steps") == run.steps:
+            if bar is not None:
+                bar.update(run.steps)
+            return done["result"], done["points"], model  # finished earlier
     per_epoch = len(d.train) // budget.batch_size
-    points = []
+    by_epoch = budget.epochs is not None and budget.steps is None
+    at = (
+        set()
+        if not run.curves
+        else epoch_points(run.steps, per_epoch)
+        if by_epoch
+        else curve_points(run.steps, run.curves)
+    )
+    probe = CURVE_IMAGES if budget.curve_images is None else (budget.curve_images or None)  # 0: all
     if at:  # the same seeded, stratified images at every point of every run
-        test_probe = d.test.subset(CURVE_IMAGES).images.to(budget.device)
-        train_probe = d.train.subset(CURVE_IMAGES).images.to(budget.device) if run.train_curve else None
+        test_probe = d.test.subset(probe).images.to(budget.device)
+        train_probe = d.train.subset(probe).images.to(budget.device) if run.train_curve else None
 
-    def on_step(step: int, seconds: float) -> None:
+    def checkpoint(step: int, seconds: float) -> None:
+        unit.save_state(
+            {
+                "step": step,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "rng": rng_state(),
+                "points": points,
+                "seconds": seconds_before + seconds,
+            }
+        )
+
+    reached = [start]
+
+    def on_step(step: int, seconds: float) -> bool:
+        reached[0] = step
         if step in at:
             point = {"row": row.label, **row.columns, "seed": seed, "step": step, "epoch": round(step / per_epoch, 3)}
-            point["seconds"] = round(seconds, 2)
-            point["test_sse"] = reconstruction_metrics(model, test_probe)["sse"]
-            if train_probe is not None:
-                point["train_sse"] = reconstruction_metrics(model, train_probe)["sse"]
+            point["seconds"] = round(seconds_before + seconds, 2)
+            with torch.random.fork_rng(devices=[]):  # evaluating never moves the training's random numbers
+                point["test_sse"] = reconstruction_metrics(model, test_probe)["sse"]
+                if train_probe is not None:
+                    point["train_sse"] = reconstruction_metrics(model, train_probe)["sse"]
             points.append(point)
+        stopping = stop is not None and stop.signum is not None
+        if unit is not None and (step % budget.checkpoint_every == 0 or step == run.steps or stopping):
+            checkpoint(step, seconds)
+        return stopping
 
-    seconds = train(model, d.train, budget, seed, run.steps, on_step if at else None, bar)
+    seconds = seconds_before
+    if start < run.steps:
+        seconds += train(model, d.train, budget, seed, run.steps, on_step, bar, optimizer, start)
+    if reached[0] < run.steps:  # stopped by a signal, checkpointed after its last whole step
+        return None
     started = time.perf_counter()
-    metrics = run.evaluate(model, d, budget)
+    with torch.random.fork_rng(devices=[]):
+        metrics = run.evaluate(model, d, budget)
     result = {
         "row": row.label,
         **row.columns,
@@ -261,20 +376,104 @@ def run_one(run: Run, budget: Budget, d: Data, bar: tqdm | None = None) -> tuple
         "eval_seconds": round(time.perf_counter() - started, 2),
         **metrics,
     }
+    if unit is not None:
+        unit.save_result(result, points)
     return result, points, model
+
+
+def load_unit(run: Run, budget: Budget, d: Data) -> Outcome:
+    """A finished unit's result, curve and trained model, from its folder (trained by another process)."""
+    done = run.unit.load_result()
+    state = run.unit.load_state()
+    with torch.random.fork_rng(devices=[]):  # building a model seeds the generator
+        model = make_model(run.row, d, run.seed, budget)
+    model.load_state_dict(state["model"])
+    return done["result"], done["points"], model
+
+
+def unit_finished(run: Run) -> bool:
+    """Whether ``run``'s unit holds its result at ``run.steps`` steps."""
+    done = run.unit.load_result() if run.unit is not None else None
+    return done is not None and done["result"].get("steps") == run.steps
+
+
+class Unfinished(Exception):
+    """This process's share of a sweep is done, but other units of the plan are not (other shards, or in use)."""
 
 
 _WORKER_DATA: dict[tuple, Data] = {}
 
 
-def _work(run: Run, budget: Budget) -> tuple[dict, list[dict], GradientOriginModel]:
-    """A worker process's job: its data (loaded once per process and size), then :func:`run_one`."""
+def _work(run: Run, budget: Budget) -> Outcome | str | None:
+    """A worker process's job: its data (loaded once per process and size), then :func:`run_one` on its unit.
+
+    Returns the outcome, None when stopped by a signal (checkpointed), or a line when its unit is in use.
+    """
     torch.set_num_threads(budget.threads or 1)
     key = (budget.dataset, budget.data_dir, budget.limit_train, budget.test_size, run.image_size)
-    if key not in _WORKER_DATA:
-        _WORKER_DATA[key] = load_data(budget, run.image_size)
-    result, points, model = run_one(run, budget, _WORKER_DATA[key])
+    with deferred_stops() as stop:
+        if key not in _WORKER_DATA:
+            _WORKER_DATA[key] = load_data(budget, run.image_size)
+        try:
+            with unit_lock(run):
+                outcome = run_one(run, budget, _WORKER_DATA[key], stop=stop)
+        except UnitBusy as busy:
+            return str(busy)
+    if outcome is None:
+        return None
+    result, points, model = outcome
     return result, points, model.cpu()
+
+
+class UnitBusy(Exception):
+    """Another process holds the unit."""
+
+
+@contextmanager
+def unit_lock(run: Run) -> Iterator[None]:
+    """Hold the unit's lock for the block (nothing to hold without a unit folder); :class:`UnitBusy` when another
+    process holds it."""
+    with ExitStack() as stack:
+        if run.unit is not None:
+            try:
+                stack.enter_context(run_lock(run.unit.path, "train"))
+            except GonError as e:
+                if "in use" not in str(e):
+                    raise
+                raise UnitBusy(f"{run.name}: {e}") from None
+        yield
+
+
+def select_rows(rows: Iterable[Row], wanted: tuple[str, ...] | None) -> list[Row]:
+    """The rows named by ``--rows`` (labels in any case, or their folder names), in the experiment's order."""
+    rows = list(rows)
+    if not wanted:
+        return rows
+    known = {key: row for row in rows for key in (row.label.lower(), slug(row.label))}
+    unknown = [w for w in wanted if w.lower() not in known]
+    if unknown:
+        labels = ", ".join(repr(r.label) for r in rows)
+        raise GonError(f"--rows: no row {unknown[0]!r} in this experiment; its rows are {labels}")
+    chosen = {id(known[w.lower()]) for w in wanted}
+    return [row for row in rows if id(row) in chosen]
+
+
+def unit_identity(run: Run, budget: Budget, d: Data) -> dict[str, Any]:
+    """What a unit is: its row, model options, seed and data, and the sweep's settings (not its length)."""
+    identity = {
+        "row": run.row.label,
+        "model": run.row.model,
+        "options": {**budget.options, **run.row.options},
+        "columns": run.row.columns,
+        "seed": run.seed,
+        "image_size": run.image_size,
+        "train_images": len(d.train),
+        "test_images": len(d.test),
+        "evaluate": run.evaluate.__name__,
+        "train_curve": run.train_curve,
+        **budget.identity(),
+    }
+    return json.loads(json.dumps(identity, default=str))
 
 
 def run_rows(
@@ -290,31 +489,49 @@ def run_rows(
     """Train every row for every seed; returns (results, curve points), in row then seed order.
 
     data: one :class:`Data`, or one per image size (rows with an ``image_size`` option use theirs).
-    curves: evaluate the test error (and with ``train_curve`` the training error) on
-        ``CURVE_IMAGES`` fixed images at this many points of each run.
+    curves: evaluate the test error (and with ``train_curve`` the training error) at this many points of each run
+        (runs given in epochs: at :func:`epoch_points`), on ``budget.curve_images`` fixed test images (default
+        ``CURVE_IMAGES``).
     evaluate: the final metrics, a module-level ``fn(model, data, budget)``.
     keep: called with each trained model (in the parent process), e.g. to draw its reconstructions.
     With ``budget.jobs`` > 1 the runs train in that many spawned processes (``budget.threads`` or
     1 thread each), which load the same data themselves; results are identical to a sequential run.
+
+    With ``budget.out`` every (row, seed) is a resumable unit in OUT/units (:mod:`gon.experiments.units`):
+    finished units are loaded, unfinished ones continue from their checkpoints, ``budget.shard`` trains one slice
+    and ``budget.merge`` none. :class:`Unfinished` is raised when units of the plan remain for other processes.
     """
     by_size = data if isinstance(data, dict) else None
     default_size = budget.image_size or 32
     pick = (lambda size: by_size[size]) if by_size else (lambda size: data)
     plan = []
-    for row in rows:
+    for row in select_rows(rows, budget.rows):
         size = row.options.get("image_size", default_size)
         steps = budget.train_steps(len(pick(size).train))
         plan += [Run(row, seed, steps, size, curves, train_curve, evaluate) for seed in budget.seed_list()]
-    if budget.jobs > 1 and len(plan) > 1:
-        done = _run_in_processes(plan, budget)
-    else:
-        done = []
-        with progress_bar(sum(run.steps for run in plan), budget) as bar:
-            for run in plan:
-                bar.set_description(f"{run.row.label} (seed {run.seed})")
-                done.append(run_one(run, budget, pick(run.image_size), bar))
+    if budget.out is not None:
+        folders = [f"{slug(run.row.label)}-seed{run.seed}" for run in plan]
+        if len(set(folders)) < len(folders):
+            raise GonError("two rows of this experiment share a folder name; give them different labels")
+        for run, folder in zip(plan, folders):
+            run.unit = UnitFolder(Path(budget.out) / UNITS / folder, unit_identity(run, budget, pick(run.image_size)))
+            run.unit.path.mkdir(parents=True, exist_ok=True)
+            run.unit.check_identity()
+    outcomes: dict[int, Outcome] = {}
+    if not budget.merge:
+        mine = [i for i in range(len(plan)) if budget.shard is None or i % budget.shard[1] == budget.shard[0] - 1]
+        todo = [i for i in mine if not unit_finished(plan[i])]
+        train_units(plan, todo, budget, pick, outcomes)
+    left = [run.name for i, run in enumerate(plan) if i not in outcomes and not unit_finished(run)]
+    if left:
+        verb = "are not finished" if budget.merge else "remain for other processes (other shards, or in use)"
+        message = f"{len(left)} of the {len(plan)} units {verb}: {', '.join(left[:4])}{' ...' if len(left) > 4 else ''}"
+        if budget.merge:
+            raise GonError(f"--merge: {message}; run them first (gon reproduce ... --resume)")
+        raise Unfinished(message)
     results, points = [], []
-    for run, (result, run_points, model) in zip(plan, done):
+    for i, run in enumerate(plan):
+        result, run_points, model = outcomes[i] if i in outcomes else load_unit(run, budget, pick(run.image_size))
         results.append(result)
         points += run_points
         if keep is not None:
@@ -322,19 +539,63 @@ def run_rows(
     return results, points
 
 
-def _run_in_processes(plan: list[Run], budget: Budget) -> list[tuple[dict, list[dict], GradientOriginModel]]:
-    """Every run of ``plan`` in ``budget.jobs`` spawned processes; their outputs in plan order."""
+def train_units(plan: list[Run], todo: list[int], budget: Budget, pick, outcomes: dict[int, Outcome]) -> None:
+    """Train the runs ``todo`` (indices into ``plan``) into ``outcomes``; a signal checkpoints them and stops."""
+    if todo:
+        for hook in list(units.before_training):
+            hook()
+    with deferred_stops() as stop:
+        if budget.jobs > 1 and len(todo) > 1:
+            _run_in_processes(plan, todo, budget, stop, outcomes)
+        else:
+            with progress_bar(sum(plan[i].steps for i in todo), budget) as bar:
+                for i in todo:
+                    run = plan[i]
+                    bar.set_description(run.name)
+                    try:
+                        with unit_lock(run):
+                            outcome = run_one(run, budget, pick(run.image_size), bar, stop)
+                    except UnitBusy as busy:
+                        tqdm.write(f"gon reproduce: skipping {busy}", file=sys.stderr)
+                        continue
+                    if outcome is None:
+                        break
+                    outcomes[i] = outcome
+                    if stop.signum is not None:
+                        break
+        if stop.signum is not None:
+            raise Stopped(stop.signum, stopped_message(stop.signum, budget))
+
+
+def stopped_message(signum: int, budget: Budget) -> str:
+    import signal
+
+    where = f" in {Path(budget.out) / UNITS}" if budget.out else ""
+    return (
+        f"stopped by {signal.Signals(signum).name}: every unit in training was checkpointed{where}; "
+        f"continue with the same command and --resume"
+    )
+
+
+def _run_in_processes(plan: list[Run], todo: list[int], budget: Budget, stop: StopRequest, outcomes) -> None:
+    """The runs ``todo`` of ``plan`` in ``budget.jobs`` spawned processes, into ``outcomes``."""
     worker = Budget(**{**budget.__dict__, "progress": False, "threads": budget.threads or 1, "jobs": 1})
-    outputs: dict[int, tuple] = {}
     context = multiprocessing.get_context("spawn")  # fork after torch has run threads can hang
     with (
-        ProcessPoolExecutor(min(budget.jobs, len(plan)), mp_context=context) as pool,
-        progress_bar(len(plan), budget, unit="run") as bar,
+        ProcessPoolExecutor(min(budget.jobs, len(todo)), mp_context=context) as pool,
+        progress_bar(len(todo), budget, unit="run") as bar,
     ):
-        futures = {pool.submit(_work, run, worker): i for i, run in enumerate(plan)}
+        futures = {pool.submit(_work, plan[i], worker): i for i in todo}
+        stop.forward = list(getattr(pool, "_processes", None) or {})  # SIGTERM to gon reaches its workers
         for future in as_completed(futures):
-            outputs[futures[future]] = future.result()
-            run = plan[futures[future]]
-            bar.set_description(f"{run.row.label} (seed {run.seed}) done")
+            i = futures[future]
+            outcome = future.result()
+            if isinstance(outcome, str):
+                tqdm.write(f"gon reproduce: skipping {outcome}", file=sys.stderr)
+            elif outcome is not None:
+                outcomes[i] = outcome
+            bar.set_description(f"{plan[i].name} {'done' if i in outcomes else 'stopped'}")
             bar.update(1)
-    return [outputs[i] for i in range(len(plan))]
+            if stop.signum is not None:
+                for other in futures:
+                    other.cancel()

@@ -14,7 +14,7 @@ from pathlib import Path
 from gon.core.errors import GonError
 from gon.core.validate import read_json_capped
 from gon.storage.atomic import stale_siblings
-from gon.storage.runs import claim
+from gon.storage.runs import Replacement, claim
 
 SETTINGS = "settings.json"
 
@@ -45,7 +45,7 @@ def check_results_dir(out: Path, overwrite: bool) -> None:
 
 
 @contextmanager
-def open_results(out: Path, overwrite: bool) -> Iterator[None]:
+def open_results(out: Path, overwrite: bool) -> Iterator[Replacement]:
     """The checked, locked output folder for the ``with`` block; earlier results (``overwrite``) are removed when it
     ends and put back if it raises."""
     check_results_dir(out, overwrite)
@@ -58,4 +58,4 @@ def open_results(out: Path, overwrite: bool) -> Iterator[None]:
                     f"gon reproduce: note: {aside} holds earlier results that a killed run had set aside "
                     "(keep or remove them)"
                 )
-        yield
+        yield replacement

@@ -40,29 +40,59 @@ def training_step(
     device: str | torch.device,
     cuda_graphs: bool = True,
     log: Callable[[str], None] | None = log_line,
+    optimizer: TrainingAdam | None = None,
 ) -> Callable[[Batch], dict[str, Tensor]]:
     """``step(batch) -> loss terms``: one Adam step of ``model`` on its training objective, through
     :class:`gon.training.graphs.GraphedStep` (replayed as one CUDA graph on a GPU unless ``cuda_graphs`` is False,
-    eager elsewhere), the batch's fields mapped to the loss's arguments by :func:`loss_arguments`."""
-    graphs = cuda_graphs and torch.device(device).type == "cuda"
-    step = GraphedStep(model, TrainingAdam(model.parameters(), lr=lr, capturable=graphs), graphs, log=log)
+    eager elsewhere), the batch's fields mapped to the loss's arguments by :func:`loss_arguments`.
+
+    optimizer: the Adam to step (one made by :func:`training_adam`, e.g. restored from a checkpoint); default a new one.
+    """
+    graphs = uses_graphs(device, cuda_graphs)
+    optimizer = optimizer if optimizer is not None else training_adam(model, lr, device, cuda_graphs)
+    step = GraphedStep(model, optimizer, graphs, log=log)
     return lambda batch: step(batch["x"], **loss_arguments(model, batch))
 
 
+def uses_graphs(device: str | torch.device, cuda_graphs: bool = True) -> bool:
+    """Whether a training step on ``device`` is replayed as a CUDA graph."""
+    return cuda_graphs and torch.device(device).type == "cuda"
+
+
+def training_adam(model: torch.nn.Module, lr: float, device: str | torch.device, cuda_graphs: bool = True):
+    """The Adam of one training run of ``model`` (capturable where its steps are graphed)."""
+    return TrainingAdam(model.parameters(), lr=lr, capturable=uses_graphs(device, cuda_graphs))
+
+
 def shuffled_batches(
-    images: Tensor, labels: Tensor | None, batch_size: int, generator: torch.Generator, device: str | torch.device
+    images: Tensor,
+    labels: Tensor | None,
+    batch_size: int,
+    generator: torch.Generator,
+    device: str | torch.device,
+    skip: int = 0,
 ) -> Iterator[Batch]:
-    """Endless epochs of shuffled batches (the last partial batch of each dropped), on ``device``."""
+    """Endless epochs of shuffled batches (the last partial batch of each dropped), on ``device``.
+
+    skip: start after this many batches, exactly where a run that had taken them would be (a resumed run):
+    the skipped epochs' orders are drawn from ``generator`` and dropped, which costs one ``randperm`` each.
+    """
     n = len(images)
+    per_epoch = n // batch_size
+    if per_epoch and skip >= per_epoch:
+        for _ in range(skip // per_epoch):
+            torch.randperm(n, generator=generator)
+        skip %= per_epoch
     while True:
         order = torch.randperm(n, generator=generator)
-        for start in range(0, n - batch_size + 1, batch_size):
+        for start in range(skip * batch_size, n - batch_size + 1, batch_size):
             index = order[start : start + batch_size]
             yield {
                 "x": images[index].to(device),
                 "index": index.to(device),
                 "label": labels[index].to(device) if labels is not None else None,
             }
+        skip = 0
 
 
 def train_loop(
