@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up gon on a fresh Debian machine: a virtualenv in .venv with gon installed (editable),
 # and Fashion-MNIST from Debian's package. Idempotent: fast when everything is already there.
-# Usage: bash scripts/setup.sh [test]   ("test" adds the test tools, gon explore's Gradio and the browser for
-#                                        the report and explore tests)
+# Usage: bash scripts/setup.sh [test]   ("test" adds the test tools, gon explore's Gradio, the Hub client, the
+#                                        notebook kernel, the docs builder and the browser for the report and
+#                                        explore tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
@@ -12,7 +13,7 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv with $($PYTHON --version)"
   "$PYTHON" -m venv .venv
 fi
-extras=""; [ "${1:-}" = "test" ] && extras="[test,signals,explore,tensorboard,hub]"
+extras=""; [ "${1:-}" = "test" ] && extras="[test,signals,explore,tensorboard,hub,notebooks,docs]"
 stamp=".venv/.gon-installed$extras"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/constraints.txt -nt "$stamp" ]; then
   echo "==> installing gon$extras and its dependencies (torch==2.13.0, CPU build)"

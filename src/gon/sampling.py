@@ -138,6 +138,7 @@ def latent_normality(latents: Tensor) -> dict[str, float]:
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of the model's weights: where its inputs must go."""
     return next(model.parameters()).device
 
 

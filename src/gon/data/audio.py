@@ -29,6 +29,7 @@ MAX_AUDIO_SECONDS = 600.0
 
 
 def check_audio_options(sample_rate: int, seconds: float) -> None:
+    """Refuse a sample rate or clip length that no reader could honour, naming the flag, before any file is read."""
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or not 1 <= sample_rate <= MAX_SAMPLE_RATE:
         raise GonError(
             f"option sample_rate (--sample-rate) must be an integer from 1 to {MAX_SAMPLE_RATE} Hz, got {sample_rate!r}"

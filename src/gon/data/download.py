@@ -66,6 +66,7 @@ class Source:
 
 
 def cache_dir(name: str) -> Path:
+    """Where dataset ``name`` is downloaded to: ``$GON_CACHE/NAME``, else ``~/.cache/gon/NAME``."""
     base = os.environ.get("GON_CACHE")
     return (Path(base).expanduser() if base else Path.home() / ".cache" / "gon") / name
 

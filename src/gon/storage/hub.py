@@ -133,12 +133,12 @@ def model_card(
     lines = [
         f"# {name} ({dataset})",
         "",
-        f"A {name} of [gon](https://pypi.org/project/gon/), Gradient Origin Networks (Bond-Taylor & Willcocks, "
+        f"A {name} of gon, the library of Gradient Origin Networks (Bond-Taylor & Willcocks, "
         "ICLR 2021): the decoder encodes an image by one gradient step at the origin of its latent space.",
         "",
         "```python",
         "import gon",
-        f'model = gon.load("hf://{repo_id}")  # pip install "gon[hub]"',
+        f'model = gon.load("hf://{repo_id}")  # gon with its hub extra: pip install ".[hub]" in a clone of gon',
         "x_hat = model.reconstruct(x)  # x: float [B, C, H, W] in [0, 1]",
         "```",
         "",
