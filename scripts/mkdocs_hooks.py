@@ -22,7 +22,7 @@ log = logging.getLogger("mkdocs.plugins.gon")
 ROLE = re.compile(r":(?:mod|class|func|meth|attr|data|exc|obj):(<code>)~?")
 
 #: the reference's pages, in order: the public API (gon's own names) and the packages a user imports from
-PACKAGES = ["gon.models", "gon.data", "gon.sampling", "gon.report", "gon.origin", "gon.metrics", "gon.hub"]
+PACKAGES = ["gon.models", "gon.data", "gon.sampling", "gon.report", "gon.origin", "gon.metrics", "gon.storage.hub"]
 
 
 def submodules(name: str) -> list[str]:
