@@ -162,3 +162,15 @@ def test_capabilities_are_class_attributes():
     assert [n for n, c in MODELS.items() if c.batch_fields] == ["glo"]
     assert {n: image_size(n, 28) for n in ("gon", "implicit", "vae")} == {"gon": 32, "implicit": 28, "vae": 32}
     assert image_size("gon", 28, requested=16) == 16 and image_size("gon", 64) == 64
+
+
+def test_every_model_constructor_takes_options():
+    """A model class that writes a constructor decorates it (@takes_options): without it, its options would be
+    neither checked nor recorded in ``model.config`` (so not saved)."""
+    classes = {klass for cls in MODELS.values() for klass in cls.__mro__ if issubclass(klass, gon.GradientOriginModel)}
+    bare = [
+        klass.__name__
+        for klass in classes
+        if "__init__" in vars(klass) and not hasattr(vars(klass)["__init__"], "__wrapped__")
+    ]
+    assert not bare, f"constructors without @takes_options: {bare}"

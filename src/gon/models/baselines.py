@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gon.core.settings import Info
-from gon.models.core import ConvModel, GradientOriginModel, per_image_sse
+from gon.models.core import ConvModel, GradientOriginModel, per_image_sse, takes_options
 from gon.models.variational import VariationalGON
 from gon.nets import make_activation
 from gon.nets.conv import _norm as make_norm
@@ -34,6 +34,7 @@ class AutoEncoder(ConvModel):
 
     gradient_encoder = False
 
+    @takes_options
     def __init__(self, **options):
         super().__init__(**options)
         self.encoder = self.mirrored_encoder()
@@ -52,6 +53,7 @@ class TiedAutoEncoder(ConvModel):
 
     gradient_encoder = False
 
+    @takes_options
     def __init__(self, **options):
         super().__init__(**options)
         convs = self._convs()
@@ -102,6 +104,7 @@ class GLO(ConvModel):
         "fit_lr": Info("learning rate of those steps", low=0, low_open=True),
     }
 
+    @takes_options
     def __init__(
         self,
         num_images: int,
@@ -160,6 +163,7 @@ class VAE(VariationalGON):
 
     gradient_encoder = False
 
+    @takes_options
     def __init__(self, **options):
         super().__init__(**options)
         self.encoder = self.mirrored_encoder()
@@ -187,6 +191,7 @@ class MLPAutoEncoder(GradientOriginModel):
         "image_size": Info("the grid: an int (square image) or one length per dimension (default: the data's)", low=1),
     }
 
+    @takes_options
     def __init__(self, latent_dim: int = 32, hidden: int = 64, channels: int = 1, image_size: int | list[int] = 28):
         super().__init__(latent_dim)
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)

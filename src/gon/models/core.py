@@ -6,10 +6,10 @@ training objective) and ``loss_terms(x)`` (its named parts). Latents come from :
 only says how to decode and what its inner and outer losses are.
 
 A model's constructor is its settings schema (:func:`gon.core.settings.options_of`): each option is written once,
-in the class that introduces it. A constructor ending in ``**options`` takes its base class's options too, so
-``GON`` writes none, and ``ClassifierGON(latent_dim=32, num_classes=10, recon_weight=1.0, **options)`` only
-its own; every value is checked against the schema before the constructor runs (an ``OptionError``, which is a
-``ValueError``).
+in the class that introduces it. Every model constructor carries :class:`takes_options`: one ending in ``**options``
+takes its base class's options too, so ``GON`` writes none, and ``ClassifierGON(latent_dim=32, num_classes=10,
+recon_weight=1.0, **options)`` only its own; every value is checked against the schema before the constructor runs
+(an ``OptionError``, which is a ``ValueError``).
 """
 
 from __future__ import annotations
@@ -35,6 +35,43 @@ def per_image_sse(x_hat: Tensor, x: Tensor) -> Tensor:
     return (x_hat - x).pow(2).flatten(1).sum(1)
 
 
+class takes_options:  # noqa: N801 (a decorator, named as it reads: ``@takes_options``)
+    """Decorator on a model's ``__init__``: the constructor takes the model's options, checked once and recorded.
+
+    Its signature is its own parameters, then, when it ends in ``**options``, those of its base class's constructor
+    it does not name (less the origin's when the class's ``gradient_encoder`` is False), so each option is written
+    once, in the class that introduces it. The outermost constructor of a model checks the values against the
+    model's options (:func:`gon.core.settings.options_of`: an ``OptionError``, also a ``ValueError``) and records
+    them in ``self.config``; the constructors it calls through ``super().__init__`` only bind theirs.
+    """
+
+    def __init__(self, init):
+        self.init = init
+
+    def __set_name__(self, owner: type, name: str) -> None:  # the class exists now: its base's signature is known
+        init = self.init
+        leave_out = () if owner.gradient_encoder else ORIGIN_OPTIONS
+        signature = extend_signature(init, owner.__mro__[1].__init__, leave_out)
+
+        @functools.wraps(init)
+        def checked_init(model, *args, **kw):
+            bound = signature.bind(model, *args, **kw)
+            bound.apply_defaults()
+            arguments = {k: v for k, v in bound.arguments.items() if k != "self"}
+            outermost = type(model).__init__ is checked_init
+            if outermost:
+                arguments = check_options(options_of(type(model)), arguments, owner=type(model).__name__)
+            init(model, **arguments)
+            if outermost:
+                model.config = arguments
+
+        checked_init.__signature__ = signature
+        checked_init.__annotations__ = {
+            p.name: p.annotation for p in signature.parameters.values() if p.annotation is not p.empty
+        }
+        setattr(owner, name, checked_init)
+
+
 class GradientOriginModel(PretrainedMixin, nn.Module):
     """A decoder-only model whose encoder is the gradient of its own inner loss at the origin.
 
@@ -56,29 +93,7 @@ class GradientOriginModel(PretrainedMixin, nn.Module):
     #: help, choices and bounds of the constructor's options (:func:`gon.core.settings.options_of`; subclasses add)
     OPTION_INFO = {"latent_dim": Info("latent size", low=1), **Origin.OPTION_INFO}
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        init = cls.__init__  # its own, or its base's (already wrapped)
-        own = vars(cls).get("__init__")
-        signature = extend_signature(own, cls.__mro__[1].__init__, () if cls.gradient_encoder else ORIGIN_OPTIONS)
-
-        @functools.wraps(init)
-        def checked_init(self, *args, **kw):
-            bound = signature.bind(self, *args, **kw)
-            bound.apply_defaults()
-            arguments = {k: v for k, v in bound.arguments.items() if k != "self"}
-            if type(self) is cls:  # the most derived class checks and records its arguments, once
-                arguments = check_options(options_of(cls), arguments, owner=cls.__name__)
-            init(self, **arguments)
-            if type(self) is cls:
-                self.config = arguments
-
-        checked_init.__signature__ = signature
-        checked_init.__annotations__ = {
-            p.name: p.annotation for p in signature.parameters.values() if p.annotation is not p.empty
-        }
-        cls.__init__ = checked_init
-
+    @takes_options
     def __init__(
         self,
         latent_dim: int,
@@ -145,6 +160,7 @@ class ConvModel(GradientOriginModel):
         "norm": Info("conv normalisation (batch = the paper's; couples the latents of a batch)", choices=NORMS),
     }
 
+    @takes_options
     def __init__(
         self,
         latent_dim: int = 32,

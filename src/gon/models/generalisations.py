@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from gon.core.settings import Info
 from gon.models.baselines import AutoEncoder
-from gon.models.core import GON, per_image_sse
+from gon.models.core import GON, per_image_sse, takes_options
 from gon.origin import sum_squared_error
 
 #: source signals of modality conversion, by name (see :func:`degrade`)
@@ -55,6 +55,7 @@ class ClassifierGON(GON):
         "recon_weight": Info("weight of the reconstruction loss beside the cross-entropy (0: CE alone)", low=0),
     }
 
+    @takes_options
     def __init__(
         self,
         latent_dim: int = 32,
@@ -96,6 +97,7 @@ class ConversionGON(GON):
 
     OPTION_INFO = SOURCE_INFO
 
+    @takes_options
     def __init__(self, latent_dim: int = 32, source: str = "mask", **options):
         super().__init__(latent_dim, **options)
         self.source = source
@@ -116,6 +118,7 @@ class ConversionAE(AutoEncoder):
 
     OPTION_INFO = SOURCE_INFO
 
+    @takes_options
     def __init__(self, latent_dim: int = 32, source: str = "mask", **options):
         super().__init__(latent_dim, **options)
         self.source = source

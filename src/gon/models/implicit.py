@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from gon.core.settings import Info
-from gon.models.core import GradientOriginModel
+from gon.models.core import GradientOriginModel, takes_options
 from gon.nets import Siren, coordinate_grid
 from gon.origin import FirstGradient, shared_origin_gradient, sum_squared_error
 
@@ -79,6 +79,7 @@ class ImplicitGON(GradientOriginModel):
         ),
     }
 
+    @takes_options
     def __init__(
         self,
         latent_dim: int = 32,
