@@ -112,3 +112,131 @@ def test_an_output_name_too_long_for_the_temporary_file_is_refused_before_work(t
     name = "x" * 245 + ".png"  # fits NAME_MAX (255) but not with gon's ".NAME.<12 hex>.tmp"
     assert main(["sample", str(tmp_path / "no-model"), "--out", str(tmp_path / name)]) == 2
     one_line_error(capsys, "too long")
+
+
+# -- (2) absurd counts, huge numbers ------------------------------------------------------------------------
+@pytest.mark.parametrize("flag", ["--num-workers", "--threads"])
+def test_process_and_thread_counts_are_bounded_by_the_machine_before_anything_starts(tmp_path, capsys, flag):
+    """--num-workers 1000000 was a fork bomb, --threads 100000 a SIGSEGV that left a half-made run locked."""
+    from gon.training.threads import core_count
+
+    run = tmp_path / "run"
+    assert main(["fit", flag, "1000000", "--max-steps", "1", "--out", str(run)]) == 2
+    one_line_error(capsys, flag, f"must be <= {core_count()}", "CPUs")
+    assert not run.exists()
+
+
+@pytest.mark.parametrize(
+    "text,culprit",
+    [
+        ("max_steps: " + "9" * 400 + "\n", "400 digits"),  # hung gon fit --config (it trained "forever")
+        ("max_steps: " + "9" * 5000 + "\n", "5000 digits"),  # Python's int limit: a traceback
+        ("lr: 0.1\nlr: 0.2\n", "key 'lr' is given twice"),  # the last one was taken silently
+    ],
+)
+def test_yaml_numbers_are_bounded_before_conversion_and_keys_given_once(tmp_path, capsys, text, culprit):
+    config = tmp_path / "c.yaml"
+    config.write_text(text)
+    assert main(["fit", "--config", str(config), "--out", str(tmp_path / "run")]) == 2
+    one_line_error(capsys, "c.yaml", culprit)
+    assert not (tmp_path / "run").exists()
+
+
+def test_json_integers_are_bounded_before_conversion(tmp_path):
+    from gon.core.errors import GonError
+    from gon.core.validate import read_json_capped
+
+    path = tmp_path / "config.json"
+    path.write_text('{"steps": ' + "7" * 4000 + "}")
+    with pytest.raises(GonError, match="4000 digits"):
+        read_json_capped(path, "saved-model config")
+
+
+# -- (3) readers that check before they allocate or map ---------------------------------------------------------
+def idx(path, dims, payload):
+    path.write_bytes(bytes([0, 0, 8, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims) + payload)
+
+
+def mnist_folder(root, width=28, labels=b"\x03"):
+    root.mkdir()
+    for split in ("train", "t10k"):
+        idx(root / f"{split}-images-idx3-ubyte", [1, 1, width], bytes(width))
+        idx(root / f"{split}-labels-idx1-ubyte", [len(labels)], labels)
+    return root
+
+
+def test_a_tiny_idx_file_declaring_very_wide_images_is_refused_before_the_resize(tmp_path):
+    """A few hundred bytes declaring 1x60000 images made the resize build a 14 GB matrix."""
+    from gon.data import load_dataset
+    from gon.core.errors import GonError
+
+    root = mnist_folder(tmp_path / "mnist", width=60000)
+    with pytest.raises(GonError, match="60000 pixels"):
+        load_dataset("mnist", "test", data_dir=str(root), image_size=32, download=False)
+
+
+def test_mnist_labels_outside_its_classes_are_refused(tmp_path):
+    from gon.data import load_dataset
+    from gon.core.errors import GonError
+
+    root = mnist_folder(tmp_path / "mnist", labels=b"\x0c")
+    with pytest.raises(GonError, match="labels range from 12 to 12"):
+        load_dataset("mnist", "test", data_dir=str(root), download=False)
+
+
+def test_the_resize_matrix_is_the_same_built_in_blocks():
+    import torch
+    import torch.nn.functional as F
+
+    from gon.data.base import RESIZE_BLOCK, _resize_matrix
+
+    for src, dst in [(28, 16), (28, 64), (1, 8), (RESIZE_BLOCK + 5, 40)]:
+        eye = torch.eye(src)[None, None]
+        whole = F.interpolate(eye, size=(dst, src), mode="bilinear", align_corners=False, antialias=dst < src)[0, 0]
+        assert torch.equal(_resize_matrix(src, dst), whole)
+
+
+def test_a_truncated_lmdb_is_one_line_not_sigbus(tmp_path):
+    """gon fit on a truncated LMDB died of SIGBUS (exit 135)."""
+    import io
+    import subprocess
+
+    import numpy as np
+    from PIL import Image
+
+    from tests.helpers import GON
+
+    lmdb = pytest.importorskip("lmdb")
+    env = lmdb.open(str(tmp_path / "db"), map_size=1 << 24)
+    with env.begin(write=True) as txn:
+        for i in range(60):
+            buffer = io.BytesIO()
+            Image.fromarray(np.random.default_rng(i).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(buffer, "PNG")
+            txn.put(b"%04d" % i, buffer.getvalue())
+    env.close()
+    data = tmp_path / "db" / "data.mdb"
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    done = subprocess.run(
+        [GON, "fit", "--model", "implicit", "--dataset", f"lmdb:{tmp_path / 'db'}", "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "truncated" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_volume_folder_with_a_damaged_npy_header_is_one_line(tmp_path):
+    import numpy as np
+
+    from gon.data import load_dataset
+    from gon.core.errors import GonError
+
+    for i in range(4):
+        np.save(tmp_path / f"v{i}.npy", np.zeros((4, 4, 4), np.float32))
+    blob = (tmp_path / "v1.npy").read_bytes()
+    (tmp_path / "v1.npy").write_bytes(blob[:10] + b"\xff" * 20 + blob[30:])  # numpy's header parser: TokenError
+    with pytest.raises(GonError, match="v1.npy: its .npy header is damaged"):
+        for split in ("train", "test"):
+            load_dataset(f"volume:{tmp_path}", split)

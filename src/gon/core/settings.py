@@ -35,10 +35,13 @@ class Info:
     low: float | None = None  # value >= low (> low when low_open)
     high: float | None = None  # value <= high
     low_open: bool = False
+    high_note: str = ""  # what the upper bound is (this machine's CPUs): said when a value passes it
 
     def option(self, name: str, hint: Any, default: Any) -> Option:
         """The full :class:`Option` of a setting with this info, its type hint and its default."""
-        return Option(name, hint, default, self.help, self.choices, self.low, self.high, self.low_open)
+        return Option(
+            name, hint, default, self.help, self.choices, self.low, self.high, self.low_open, high_note=self.high_note
+        )
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class Option:
     high: float | None = None
     low_open: bool = False
     cli_flag: str | None = None  # when the flag is not --name-with-dashes (e.g. -n)
+    high_note: str = ""
 
     @property
     def flag(self) -> str:
@@ -97,7 +101,9 @@ class Option:
         if self.low is not None and (number <= self.low if self.low_open else number < self.low):
             raise self.error(f"must be {'>' if self.low_open else '>='} {self.low:g}", value, where)
         if self.high is not None and number > self.high:
-            raise self.error(f"must be <= {self.high:g}", value, where)
+            raise self.error(
+                f"must be <= {self.high:g}" + (f" ({self.high_note})" if self.high_note else ""), value, where
+            )
 
     def error(self, what: str, value: Any, where: str = "") -> OptionError:
         shown = repr(value)

@@ -26,6 +26,7 @@ MAX_CONFIG_BYTES = 4 << 20  # YAML configs, config.json, config.yaml: a real one
 MAX_DEPTH = 64  # nesting of lists / mappings in a config
 MAX_ALIASES = 64  # YAML aliases (*name) in one file
 MAX_SHOWN = 80  # characters of a value quoted in a message
+MAX_INT_DIGITS = 19  # integers in a config: 64-bit (converting a 400-digit one is slow; no setting needs it)
 
 
 def torch_device(name: str, flag: str = "--device") -> torch.device:
@@ -95,6 +96,33 @@ class _CappedLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def construct_yaml_int(self, node):
+        if len(node.value.lstrip("+-").replace("_", "")) > MAX_INT_DIGITS:  # bounded before conversion
+            raise yaml.YAMLError(f"line {node.start_mark.line + 1}: {too_long_int(node.value)}")
+        return super().construct_yaml_int(node)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key is not None and key in seen:  # safe_load keeps the last silently
+                raise yaml.YAMLError(f"line {key_node.start_mark.line + 1}: key {shown(key)} is given twice")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_CappedLoader.add_constructor("tag:yaml.org,2002:int", _CappedLoader.construct_yaml_int)
+
+
+def too_long_int(text: str) -> str:
+    return f"an integer of {len(text.lstrip('+-'))} digits ({shown(text)}): gon's settings are 64-bit at most"
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("+-")) > MAX_INT_DIGITS:
+        raise ValueError(too_long_int(text))
+    return int(text)
+
 
 def read_yaml_capped(path: str | Path, what: str = "config file") -> Any:
     """A YAML file's value: size, aliases and depth capped, no Python tags, numbers finite."""
@@ -113,7 +141,7 @@ def read_json_capped(path: str | Path, what: str = "file") -> Any:
     """A JSON file's value: size and depth capped, numbers finite (JSON's NaN/Infinity refused)."""
     text = read_capped(path, what)
     try:
-        value = json.loads(text, parse_constant=_no_constant)
+        value = json.loads(text, parse_constant=_no_constant, parse_int=_bounded_int)
     except (json.JSONDecodeError, ValueError) as e:
         raise GonError(f"{what} {path} is not readable JSON: {str(e).splitlines()[0]}") from None
     except RecursionError:

@@ -126,6 +126,16 @@ def load_dataset(
     images, labels, keep = source.read(
         find_or_download(source, data_dir, download), split, choice, image_size or source.native_size
     )
+    if (
+        labels is not None
+        and source.classes
+        and len(labels)
+        and not 0 <= labels.min() <= labels.max() < len(source.classes)
+    ):
+        raise GonError(
+            f"{key}: labels range from {labels.min()} to {labels.max()}, but {key} has {len(source.classes)} classes "
+            f"(0 to {len(source.classes) - 1}): the label file is damaged or of another dataset"
+        )
     labels = None if labels is None else torch.from_numpy(labels.astype(np.int64))
     x = torch.from_numpy(images)  # uint8 [N, C, h, w]; chosen before resizing: only these grow
     return ImageData(

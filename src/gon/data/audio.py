@@ -9,6 +9,7 @@ ROOT/test when both exist, else a seeded held-out subset (:mod:`gon.data.splits`
 from __future__ import annotations
 
 import math
+import struct
 import wave
 from pathlib import Path
 
@@ -54,8 +55,8 @@ def read_wav(path: Path, seconds: float | None = None) -> tuple[np.ndarray, int]
                     f"cannot read audio {path}: unsupported WAV ({width}-byte samples, {channels} channels, {rate} Hz)"
                 )
             raw = f.readframes(min(frames, int(rate * (seconds or MAX_AUDIO_SECONDS)) + 1))
-    except (wave.Error, EOFError, OSError) as e:
-        raise GonError(f"cannot read audio {path}: {e or type(e).__name__} (a PCM WAV file is needed)") from None
+    except (wave.Error, EOFError, OSError, RuntimeError, ValueError, struct.error) as e:  # a damaged chunk
+        raise GonError(f"cannot read audio {path}: {str(e) or type(e).__name__} (a PCM WAV file is needed)") from None
     n = len(raw) // (width * channels)
     if n == 0:
         raise GonError(f"cannot read audio {path}: no samples")

@@ -73,8 +73,10 @@ class ImageDataset(torch.utils.data.Dataset):
 
 def fit(x: torch.Tensor, size: int, resize: str, *, name: str) -> torch.Tensor:
     """uint8 [N, C, h, w] -> float32 [N, C, size, size] in [0, 1]."""
-    x = x.to(torch.float32).div_(255.0)
     h, w = x.shape[-2:]
+    if max(h, w) > MAX_RESIZE_SIDE and (h, w) != (size, size):  # the resize matrices grow as the side squared
+        raise GonError(f"{name}: images of {h}x{w} pixels; gon resizes images of at most {MAX_RESIZE_SIDE} a side")
+    x = x.to(torch.float32).div_(255.0)
     if (h, w) == (size, size):
         return x
     if resize == "pad":
@@ -91,7 +93,19 @@ def fit(x: torch.Tensor, size: int, resize: str, *, name: str) -> torch.Tensor:
 def _resize_matrix(src: int, dst: int) -> torch.Tensor:
     """[dst, src] matrix applying 1-D bilinear resizing (antialiased when shrinking) to a vector."""
     # Column i of the identity "image" is impulse i; resizing only its height gives column i of
-    # the matrix. (A width of 1 would be simpler but hits a wrong antialias path in torch.)
-    eye = torch.eye(src)[None, None]  # [1, 1, src, src]
-    out = F.interpolate(eye, size=(dst, src), mode="bilinear", align_corners=False, antialias=dst < src)
-    return out[0, 0]  # [dst, src]
+    # the matrix. (A width of 1 would be simpler but hits a wrong antialias path in torch.) The identity is
+    # built RESIZE_BLOCK columns at a time: a whole one for a 60,000-pixel-wide image would be 14 GB.
+    blocks = []
+    for start in range(0, src, RESIZE_BLOCK):
+        width = min(RESIZE_BLOCK, src - start)
+        eye = torch.zeros(src, max(width, 2))  # [src, width] columns start.. of the identity
+        eye[torch.arange(start, start + width), torch.arange(width)] = 1.0
+        out = F.interpolate(
+            eye[None, None], size=(dst, eye.shape[1]), mode="bilinear", align_corners=False, antialias=dst < src
+        )
+        blocks.append(out[0, 0, :, :width])
+    return torch.cat(blocks, dim=1)  # [dst, src]
+
+
+RESIZE_BLOCK = 1024
+MAX_RESIZE_SIDE = 8192  # a resize matrix from this side takes about a second to build

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gon.core.errors import GonError
 from gon.data.download import Source
-from gon.data.encoded import MAX_ENCODED_BYTES, decode_all
+from gon.data.encoded import MAX_ENCODED_BYTES, ZIP_ERRORS, decode_all
 from gon.data.subsets import Choice
 
 _FOLDER, _ZIP, _PARTITION = "img_align_celeba", "img_align_celeba.zip", "list_eval_partition.txt"
@@ -73,7 +73,7 @@ def read_celeba(root: Path, split: str, choice: Choice, size: int | None = None)
                     yield f"{_ZIP}:{n}", archive.read(info)
 
             return decode_all(items(), len(names), size, True, "celeba", CROP), None, index
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
+    except ZIP_ERRORS as err:
         raise GonError(f"cannot read {root / _ZIP}: {err}") from err
 
 

@@ -16,7 +16,7 @@ import torch
 
 from gon.core.errors import GonError
 from gon.data.download import Source, download
-from gon.data.encoded import decode
+from gon.data.encoded import ZIP_ERRORS, decode
 from gon.data.subsets import Choice
 
 _ZIP, _FOLDER = "coil-20-proc.zip", "coil-20-proc"
@@ -60,7 +60,7 @@ def read_coil20(root: Path, split: str, choice: Choice, size: int | None = None)
                     if info is None:
                         raise GonError(f"{root / _ZIP}: no {_FOLDER}/{name}; is this coil-20-proc.zip?")
                     images.append(decode(_read_member(archive, info, root / _ZIP), NATIVE, False, f"{_ZIP}:{name}"))
-        except (zipfile.BadZipFile, OSError, EOFError) as err:
+        except ZIP_ERRORS as err:
             raise GonError(f"cannot read {root / _ZIP}: {err}") from err
         return np.stack(images), labels, index
     folder = root / _FOLDER if (root / _FOLDER).is_dir() else root

@@ -8,6 +8,8 @@ when that is enough) and stored as uint8, so memory holds only the final pixels.
 from __future__ import annotations
 
 import io
+import zipfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from gon.core.errors import GonError
 from gon.data.folder import GRAY_MODES, deep_gray, open_image
 
 BYTES_PER_VALUE = 5  # uint8 while decoding + float32 once loaded
+#: what reading a damaged zip raises: bad headers, an unknown version or method, a broken deflate stream, a CRC
+ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError, zlib.error)
 MAX_ENCODED_BYTES = 64 << 20  # no picture of these datasets is close; a bigger one is corrupt or hostile
 
 

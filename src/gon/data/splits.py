@@ -12,12 +12,13 @@ from gon.core.errors import GonError
 from gon.data.subsets import Choice
 
 
-def held_out(names: list[bytes], test_fraction: float, seed: int) -> set[int]:
+def held_out(names: list[bytes], test_fraction: float, seed: int, keep: int | None = None) -> set[int]:
     """Indices of the held-out names: the ``test_fraction`` of them (at least one, never all) that rank lowest by a
     hash of (seed, name). A name's rank depends on nothing else, so adding or removing names moves few others
-    between the splits, and their order does not matter."""
+    between the splits, and their order does not matter. ``keep``: only the lowest ``keep`` of them."""
     rank = sorted(range(len(names)), key=lambda i: hashlib.sha256(f"{seed}\0".encode() + names[i]).digest())
-    return set(rank[: min(max(round(len(names) * test_fraction), 1), len(names) - 1)])
+    count = min(max(round(len(names) * test_fraction), 1), len(names) - 1)
+    return set(rank[: count if keep is None else min(count, keep)])
 
 
 def held_out_split(files: list[Path], root: Path, split: str, test_fraction: float, seed: int, spec: str) -> list[Path]:

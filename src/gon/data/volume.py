@@ -9,6 +9,7 @@ both exist, else a seeded held-out subset (:mod:`gon.data.splits`).
 from __future__ import annotations
 
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
 import torch
@@ -29,6 +30,8 @@ def read_volume(path: Path) -> np.ndarray:
         grid = np.load(path, mmap_mode="r", allow_pickle=False)  # the header only, until the values are read
     except (ValueError, OSError, EOFError) as e:
         raise GonError(f"cannot read volume {path}: {e or type(e).__name__} (a .npy array is needed)") from None
+    except (SyntaxError, TokenError, TypeError, MemoryError):  # numpy parses the header as a Python literal
+        raise GonError(f"cannot read volume {path}: its .npy header is damaged") from None
     if not isinstance(grid, np.ndarray) or grid.ndim != 3 or min(grid.shape) < 1:
         raise GonError(f"volume {path} has shape {getattr(grid, 'shape', '?')}; a 3-D grid [D, H, W] is needed")
     if grid.dtype.kind not in "biuf":

@@ -20,11 +20,15 @@ from gon.core.errors import GonError
 from gon.core.settings import Info, Option, check_options
 from gon.core.validate import read_yaml_capped
 from gon.data.audio import MAX_SAMPLE_RATE
+from gon.training.threads import core_count
 
 GPU_LOG_EVERY = 50
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 LOGGERS = ("csv", "tensorboard")
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
+#: processes and threads a run may start: the CPUs this process may use (more only slows it, and a huge
+#: count is a fork bomb or a crash in the thread pool)
+CPU_BOUND = {"high": core_count(), "high_note": "the CPUs this machine gives gon"}
 MAX_IMAGE_SIZE = 8192  # pixels a side: 64x the paper's largest (128); a 2-D image of that size is 256 MiB in float32
 DEVICES_HELP = "a positive count, 'auto', -1 (all) or device indices like '0,1'"
 #: what one ``gon fit`` session does with its run directory, not how the model is trained: RUN/config.yaml leaves
@@ -153,7 +157,7 @@ FIT_INFO = {
     "devices": Info("number of devices, 'auto', -1 (all) or indices like '0,1'"),
     "strategy": Info("Lightning strategy, e.g. ddp"),
     "num_nodes": Info("machines in a multi-node DDP run", **POSITIVE),
-    "num_workers": Info("data loader worker processes", low=0),
+    "num_workers": Info("data loader worker processes", low=0, **CPU_BOUND),
     "val_every": Info("steps between test evaluations (default: each epoch)", **POSITIVE),
     "val_size": Info("test images evaluated at intervals, drawn with --seed, stratified by class", **POSITIVE),
     "checkpoint_every": Info("steps between checkpoints", **POSITIVE),
@@ -183,6 +187,7 @@ FIT_INFO = {
         "torch CPU threads (default: the fastest count, timed on the first steps and again when step times jump; "
         "pin it for bit-identical reruns)",
         **POSITIVE,
+        **CPU_BOUND,
     ),
 }
 
