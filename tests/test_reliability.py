@@ -232,3 +232,109 @@ def test_a_volume_folder_with_a_damaged_npy_header_is_one_line(tmp_path):
     with pytest.raises(GonError, match="v1.npy: its .npy header is damaged"):
         for split in ("train", "test"):
             load_dataset(f"volume:{tmp_path}", split)
+
+
+# -- (4) full and read-only disks -----------------------------------------------------------------------------
+def test_the_locks_first_write_failing_leaves_no_empty_lock(tmp_path, monkeypatch):
+    """On a full disk the lock's first write raised a traceback and left an empty gon.lock."""
+    import errno
+    import os
+
+    from gon.core.errors import GonError
+    from gon.storage import lock
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(lock.os, "pwrite", full)
+    with pytest.raises(GonError, match="gon.lock: No space left on device"):
+        with lock.run_lock(tmp_path):
+            pass
+    monkeypatch.undo()
+    assert not (tmp_path / "gon.lock").exists() and os.listdir(tmp_path) == []
+
+
+def test_a_failing_clean_up_does_not_hide_the_real_error(tmp_path, monkeypatch):
+    """On a read-only disk atomic.py's clean-up raised inside ``finally`` and hid the real error behind a traceback."""
+    import errno
+    import os
+    from pathlib import Path
+
+    from gon.core.errors import GonError
+    from gon.storage import atomic
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(atomic.os, "open", read_only)
+    monkeypatch.setattr(Path, "unlink", read_only)
+    with pytest.raises(GonError, match="out.json: Read-only file system; the previous version"):
+        atomic.write_text(tmp_path / "out.json", "{}")
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_full_disk_names_the_path_and_the_space_needed(tmp_path, monkeypatch):
+    import errno
+
+    from gon.core.errors import GonError
+    from gon.storage import atomic
+
+    target = tmp_path / "samples.png"
+    target.write_bytes(b"before")
+
+    def fill(f):
+        f.write(b"x" * 300_000)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(GonError, match=r"samples.png: No space left on device \(the disk has .* free, it needed at"):
+        atomic.atomic_write(target, fill)
+    assert target.read_bytes() == b"before" and [p.name for p in tmp_path.iterdir()] == ["samples.png"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 3 MB tmpfs mounted for the test (skipped where mounting is not allowed)."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@needs_data
+def test_a_full_then_read_only_small_disk_is_one_line_and_loses_nothing(run, small_disk, capsys):
+    import shutil
+    import subprocess
+
+    copy = small_disk / "run"
+    shutil.copytree(run, copy)
+    new = small_disk / "new"
+    assert main(["fit", "--max-steps", "2", "--out", str(new), *TINY_IMPLICIT]) == 2  # 3 MB: less than it needs
+    one_line_error(capsys, "not enough free space", "MiB needed")
+    assert not new.exists()
+    (small_disk / "fill").write_bytes(bytes(shutil.disk_usage(small_disk).free))  # full to the last block
+    commands = [
+        ["fit", "--resume", "--max-steps", "4", "--out", str(copy)],
+        ["report", str(copy)],
+        ["evaluate", str(copy), "--limit", "8"],
+        ["sample", str(copy), "-n", "4", "--out", str(small_disk / "s.png")],
+        ["encode", str(copy), "--limit", "8", "--out", str(small_disk / "l.npz")],
+        ["render", str(copy), "-n", "2", "--resolution", "32", "--out", str(small_disk / "r.png")],
+        ["export", str(copy), str(small_disk / "exported")],
+    ]
+    for read_only in (False, True):
+        if read_only:
+            subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+        before = snapshot(copy)
+        for command in commands:
+            assert main(command) == 2, command
+            one_line_error(capsys, str(small_disk))
+        assert snapshot(copy) == before
+        assert sorted(p.name for p in small_disk.iterdir()) == ["fill", "run"]

@@ -15,6 +15,7 @@ Files get the user's umask (0644 by default), as a plain ``open`` would give the
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import secrets
 import shutil
@@ -54,16 +55,35 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def write_failure(path: Path, error: BaseException) -> GonError:
-    """The one message for a write that failed: the file, the reason, the free space when it matters."""
+def write_failure(path: Path, error: BaseException, written: int | None = None) -> GonError:
+    """The one message for a write that failed: the file, the reason, the free space and the space it needed
+    (``written``: the bytes it had written when it failed) when the disk may be full."""
     reason = getattr(error, "strerror", None) or next(iter(str(error).splitlines()), "") or type(error).__name__
     try:
         free = shutil.disk_usage(path.parent if path.parent.exists() else Path.cwd()).free
     except OSError:
         free = None
-    if free is not None and (free < (64 << 20) or "unexpected pos" in reason or "write" in reason.lower()):
-        reason = f"{reason} (the disk has {free / 2**20:.1f} MiB free: is it full?)"
-    return GonError(f"cannot write {path}: {reason}; the previous version (if any) is intact")
+    full = getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "unexpected pos" in reason
+    refused = getattr(error, "errno", None) in (errno.EROFS, errno.EACCES, errno.EPERM) or "os error 30" in reason
+    if free is not None and not refused and (full or free < (64 << 20) or "write" in reason.lower()):
+        needed = f", it needed at least {_size(written)}" if written else ""
+        reason = f"{reason} (the disk has {_size(free)} free{needed}: is it full?)"
+    return GonError(f"cannot write {printable(str(path))}: {reason}; the previous version (if any) is intact")
+
+
+def _size(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.1f} KiB"
+
+
+def discard(path: Path | None) -> None:
+    """Remove a temporary file or folder, quietly: a clean-up that fails (a read-only disk) must not hide the
+    error that made it necessary."""
+    if path is None:
+        return
+    try:
+        _remove(path)
+    except OSError:
+        pass
 
 
 def atomic_write(path: str | Path, write: Callable[[Any], None]) -> Path:
@@ -73,7 +93,7 @@ def atomic_write(path: str | Path, write: Callable[[Any], None]) -> Path:
     raises a GonError naming ``path`` and leaves the previous file at ``path`` untouched.
     """
     path = Path(path)
-    tmp = None
+    tmp, written = None, None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         for stale in stale_siblings(path):
@@ -81,18 +101,28 @@ def atomic_write(path: str | Path, write: Callable[[Any], None]) -> Path:
         tmp = temp_sibling(path)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any file
         with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())  # the data is on disk before the name points at it
+            try:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())  # the data is on disk before the name points at it
+            except WRITE_ERRORS:
+                written = _written(f)  # what it had given its file: the space it needed, at least
+                raise
         os.replace(tmp, path)
         tmp = None
         fsync_directory(path.parent)  # ... and the rename itself survives a power cut
     except WRITE_ERRORS as e:
-        raise write_failure(path, e) from None
+        raise write_failure(path, e, written) from None
     finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+        discard(tmp)
     return path
+
+
+def _written(f: Any) -> int | None:
+    try:
+        return f.tell()
+    except (OSError, ValueError):
+        return None
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -215,6 +245,5 @@ def replace_directory(target: str | Path, build: Callable[[Path], Any]) -> Path:
     except WRITE_ERRORS as e:
         raise write_failure(target, e) from None
     finally:
-        if tmp.exists():
-            _remove(tmp)
+        discard(tmp)
     return target

@@ -89,8 +89,14 @@ def acquire(directory: Path, what: str) -> int:
         "started": round(time.time(), 3),
         "command": " ".join(["gon", *sys.argv[1:]])[:300],
     }
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(record).encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(record).encode(), 0)
+    except OSError as e:  # a full or read-only disk: no lock (and no empty gon.lock) is left behind
+        release(directory, fd)
+        raise GonError(
+            f"cannot write {path}: {e.strerror or e} (gon locks {directory} to {what} it; is the disk full?)"
+        ) from None
     return fd
 
 
