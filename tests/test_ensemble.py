@@ -15,7 +15,7 @@ from gon.experiments.variational import TABLE2_ROWS
 from gon.training.ensemble import EnsembleStep, MemberRandom, stack_refusal, stackable
 from gon.training.graphs import GraphedStep, TrainingAdam
 from gon.training.loop import loss_arguments, shuffled_batches
-from tests.helpers import image_size_of, tiny_model
+from tests.helpers import FASHION_MNIST, image_size_of, tiny_model
 
 RTOL = 3e-5
 IMAGES = 16  # = GLO's tiny code count
@@ -179,3 +179,71 @@ def test_stacked_seeds_train_as_their_separate_runs_on_cuda(label, graphs, monke
     models, opts, losses = stacked(row, [0, 1, 2], steps=6, device="cuda", graphs=graphs)
     for seed, model, opt, own in zip([0, 1, 2], models, opts, losses):
         assert_same_training(separate(row, seed, 6, device="cuda"), model, opt, own)
+
+
+# -- gon reproduce --ensemble: units of a row's seeds trained together -----------------------------------------
+SWEEP = [
+    *["table1", "--preset", "cpu", "--rows", "GON,AE", "--latent-dim", "8", "--seeds", "2", "--limit-train", "96"],
+    *["--test-size", "16", "--batch-size", "32", "--threads", "1", "--no-progress", "--checkpoint-every", "2"],
+]
+
+
+def sweep_tables(out) -> dict[str, list[dict]]:
+    """The sweep's per-seed table and curves as numbers, without the clock times."""
+    import csv
+
+    found = {}
+    for name in ("table1.csv", "table1_curves.csv"):
+        with (out / name).open() as f:
+            rows = [{k: v for k, v in r.items() if "seconds" not in k} for r in csv.DictReader(f)]
+        found[name] = [{k: _number(v) for k, v in r.items()} for r in rows]
+    return found
+
+
+def _number(value: str):
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def assert_same_tables(a: dict, b: dict) -> None:
+    for name in a:
+        assert len(a[name]) == len(b[name]), name
+        for row_a, row_b in zip(a[name], b[name]):
+            assert row_a.keys() == row_b.keys()
+            for key, value in row_a.items():
+                if isinstance(value, float):
+                    assert row_b[key] == pytest.approx(value, rel=10 * RTOL), f"{name} {row_a['row']} {key}"
+                else:
+                    assert row_b[key] == value, f"{name} {key}"
+
+
+@pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="needs apt-get install dataset-fashion-mnist")
+def test_a_sweep_with_stacked_seeds_equals_the_separate_one_and_resumes_stacked(tmp_path, monkeypatch):
+    """--ensemble on gives the tables of --ensemble off, and so does a sweep half trained separately and extended
+    stacked: each unit keeps its own checkpoints, in one format."""
+    from gon.cli import main
+    from gon.experiments import common
+
+    stacked_groups = []
+    train_stacked = common._train_stacked
+    monkeypatch.setattr(
+        common,
+        "_train_stacked",
+        lambda members, bar: stacked_groups.append(len(members)) or train_stacked(members, bar),
+    )
+    outs = {name: tmp_path / name for name in ("off", "on", "off-on")}
+    assert main(["reproduce", *SWEEP, "--epochs", "4", "--ensemble", "off", "--out", str(outs["off"])]) == 0
+    assert main(["reproduce", *SWEEP, "--epochs", "4", "--ensemble", "on", "--out", str(outs["on"])]) == 0
+    assert main(["reproduce", *SWEEP, "--epochs", "2", "--ensemble", "off", "--out", str(outs["off-on"])]) == 0
+    assert (
+        main(["reproduce", *SWEEP, "--epochs", "4", "--ensemble", "on", "--resume", "--out", str(outs["off-on"])]) == 0
+    )
+    assert stacked_groups == [2, 2, 2, 2]  # GON and AE, 2 seeds each, in both stacked sweeps
+    through = sweep_tables(outs["off"])
+    for name in ("on", "off-on"):
+        assert_same_tables(through, sweep_tables(outs[name]))
+    assert sorted(p.name for p in (outs["on"] / "units").iterdir()) == sorted(
+        p.name for p in (outs["off"] / "units").iterdir()
+    )

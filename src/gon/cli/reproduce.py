@@ -74,6 +74,13 @@ def add_parser(commands) -> None:
         default=True,
         help="on a CUDA --device, replay each training step as a CUDA graph (default on; eager where capture fails)",
     )
+    p.add_argument(
+        "--ensemble",
+        choices=["on", "off"],
+        help="train the seeds of each row together as one stacked step (torch.func; equal to separate runs up to "
+        "float rounding; each unit keeps its own folder). Default: on for a CUDA --device, off on a CPU (where "
+        "stacking is slower than separate steps: docs/performance.md)",
+    )
     p.add_argument("--out", help="output folder (default results/EXPERIMENT); one that holds files needs --overwrite")
     p.add_argument(
         "--overwrite",
@@ -155,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         jobs=args.jobs,
         cuda_graphs=args.cuda_graphs,
+        ensemble=None if args.ensemble is None else args.ensemble == "on",
         progress=not args.no_progress,
         resume=args.resume,
         shard=parse_shard(args.shard),
@@ -203,6 +211,7 @@ def command_line(args: argparse.Namespace) -> str:
         "shard",
         "rows",
         "curve_images",
+        "ensemble",
         "out",
     ):
         if getattr(args, key) is not None:

@@ -44,7 +44,8 @@ from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel
 from gon.models.registry import build
 from gon.storage.lock import run_lock
-from gon.training.loop import shuffled_batches, train_loop, training_adam, training_step
+from gon.training.ensemble import EnsembleStep, MemberRandom, stackable
+from gon.training.loop import shuffled_batches, train_loop, training_adam, training_step, uses_graphs
 from gon.training.threads import ThreadTuner, log_line
 
 CURVE_IMAGES = 512  # fixed train / test images evaluated at intervals for learning curves
@@ -79,6 +80,9 @@ class Budget:
     rows: tuple[str, ...] | None = None  # only these rows (labels, any case) of the experiment
     checkpoint_every: int = CHECKPOINT_EVERY  # steps between a unit's checkpoints
     curve_images: int | None = None  # test images of each curve point: None the preset's (else 512), 0 all
+    #: train the seeds of a row together as one stacked step (gon.training.ensemble); None: on CUDA only (on a CPU
+    #: stacking is slower than separate steps, docs/performance.md)
+    ensemble: bool | None = None
 
     def __post_init__(self):
         for key in ("seeds", "steps", "epochs", "limit_train", "test_size", "batch_size", "threads", "jobs"):
@@ -96,6 +100,11 @@ class Budget:
         if self.steps is not None and self.epochs is not None:
             raise GonError("give either --steps or --epochs, not both")
         self.device = str(torch_device(self.device))  # checked (and auto resolved) before any data loads
+
+    @property
+    def stacks_seeds(self) -> bool:
+        """Whether the seeds of a row train together as one stacked ensemble (``--ensemble``; default on CUDA)."""
+        return self.ensemble if self.ensemble is not None else torch.device(self.device).type == "cuda"
 
     @property
     def auto_threads(self) -> bool:
@@ -285,6 +294,138 @@ class Run:
 Outcome = tuple[dict, list[dict], GradientOriginModel]
 
 
+class UnitTraining:
+    """One run's training in progress: its model and Adam (from its unit's checkpoint, if any), its curve so far,
+    what it does after each step (a curve point, a checkpoint) and its final figures. A run trained alone
+    (:func:`run_one`) and one trained stacked with its row's other seeds (:func:`run_together`) share it.
+
+    ``random``: the run's own random generators, as they are right after its model is built (or as its
+    checkpoint holds them); ``done``: the outcome of a unit that had finished earlier (nothing to train).
+    """
+
+    def __init__(self, run: Run, budget: Budget, d: Data, stop: StopRequest | None = None):
+        self.run, self.budget, self.d, self.stop = run, budget, d, stop
+        row, unit = run.row, run.unit
+        self.model = make_model(row, d, run.seed, budget)
+        self.random = MemberRandom.current(budget.device)
+        self.optimizer = training_adam(self.model, budget.lr, budget.device, budget.cuda_graphs)
+        state = unit.load_state() if unit is not None else None
+        self.start, self.points, self.seconds_before = 0, [], 0.0
+        self.rng: dict | None = None  # the checkpoint's generators
+        self.done: Outcome | None = None
+        if state is not None:
+            if state["step"] > run.steps:
+                raise GonError(
+                    f"{unit.path}: this unit has trained {state['step']} steps, more than the {run.steps} asked for; "
+                    "give at least as many --steps or --epochs as the sweep has run"
+                )
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.rng = state["rng"]
+            self.random = member_random(self.rng, self.random)
+            self.start, self.points, self.seconds_before = state["step"], list(state["points"]), float(state["seconds"])
+            done = unit.load_result()
+            if self.start == run.steps and done is not None and done["result"].get("steps") == run.steps:
+                self.done = done["result"], done["points"], self.model  # finished earlier
+        self.reached = self.start
+        self.per_epoch = len(d.train) // budget.batch_size
+        by_epoch = budget.epochs is not None and budget.steps is None
+        self.at = (
+            set()
+            if not run.curves
+            else epoch_points(run.steps, self.per_epoch)
+            if by_epoch
+            else curve_points(run.steps, run.curves)
+        )
+        probe = CURVE_IMAGES if budget.curve_images is None else (budget.curve_images or None)  # 0: all
+        if self.at:  # the same seeded, stratified images at every point of every run
+            self.test_probe = d.test.subset(probe).images.to(budget.device)
+            self.train_probe = d.train.subset(probe).images.to(budget.device) if run.train_curve else None
+
+    def stopping(self) -> bool:
+        return self.stop is not None and self.stop.signum is not None
+
+    def due(self, step: int) -> bool:
+        """Whether the step ends with a curve point or a checkpoint (a stacked run then writes its members back)."""
+        checkpoint = self.run.unit is not None and (step % self.budget.checkpoint_every == 0 or step == self.run.steps)
+        return step in self.at or checkpoint or self.stopping()
+
+    def after_step(self, step: int, seconds: float, rng: Callable[[], dict]) -> bool:
+        """A curve point and a checkpoint where due (``rng()``: the run's generators then); True: stop here."""
+        row, seed = self.run.row, self.run.seed
+        self.reached = step
+        if step in self.at:
+            point = {
+                "row": row.label,
+                **row.columns,
+                "seed": seed,
+                "step": step,
+                "epoch": round(step / self.per_epoch, 3),
+            }
+            point["seconds"] = round(self.seconds_before + seconds, 2)
+            with torch.random.fork_rng(devices=[]):  # evaluating never moves the training's random numbers
+                point["test_sse"] = reconstruction_metrics(self.model, self.test_probe)["sse"]
+                if self.train_probe is not None:
+                    point["train_sse"] = reconstruction_metrics(self.model, self.train_probe)["sse"]
+            self.points.append(point)
+        stopping = self.stopping()
+        if self.run.unit is not None and (
+            step % self.budget.checkpoint_every == 0 or step == self.run.steps or stopping
+        ):
+            self.run.unit.save_state(
+                {
+                    "step": step,
+                    "model": self.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                    "rng": rng(),
+                    "points": self.points,
+                    "seconds": self.seconds_before + seconds,
+                }
+            )
+        return stopping
+
+    def finish(self, seconds: float) -> Outcome | None:
+        """The final figures after ``seconds`` of training in all (None when stopped before the last step)."""
+        if self.reached < self.run.steps:  # stopped by a signal, checkpointed after its last whole step
+            return None
+        run, row = self.run, self.run.row
+        started = time.perf_counter()
+        with torch.random.fork_rng(devices=[]):
+            metrics = run.evaluate(self.model, self.d, self.budget)
+        result = {
+            "row": row.label,
+            **row.columns,
+            "seed": run.seed,
+            "parameters": network_parameters(self.model),
+            "steps": run.steps,
+            "epochs": round(run.steps / self.per_epoch, 2),
+            "train_seconds": round(seconds, 2),
+            "eval_seconds": round(time.perf_counter() - started, 2),
+            **metrics,
+        }
+        if run.unit is not None:
+            run.unit.save_result(result, self.points)
+        return result, self.points, self.model
+
+
+def member_random(rng: dict, built: MemberRandom) -> MemberRandom:
+    """A checkpoint's generators (:func:`gon.experiments.units.rng_state`) as one run's :class:`MemberRandom`; the
+    device's CUDA generator as ``built`` has it where the checkpoint holds none for it (a run started on a CPU)."""
+    cuda = built.cuda
+    if cuda is not None and "cuda" in rng and len(rng["cuda"]) == torch.cuda.device_count():
+        cuda = rng["cuda"][built.device.index or 0]
+    return MemberRandom(rng["cpu"], cuda, built.device)
+
+
+def member_rng_state(random: MemberRandom) -> dict:
+    """One member's generators in the checkpoint format of :func:`gon.experiments.units.rng_state`."""
+    state = rng_state()
+    state["cpu"] = random.cpu.clone()
+    if random.cuda is not None and "cuda" in state:
+        state["cuda"][random.device.index or 0] = random.cuda.clone()
+    return state
+
+
 def run_one(
     run: Run, budget: Budget, d: Data, bar: tqdm | None = None, stop: StopRequest | None = None
 ) -> Outcome | None:
@@ -294,91 +435,89 @@ def run_one(
     steps and at the end, and writes its result there; a finished unit is loaded, not trained. Returns None when
     ``stop`` was requested (SIGINT / SIGTERM): the unit was checkpointed after its last whole step.
     """
-    row, seed, unit = run.row, run.seed, run.unit
-    model = make_model(row, d, seed, budget)
-    optimizer = training_adam(model, budget.lr, budget.device, budget.cuda_graphs)
-    state = unit.load_state() if unit is not None else None
-    start, points, seconds_before = 0, [], 0.0
-    if state is not None:
-        if state["step"] > run.steps:
-            raise GonError(
-                f"{unit.path}: this unit has trained {state['step']} steps, more than the {run.steps} asked for; "
-                "give at least as many --steps or --epochs as the sweep has run"
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        set_rng_state(state["rng"])
-        start, points, seconds_before = state["step"], list(state["points"]), float(state["seconds"])
-        done = unit.load_result()
-        if start == run.steps and done is not None and done["result"].get("steps") == run.steps:
-            if bar is not None:
-                bar.update(run.steps)
-            return done["result"], done["points"], model  # finished earlier
-    per_epoch = len(d.train) // budget.batch_size
-    by_epoch = budget.epochs is not None and budget.steps is None
-    at = (
-        set()
-        if not run.curves
-        else epoch_points(run.steps, per_epoch)
-        if by_epoch
-        else curve_points(run.steps, run.curves)
+    return train_alone(UnitTraining(run, budget, d, stop), bar)
+
+
+def train_alone(t: UnitTraining, bar: tqdm | None = None) -> Outcome | None:
+    """Train one :class:`UnitTraining` to its end (or a stop), with the global random generators as its own."""
+    run, budget = t.run, t.budget
+    if t.done is not None:
+        if bar is not None:
+            bar.update(run.steps)
+        return t.done
+    if t.rng is not None:
+        set_rng_state(t.rng)
+    seconds = t.seconds_before
+    if t.start < run.steps:
+        on_step = lambda step, s: t.after_step(step, s, rng_state)  # noqa: E731
+        seconds += train(t.model, t.d.train, budget, run.seed, run.steps, on_step, bar, t.optimizer, t.start)
+    return t.finish(seconds)
+
+
+def run_together(
+    runs: list[Run], budget: Budget, d: Data, bar: tqdm | None = None, stop: StopRequest | None = None
+) -> list[Outcome | None]:
+    """Train the runs of one row (its seeds) on ``d`` as one stacked ensemble (:class:`EnsembleStep`); each unit
+    checkpoints and finishes in its own folder exactly as :func:`run_one` does, and its training time is its share
+    of the stacked steps' time. Runs at another step than the first unfinished one, or of a model that does not
+    stack, train alone. Returns each run's outcome (None: stopped), in order."""
+    trainings = [UnitTraining(run, budget, d, stop) for run in runs]
+    outcomes: list[Outcome | None] = [t.done for t in trainings]
+    todo = [i for i, t in enumerate(trainings) if t.done is None]
+    group = [i for i in todo if trainings[i].start == trainings[todo[0]].start] if todo else []
+    if len(group) < 2 or not stackable(trainings[group[0]].model):
+        group = []
+    stopped = lambda: stop is not None and stop.signum is not None  # noqa: E731
+    for i in todo:
+        if i not in group and not stopped():
+            outcomes[i] = train_alone(trainings[i], bar)
+    if group and not stopped():
+        for i, outcome in zip(group, _train_stacked([trainings[i] for i in group], bar)):
+            outcomes[i] = outcome
+    return outcomes
+
+
+def _train_stacked(members: list[UnitTraining], bar: tqdm | None) -> list[Outcome | None]:
+    budget, start, steps = members[0].budget, members[0].start, members[0].run.steps
+    if start >= steps:
+        return [t.finish(t.seconds_before) for t in members]
+    log = bar.write if bar is not None else log_line
+    graphs = uses_graphs(budget.device, budget.cuda_graphs)
+    ensemble = EnsembleStep(
+        [t.model for t in members], [t.optimizer for t in members], [t.random for t in members], graphs, log
     )
-    probe = CURVE_IMAGES if budget.curve_images is None else (budget.curve_images or None)  # 0: all
-    if at:  # the same seeded, stratified images at every point of every run
-        test_probe = d.test.subset(probe).images.to(budget.device)
-        train_probe = d.train.subset(probe).images.to(budget.device) if run.train_curve else None
-
-    def checkpoint(step: int, seconds: float) -> None:
-        unit.save_state(
-            {
-                "step": step,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "rng": rng_state(),
-                "points": points,
-                "seconds": seconds_before + seconds,
-            }
+    orders = [
+        shuffled_batches(
+            t.d.train.images,
+            t.d.train.labels,
+            budget.batch_size,
+            torch.Generator().manual_seed(t.run.seed),
+            budget.device,
+            skip=start,
         )
+        for t in members
+    ]
+    tuner = ThreadTuner(log=log) if budget.auto_threads else None
 
-    reached = [start]
+    def after(done: int, seconds: float) -> bool:
+        if bar is not None:
+            bar.update(len(members))
+        step = start + done
+        if not any(t.due(step) for t in members):
+            return False
+        ensemble.write_back()
+        share = seconds / len(members)
+        stops = [
+            t.after_step(step, share, lambda r=ensemble.random[i]: member_rng_state(r)) for i, t in enumerate(members)
+        ]
+        for t in members:
+            t.model.train()  # an evaluation may have left it in eval mode
+        return any(stops)
 
-    def on_step(step: int, seconds: float) -> bool:
-        reached[0] = step
-        if step in at:
-            point = {"row": row.label, **row.columns, "seed": seed, "step": step, "epoch": round(step / per_epoch, 3)}
-            point["seconds"] = round(seconds_before + seconds, 2)
-            with torch.random.fork_rng(devices=[]):  # evaluating never moves the training's random numbers
-                point["test_sse"] = reconstruction_metrics(model, test_probe)["sse"]
-                if train_probe is not None:
-                    point["train_sse"] = reconstruction_metrics(model, train_probe)["sse"]
-            points.append(point)
-        stopping = stop is not None and stop.signum is not None
-        if unit is not None and (step % budget.checkpoint_every == 0 or step == run.steps or stopping):
-            checkpoint(step, seconds)
-        return stopping
-
-    seconds = seconds_before
-    if start < run.steps:
-        seconds += train(model, d.train, budget, seed, run.steps, on_step, bar, optimizer, start)
-    if reached[0] < run.steps:  # stopped by a signal, checkpointed after its last whole step
-        return None
-    started = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        metrics = run.evaluate(model, d, budget)
-    result = {
-        "row": row.label,
-        **row.columns,
-        "seed": seed,
-        "parameters": network_parameters(model),
-        "steps": run.steps,
-        "epochs": round(run.steps / per_epoch, 2),
-        "train_seconds": round(seconds, 2),
-        "eval_seconds": round(time.perf_counter() - started, 2),
-        **metrics,
-    }
-    if unit is not None:
-        unit.save_result(result, points)
-    return result, points, model
+    seconds = train_loop(
+        ensemble.step, (list(b) for b in zip(*orders)), steps=steps - start, on_step=after, tuner=tuner
+    )[1]
+    return [t.finish(t.seconds_before + seconds / len(members)) for t in members]
 
 
 def load_unit(run: Run, budget: Budget, d: Data) -> Outcome:
@@ -404,25 +543,55 @@ class Unfinished(Exception):
 _WORKER_DATA: dict[tuple, Data] = {}
 
 
-def _work(run: Run, budget: Budget) -> Outcome | str | None:
-    """A worker process's job: its data (loaded once per process and size), then :func:`run_one` on its unit.
+def _work(runs: list[Run], budget: Budget) -> list[Outcome | str | None]:
+    """A worker process's job: its data (loaded once per process and size), then its runs (one, or a row's seeds
+    trained together) on their units.
 
-    Returns the outcome, None when stopped by a signal (checkpointed), or a line when its unit is in use.
+    Returns each run's outcome, None when stopped by a signal (checkpointed), or a line when its unit is in use.
     """
     torch.set_num_threads(budget.threads or 1)
-    key = (budget.dataset, budget.data_dir, budget.limit_train, budget.test_size, run.image_size)
+    size = runs[0].image_size
+    key = (budget.dataset, budget.data_dir, budget.limit_train, budget.test_size, size)
     with deferred_stops() as stop:
         if key not in _WORKER_DATA:
-            _WORKER_DATA[key] = load_data(budget, run.image_size)
-        try:
-            with unit_lock(run):
-                outcome = run_one(run, budget, _WORKER_DATA[key], stop=stop)
-        except UnitBusy as busy:
-            return str(busy)
-    if outcome is None:
-        return None
-    result, points, model = outcome
-    return result, points, model.cpu()
+            _WORKER_DATA[key] = load_data(budget, size)
+        outcomes = train_group(runs, budget, _WORKER_DATA[key], stop=stop)
+    return [(o[0], o[1], o[2].cpu()) if isinstance(o, tuple) else o for o in outcomes]
+
+
+def train_group(
+    runs: list[Run], budget: Budget, d: Data, bar: tqdm | None = None, stop: StopRequest | None = None
+) -> list[Outcome | str | None]:
+    """Train ``runs`` (one run, or seeds of one row to train together) holding their units' locks: each run's
+    outcome, None when stopped, or a line when another process holds its unit (it is skipped)."""
+    with ExitStack() as locks:
+        outcomes: list[Outcome | str | None] = []
+        free = []
+        for run in runs:
+            try:
+                locks.enter_context(unit_lock(run))
+                free.append(run)
+                outcomes.append(None)
+            except UnitBusy as busy:
+                outcomes.append(str(busy))
+        if not free:
+            return outcomes
+        trained = iter(
+            run_together(free, budget, d, bar, stop) if len(free) > 1 else [run_one(free[0], budget, d, bar, stop)]
+        )
+        return [o if isinstance(o, str) else next(trained) for o in outcomes]
+
+
+def seed_groups(plan: list[Run], todo: list[int], budget: Budget) -> list[list[int]]:
+    """The runs ``todo`` in groups trained at once: with ``budget.stacks_seeds``, the seeds of each row (same
+    length and image size) together; else one run each."""
+    if not budget.stacks_seeds:
+        return [[i] for i in todo]
+    groups: dict[tuple, list[int]] = {}
+    for i in todo:
+        run = plan[i]
+        groups.setdefault((run.row.label, run.steps, run.image_size), []).append(i)
+    return list(groups.values())
 
 
 class UnitBusy(Exception):
@@ -540,28 +709,28 @@ def run_rows(
 
 
 def train_units(plan: list[Run], todo: list[int], budget: Budget, pick, outcomes: dict[int, Outcome]) -> None:
-    """Train the runs ``todo`` (indices into ``plan``) into ``outcomes``; a signal checkpoints them and stops."""
+    """Train the runs ``todo`` (indices into ``plan``) into ``outcomes``, a row's seeds stacked together where
+    ``budget.stacks_seeds``; a signal checkpoints them and stops."""
     if todo:
         for hook in list(units.before_training):
             hook()
+    groups = seed_groups(plan, todo, budget)
     with deferred_stops() as stop:
-        if budget.jobs > 1 and len(todo) > 1:
-            _run_in_processes(plan, todo, budget, stop, outcomes)
+        if budget.jobs > 1 and len(groups) > 1:
+            _run_in_processes(plan, groups, budget, stop, outcomes)
         else:
             with progress_bar(sum(plan[i].steps for i in todo), budget) as bar:
-                for i in todo:
-                    run = plan[i]
-                    bar.set_description(run.name)
-                    try:
-                        with unit_lock(run):
-                            outcome = run_one(run, budget, pick(run.image_size), bar, stop)
-                    except UnitBusy as busy:
-                        tqdm.write(f"gon reproduce: skipping {busy}", file=sys.stderr)
-                        continue
-                    if outcome is None:
-                        break
-                    outcomes[i] = outcome
-                    if stop.signum is not None:
+                for group in groups:
+                    runs = [plan[i] for i in group]
+                    seeds = ", ".join(str(run.seed) for run in runs)
+                    bar.set_description(runs[0].name if len(runs) == 1 else f"{runs[0].row.label} (seeds {seeds})")
+                    done = train_group(runs, budget, pick(runs[0].image_size), bar, stop)
+                    for i, outcome in zip(group, done):
+                        if isinstance(outcome, str):
+                            tqdm.write(f"gon reproduce: skipping {outcome}", file=sys.stderr)
+                        elif outcome is not None:
+                            outcomes[i] = outcome
+                    if stop.signum is not None or any(o is None for o in done):
                         break
         if stop.signum is not None:
             raise Stopped(stop.signum, stopped_message(stop.signum, budget))
@@ -577,25 +746,25 @@ def stopped_message(signum: int, budget: Budget) -> str:
     )
 
 
-def _run_in_processes(plan: list[Run], todo: list[int], budget: Budget, stop: StopRequest, outcomes) -> None:
-    """The runs ``todo`` of ``plan`` in ``budget.jobs`` spawned processes, into ``outcomes``."""
+def _run_in_processes(plan: list[Run], groups: list[list[int]], budget: Budget, stop: StopRequest, outcomes) -> None:
+    """The run groups (:func:`seed_groups`) of ``plan`` in ``budget.jobs`` spawned processes, into ``outcomes``."""
     worker = Budget(**{**budget.__dict__, "progress": False, "threads": budget.threads or 1, "jobs": 1})
     context = multiprocessing.get_context("spawn")  # fork after torch has run threads can hang
     with (
-        ProcessPoolExecutor(min(budget.jobs, len(todo)), mp_context=context) as pool,
-        progress_bar(len(todo), budget, unit="run") as bar,
+        ProcessPoolExecutor(min(budget.jobs, len(groups)), mp_context=context) as pool,
+        progress_bar(sum(len(g) for g in groups), budget, unit="run") as bar,
     ):
-        futures = {pool.submit(_work, plan[i], worker): i for i in todo}
+        futures = {pool.submit(_work, [plan[i] for i in group], worker): group for group in groups}
         stop.forward = list(getattr(pool, "_processes", None) or {})  # SIGTERM to gon reaches its workers
         for future in as_completed(futures):
-            i = futures[future]
-            outcome = future.result()
-            if isinstance(outcome, str):
-                tqdm.write(f"gon reproduce: skipping {outcome}", file=sys.stderr)
-            elif outcome is not None:
-                outcomes[i] = outcome
-            bar.set_description(f"{plan[i].name} {'done' if i in outcomes else 'stopped'}")
-            bar.update(1)
+            group = futures[future]
+            for i, outcome in zip(group, future.result()):
+                if isinstance(outcome, str):
+                    tqdm.write(f"gon reproduce: skipping {outcome}", file=sys.stderr)
+                elif outcome is not None:
+                    outcomes[i] = outcome
+                bar.set_description(f"{plan[i].name} {'done' if i in outcomes else 'stopped'}")
+                bar.update(1)
             if stop.signum is not None:
                 for other in futures:
                     other.cancel()
