@@ -183,3 +183,14 @@ def test_the_cli_loads_by_repo_id_with_the_environment_variable(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "s.png").is_file()
+    done = subprocess.run(
+        [str(GON_COMMAND), "evaluate", f"hf://{REPO}@main", "--dataset", "fashion-mnist", "--limit", "8"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    written = json.loads((tmp_path / "someone--tiny-gon@main-evaluation-fashion-mnist-test.json").read_text())
+    assert written["class"] == "GON" and written["model"] == f"hf://{REPO}@main"

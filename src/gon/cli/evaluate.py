@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         results["accuracy"] = classification_accuracy(model, images, data.labels.to(device), args.batch_size)
 
     if out is None:
-        out = default_out(Path(args.model), data.name, args.split)
+        out = default_out(args.model, data.name, args.split)
         out = output_path(str(out), "the default --out", (".json",), kind="evaluation")
     write_text(out, json.dumps(results, indent=2) + "\n")
     width = max(len(k) for k in results)
@@ -85,12 +85,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def default_out(source: Path, dataset: str, split: str) -> Path:
+def default_out(source: str | Path, dataset: str, split: str) -> Path:
     """Inside a run directory; beside a saved model or checkpoint, named after it: never inside a saved model,
-    whose folder a finishing ``gon fit`` or ``gon export --overwrite`` replaces."""
+    whose folder a finishing ``gon fit`` or ``gon export --overwrite`` replaces. A Hub model's
+    (``hf://owner/name[@revision]``) goes into the current folder as ``owner--name[@revision]-evaluation-...``,
+    not into huggingface_hub's cache."""
+    from gon.storage import hub
     from gon.storage.runs import file_safe, is_saved_model
 
     name = f"evaluation-{file_safe(dataset)}-{split}.json"
+    if isinstance(source, str) and source.startswith(hub.SCHEME):
+        repo_id, revision = hub.parse(source)
+        return Path(file_safe(repo_id.replace("/", "--") + (f"@{revision}" if revision else "")) + f"-{name}")
+    source = Path(source)
     if source.is_dir() and not is_saved_model(source):
         return source / name
     source = source.resolve()
