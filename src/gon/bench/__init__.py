@@ -230,13 +230,15 @@ def markdown(record: dict) -> str:
             f"### Stacked vs separate training steps of M seeds (median of {record['settings']['repeats']} "
             f"interleaved rounds, batch {record['settings']['batch']} per member)",
             "",
-            "| model | M | mode | params / member | separate ms | stacked ms | speed-up | note |",
-            "|---|---:|---|---:|---:|---:|---:|---|",
+            "| model | M | mode | params / member | separate ms | stacked ms | speed-up | separate CPU ms "
+            "| stacked CPU ms | CPU speed-up | note |",
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         lines += [
             f"| {row['name']} | {row.get('members', '')} | {row.get('mode', '')} | {_f(row.get('params'), ',')} | "
             f"{_f(row.get('separate_ms'), '.1f')} | {_f(row.get('stacked_ms'), '.1f')} | {_x(row.get('speedup'))} | "
-            f"{row.get('note', '')} |"
+            f"{_f(row.get('separate_cpu_ms'), '.1f')} | {_f(row.get('stacked_cpu_ms'), '.1f')} | "
+            f"{_x(row.get('cpu_speedup'))} | {row.get('note', '')} |"
             for row in r["ensemble"]
         ]
         lines.append("")

@@ -4,6 +4,9 @@ One round trains M members one step each: *separate* is M :class:`gon.training.g
 (what ``gon reproduce --ensemble off`` runs), *stacked* one :class:`~gon.training.ensemble.EnsembleStep` over all M.
 Every member has its own seed and batch. The cases of one model run interleaved (:func:`gon.bench.measure.time_cases`),
 eager everywhere and, on a CUDA device, graphed too; the ratio is separate / stacked time (above 1: stacking pays).
+Beside the wall-clock medians each row has the median CPU time of the calling thread (``time.thread_time``): on a
+CPU at one thread that is the work itself, which other processes on the machine do not inflate as they do the
+wall clock; on a GPU it is the host's share (launches) of the step.
 
 The models are the Table 1 and Table 2 rows at their paper presets (the sweeps ``--ensemble`` is for), then the
 other registered models at their defaults. A model that cannot stack (:func:`gon.training.ensemble.stack_refusal`) has
@@ -12,6 +15,8 @@ its row say why.
 
 from __future__ import annotations
 
+import statistics
+import time
 import warnings
 from collections.abc import Callable
 
@@ -87,6 +92,21 @@ def _stacked(name, options, m, batch, device, graphs: bool):
     return (lambda: ensemble.step(batches)), ensemble.graphed_step
 
 
+class ThreadClock:
+    """``step`` timed in the calling thread's CPU time too: ``times`` after ``skip`` warm-up calls."""
+
+    def __init__(self, step: Callable[[], object], skip: int):
+        self.step, self.skip, self.times = step, skip, []
+
+    def __call__(self) -> None:
+        started = time.thread_time()
+        self.step()
+        self.times.append(time.thread_time() - started)
+
+    def median_ms(self, repeats: int) -> float:
+        return 1000 * statistics.median(self.times[self.skip : self.skip + repeats])
+
+
 def run_ensemble(
     members: tuple[int, ...], batch: int, repeats: int, device: torch.device, log: Callable[[str], None] = print
 ) -> list[dict]:
@@ -105,9 +125,14 @@ def run_ensemble(
                 for m in members:
                     separate, sep_step, params = _separate(name, options, m, batch, device, graphs)
                     stacked, stacked_step = _stacked(name, options, m, batch, device, graphs)
-                    group = f"{label} M={m} {mode}"
-                    cases = [Case(group, "separate", batch * m, separate), Case(group, "stacked", batch * m, stacked)]
-                    sep, stk = time_cases(cases, repeats, device, warmup=2 if not graphs else 5, log=None)
+                    group, warmup = f"{label} M={m} {mode}", 2 if not graphs else 5
+                    clocks = [ThreadClock(separate, warmup), ThreadClock(stacked, warmup)]
+                    cases = [
+                        Case(group, "separate", batch * m, clocks[0]),
+                        Case(group, "stacked", batch * m, clocks[1]),
+                    ]
+                    sep, stk = time_cases(cases, repeats, device, warmup=warmup, log=None)
+                    sep_cpu, stk_cpu = (clock.median_ms(repeats) for clock in clocks)
                     fallback = [s.fallback_reason for s in (sep_step, stacked_step) if graphs and not s.graphed]
                     row = {
                         "name": label,
@@ -118,6 +143,9 @@ def run_ensemble(
                         "separate_ms": sep["step_ms"],
                         "stacked_ms": stk["step_ms"],
                         "speedup": sep["step_ms"] / stk["step_ms"],
+                        "separate_cpu_ms": sep_cpu,
+                        "stacked_cpu_ms": stk_cpu,
+                        "cpu_speedup": sep_cpu / stk_cpu,
                         "separate_peak_mb": sep["peak_mb"],
                         "stacked_peak_mb": stk["peak_mb"],
                         "repeats": sep["repeats"],
@@ -126,6 +154,7 @@ def run_ensemble(
                     rows.append(row)
                     log(
                         f"  {label} M={m} {mode}: separate {row['separate_ms']:.1f} ms, stacked "
-                        f"{row['stacked_ms']:.1f} ms, {row['speedup']:.2f}x {row['note']}"
+                        f"{row['stacked_ms']:.1f} ms, {row['speedup']:.2f}x; thread CPU {sep_cpu:.1f} / "
+                        f"{stk_cpu:.1f} ms, {row['cpu_speedup']:.2f}x {row['note']}"
                     )
     return rows
