@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import huggingface_hub
 import pytest
@@ -194,3 +195,12 @@ def test_the_cli_loads_by_repo_id_with_the_environment_variable(tmp_path):
     assert done.returncode == 0, done.stderr
     written = json.loads((tmp_path / "someone--tiny-gon@main-evaluation-fashion-mnist-test.json").read_text())
     assert written["class"] == "GON" and written["model"] == f"hf://{REPO}@main"
+
+
+def test_without_the_hub_extra_the_error_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # what `import huggingface_hub` meets when missing
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(GonError, match=r"^runs/typo is not a local folder; as a Hub model it needs the hub extra"):
+        GON.from_pretrained("runs/typo")
+    with pytest.raises(GonError, match=r"^the Hugging Face Hub needs the hub extra: pip install 'gon\[hub\]'$"):
+        gon.load(f"hf://{REPO}")

@@ -42,11 +42,14 @@ TEST_FIGURES = ("test_sse", "test_mse", "test_psnr", "test_elbo_bits_per_dim", "
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
-def _hub():
+def _hub(source: str | None = None):
+    """huggingface_hub, or a GonError saying how to install it (``source``: the model asked for, when a bare
+    ``owner/name`` that may be a mistyped local folder)."""
     try:
         import huggingface_hub
     except ImportError:
-        raise GonError("the Hugging Face Hub needs the hub extra: pip install 'gon[hub]'") from None
+        where = f"{source} is not a local folder; as a Hub model it" if source and not source.startswith(SCHEME) else ""
+        raise GonError(f"{where or 'the Hugging Face Hub'} needs the hub extra: pip install 'gon[hub]'") from None
     return huggingface_hub
 
 
@@ -72,7 +75,7 @@ def download(source: str, cache_dir: str | Path | None = None) -> Path:
     """The local snapshot folder of ``hf://owner/name[@revision]``: from huggingface_hub's cache, downloaded into it
     when missing (offline with ``HF_HUB_OFFLINE=1``: the cache only). Only gon's files are fetched."""
     repo_id, revision = parse(source)
-    hub = _hub()
+    hub = _hub(source)
     from huggingface_hub import constants
     from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 
