@@ -338,3 +338,67 @@ def test_a_full_then_read_only_small_disk_is_one_line_and_loses_nothing(run, sma
             one_line_error(capsys, str(small_disk))
         assert snapshot(copy) == before
         assert sorted(p.name for p in small_disk.iterdir()) == ["fill", "run"]
+
+
+# -- (5) damaged run files ------------------------------------------------------------------------------------
+@needs_data
+def test_report_carries_on_without_a_damaged_metrics_row_or_record_naming_file_and_line(run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    log = copy / "logs" / "version_0" / "metrics.csv"
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join([*lines[:2], "garbage,row,!!", "1,2,3,4,5", *lines[2:]]) + "\n")
+    (copy / "provenance.json").write_text('{"sessions": [')
+    assert main(["report", str(copy)]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "metrics.csv:3: not a number: 'garbage'; carrying on without it" in err
+    assert "metrics.csv:4: its number of fields differs from the header's" in err
+    assert "provenance.json: " in err and (copy / "report.html").is_file()
+
+
+@needs_data
+def test_resume_refuses_nan_weights_and_another_runs_checkpoint(run, tmp_path, capsys):
+    import shutil
+
+    import torch
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    last = copy / "checkpoints" / "last.ckpt"
+    state = torch.load(last, weights_only=True)
+    name = next(k for k, v in state["state_dict"].items() if v.is_floating_point())
+    state["state_dict"][name][...] = float("nan")
+    torch.save(state, last)
+    assert main(["fit", "--resume", "--max-steps", "4", "--out", str(copy)]) == 2
+    one_line_error(capsys, "last.ckpt", name, "NaN")  # was: accepted, then "a lower --lr may help"
+    other = tmp_path / "other"
+    gon_run = ["--model", "gon", *TINY_IMPLICIT[2:12]]  # the same data, another model class
+    assert main(["fit", "--max-steps", "2", "--out", str(other), *gon_run]) == 0
+    capsys.readouterr()
+    shutil.copy(other / "checkpoints" / "last.ckpt", last)
+    before = snapshot(copy)
+    assert main(["fit", "--resume", "--max-steps", "4", "--out", str(copy)]) == 2  # was: resumed as a GON
+    one_line_error(capsys, "holds a 'gon' model but the run is a 'implicit'")
+    assert snapshot(copy) == before
+
+
+def test_a_float_picture_of_nan_is_refused_where_it_enters():
+    import numpy as np
+    from PIL import Image
+
+    from gon.data.folder import deep_gray
+
+    with pytest.raises(ValueError, match="NaN"):
+        deep_gray(Image.fromarray(np.full((4, 4), np.nan, np.float32), "F"))
+
+
+def test_a_decode_error_names_the_picture_not_a_python_object():
+    from gon.core.errors import GonError
+    from gon.data.encoded import decode
+
+    with pytest.raises(GonError) as error:
+        decode(b"garbage", 8, True, "db:key1")
+    assert "db:key1" in str(error.value) and "BytesIO" not in str(error.value)

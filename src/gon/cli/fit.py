@@ -159,6 +159,11 @@ def saved_run_config(given: dict) -> dict:
         values["split_seed"] = split_seed_of(values)
     if last_checkpoint(run).is_file():
         hparams = read_checkpoint(last_checkpoint(run)).get("hyper_parameters")
+        if isinstance(hparams, dict) and values.get("model") not in (None, hparams.get("model")):
+            raise GonError(
+                f"--resume: {last_checkpoint(run)} holds a {hparams.get('model')!r} model but the run is a "
+                f"{values['model']!r} (its config.yaml): it is another run's checkpoint"
+            )
         if isinstance(hparams, dict) and isinstance(hparams.get("model_options"), dict):
             values.update(model=hparams.get("model"), model_options=hparams["model_options"])
     return values

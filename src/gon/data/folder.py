@@ -68,7 +68,8 @@ def open_image(path, use, name: str | None = None):
             with Image.open(path) as im:
                 return use(im)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise GonError(f"cannot read image {name or path}: {err or type(err).__name__}") from err
+        why = str(err).replace(f" {path!r}", "").replace(repr(path), "the data")  # Pillow names a BytesIO by its repr
+        raise GonError(f"cannot read image {name or path}: {why or type(err).__name__}") from err
 
 
 def deep_gray(im) -> np.ndarray | None:
@@ -76,7 +77,10 @@ def deep_gray(im) -> np.ndarray | None:
     ``convert("L")`` clips such values at 255, so a 16-bit PNG would come out nearly white."""
     if not (im.mode.startswith("I") or im.mode == "F"):
         return None
-    return np.clip(np.asarray(im, dtype=np.float32) / (65535.0 if im.mode.startswith("I") else 1.0), 0.0, 1.0)
+    values = np.asarray(im, dtype=np.float32)
+    if not np.isfinite(values).all():  # a float TIFF of NaN would train on NaN, blamed on the learning rate
+        raise ValueError("it holds NaN or infinite pixel values")
+    return np.clip(values / (65535.0 if im.mode.startswith("I") else 1.0), 0.0, 1.0)
 
 
 def _decode(im, rgb: bool, size: int) -> np.ndarray:

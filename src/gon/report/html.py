@@ -4,7 +4,6 @@ or styles from elsewhere), readable offline and safe to mail around."""
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import json
 import re
@@ -13,13 +12,11 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gon.core.errors import GonError, printable
 from gon.report.plots import plot_loss_curves
 from gon.storage.atomic import write_text
 from gon.storage.lock import holder_of, run_lock
-from gon.storage.runs import read_metrics
+from gon.storage.runs import read_metric_rows, read_metrics, read_run_record
 
 MAX_TABLE_ROWS = 20  # test evaluations listed (evenly spaced, the last always in)
 MAX_PICTURE_STEPS = 8  # steps shown from pictures/ (evenly spaced, first and last always in)
@@ -316,26 +313,15 @@ def _rows(run: Path) -> list[dict[str, float]]:
     rows = read_metrics(run)
     if rows or not (run / "metrics.csv").is_file():
         return rows
-    with (run / "metrics.csv").open(newline="") as f:
-        return [{k: float(v) for k, v in r.items() if v not in ("", None)} for r in csv.DictReader(f)]
+    return read_metric_rows(run / "metrics.csv")
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise GonError(f"cannot read {path}: {e}") from None
-    return data if isinstance(data, dict) else {}
+    return read_run_record(path, "run file")
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, json.JSONDecodeError) as e:
-        raise GonError(f"cannot read {path}: {e}") from None
-    return data if isinstance(data, dict) else {}
+    return read_run_record(path, "run file")
 
 
 def _e(value: Any) -> str:

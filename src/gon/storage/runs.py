@@ -15,11 +15,12 @@ import io
 import json
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from gon.core.errors import GonError
+from gon.core.errors import GonError, printable
 from gon.storage.atomic import temp_sibling, write_text
 from gon.storage.lock import LOCK_NAME, holder_of, run_lock
 
@@ -158,8 +159,7 @@ def read_metrics(run: Path) -> list[dict[str, float]]:
     rows: list[dict[str, float]] = []
     versions = sorted((run / "logs").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[1]))
     for path in versions:
-        with path.open(newline="") as f:
-            new = [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+        new = read_metric_rows(path)
         for r in new:  # Lightning logs the N-th optimiser step (and what follows it) as step N - 1
             if "step" in r:
                 r["step"] += 1
@@ -167,6 +167,50 @@ def read_metrics(run: Path) -> list[dict[str, float]]:
             first = min(r.get("step", 0) for r in new)
             rows = [r for r in rows if r.get("step", 0) < first] + new
     return rows
+
+
+def damaged(path: Path, where: str, why: str) -> None:
+    """Say, on one line, which part of a run file gon could not use and carries on without."""
+    print(f"gon: {printable(str(path))}{where}: {why}; carrying on without it", file=sys.stderr)
+
+
+def read_metric_rows(path: Path) -> list[dict[str, float]]:
+    """The rows of a metrics CSV (a session's log or RUN/metrics.csv), numbers by column: a row that is not numbers
+    (a hand edit, a crash mid-line) is left out and named by its line; an unreadable file gives no rows."""
+    rows = []
+    try:
+        with path.open(newline="", errors="replace") as f:
+            reader = csv.DictReader(f)
+            for row in reader:
+                try:
+                    if None in row or None in row.values():  # more or fewer fields than the header
+                        raise ValueError("its number of fields differs from the header's")
+                    rows.append({k: float(v) for k, v in row.items() if v != ""})
+                except ValueError as e:
+                    damaged(
+                        path, f":{reader.line_num}", str(e).replace("could not convert string to float", "not a number")
+                    )
+    except (OSError, csv.Error) as e:
+        damaged(path, "", getattr(e, "strerror", None) or str(e))
+    return rows
+
+
+def read_run_record(path: Path, what: str) -> dict:
+    """A run's JSON or YAML record (metrics.json, provenance.json, config.yaml ...) for a command that only reports:
+    {} when it is missing, or damaged (said on one line)."""
+    from gon.core.validate import read_json_capped, read_yaml_capped
+
+    if not path.is_file():
+        return {}
+    try:
+        value = (read_yaml_capped if path.suffix in (".yaml", ".yml") else read_json_capped)(path, what)
+    except GonError as e:
+        damaged(path, "", str(e).removeprefix(f"{what} {path}").lstrip(": ") or "unreadable")
+        return {}
+    if not isinstance(value, dict):
+        damaged(path, "", f"holds {type(value).__name__}, not a mapping")
+        return {}
+    return value
 
 
 def write_metrics_csv(run: Path) -> Path:

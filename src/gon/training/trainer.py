@@ -222,11 +222,24 @@ def resume_module(checkpoint: Path, config: FitConfig) -> GonModule:
     """The module a checkpoint was trained with, rebuilt from its hyperparameters, with this session's Adam settings
     (lr, weight decay, epsilon: :meth:`GonModule.on_train_start` puts them into the restored optimiser);
     ``trainer.fit`` then restores weights, optimiser and loops through :class:`AtomicCheckpointIO` (weights only)."""
-    hparams = read_checkpoint(checkpoint).get("hyper_parameters")
+    state = read_checkpoint(checkpoint)
+    hparams = state.get("hyper_parameters")
     adam = dict(lr=config.lr, weight_decay=config.weight_decay, adam_eps=config.adam_eps)
     try:
-        return GonModule(**{**hparams, **adam})
+        module = GonModule(**{**hparams, **adam})
     except TypeError:
         raise GonError(
             f"{checkpoint} is not a gon fit checkpoint (its hyperparameters do not describe a model)"
         ) from None
+    if hparams.get("model") != config.model:  # a last.ckpt copied in from another run
+        raise GonError(
+            f"--resume: {checkpoint} holds a {hparams.get('model')!r} model but the run is a {config.model!r} "
+            "(its config.yaml); it is another run's checkpoint"
+        )
+    for name, tensor in (state.get("state_dict") or {}).items():
+        if torch.is_tensor(tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise GonError(
+                f"--resume: {checkpoint}: weight {name} holds NaN or infinite values; training cannot continue from "
+                "it (start a new run, or resume from an earlier checkpoint copied to last.ckpt)"
+            )
+    return module
