@@ -402,3 +402,43 @@ def test_a_decode_error_names_the_picture_not_a_python_object():
     with pytest.raises(GonError) as error:
         decode(b"garbage", 8, True, "db:key1")
     assert "db:key1" in str(error.value) and "BytesIO" not in str(error.value)
+
+
+# -- (7) seeded runs reproduce ---------------------------------------------------------------------------------
+SEEDED = ["--model", "implicit", "--hidden", "32", "--depth", "2", "--latent-dim", "8", "--coord-fraction", "0.25"]
+SEEDED += ["--image-size", "16", "--batch-size", "8", "--limit-train", "64", "--val-size", "16", "--val-every", "3"]
+SEEDED += ["--lr", "2e-3", "--seed", "5", "--picture-every", "1000000", "--accelerator", "cpu", "--threads", "1"]
+
+
+def test_a_seeded_fit_at_a_pinned_thread_count_is_bitwise_the_same_when_the_load_changes_mid_run(tmp_path):
+    """Load changes step times, not numbers: a run beside a CPU-burning neighbour that starts mid-run gives the metrics
+    CSV, test figures and weights of a run on a quiet machine, bit for bit. (The thread count and --resume do change
+    the low bits: README, "Seeded runs".)"""
+    import subprocess
+    import sys
+    import threading
+
+    from gon.storage.checkpoints import read_checkpoint
+    from tests.helpers import blob_folder
+
+    dataset = blob_folder(tmp_path / "blobs")
+    quiet, loaded = tmp_path / "quiet", tmp_path / "loaded"
+    assert main(["fit", "--dataset", dataset, "--out", str(quiet), "--max-steps", "8", *SEEDED]) == 0
+    burners = []
+    starter = threading.Timer(1.0, lambda: burners.append(subprocess.Popen([sys.executable, "-c", "while 1: pass"])))
+    starter.start()  # the load changes under the run, a second in
+    try:
+        assert main(["fit", "--dataset", dataset, "--out", str(loaded), "--max-steps", "8", *SEEDED]) == 0
+    finally:
+        starter.cancel()
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    assert (quiet / "metrics.csv").read_bytes() == (loaded / "metrics.csv").read_bytes()
+    figures = [
+        {k: v for k, v in json.loads((r / "metrics.json").read_text()).items() if not k.endswith("seconds")}
+        for r in (quiet, loaded)
+    ]
+    assert figures[0] == figures[1] and "test_mse" in figures[0]
+    wa, wb = (read_checkpoint(r / "checkpoints" / "last.ckpt")["state_dict"] for r in (quiet, loaded))
+    assert wa.keys() == wb.keys() and all(wa[k].equal(wb[k]) for k in wa)

@@ -27,7 +27,7 @@ from gon.core.errors import GonError
 from gon.core.settings import check_options, options_of, required
 from gon.core.validate import check_model_fits, read_json_capped, shown
 from gon.sampling import LatentGaussian
-from gon.storage.atomic import replace_directory, rust_readable, write_text
+from gon.storage.atomic import replace_directory, rust_readable, with_umask, write_text
 from gon.storage.runs import (
     SAVED_MODEL_CONFIG,
     SAVED_MODEL_FORMAT,
@@ -131,9 +131,10 @@ def save_pretrained(
     def write(folder: Path) -> None:  # into a fresh folder that replaces ``directory`` once complete
         carry_over(directory, folder)
         save_model(model, str(folder / WEIGHTS), metadata={"format": FORMAT})
+        with_umask(folder / WEIGHTS)  # safetensors creates its files 0600; gon's files get the user's umask
         record["weights_sha256"] = sha256(folder / WEIGHTS)
         if latent_gaussian is not None:
-            record["latents_sha256"] = sha256(latent_gaussian.save(folder / LATENTS))
+            record["latents_sha256"] = sha256(with_umask(latent_gaussian.save(folder / LATENTS)))
         write_text(folder / CONFIG, json.dumps(record, indent=2, default=_json_value) + "\n")
 
     if directory.exists() and (not directory.is_dir() or not is_saved_model(directory) and any(directory.iterdir())):

@@ -125,6 +125,15 @@ def _written(f: Any) -> int | None:
         return None
 
 
+def with_umask(path: Path) -> Path:
+    """``path`` given the mode a plain ``open`` would have given it (0666 less the umask): for files another
+    library created with its own mode (safetensors writes 0600)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+    return path
+
+
 def write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(text.encode("utf-8", "surrogateescape")))  # non-UTF-8 names kept
 
