@@ -442,3 +442,9 @@ def test_a_seeded_fit_at_a_pinned_thread_count_is_bitwise_the_same_when_the_load
     assert figures[0] == figures[1] and "test_mse" in figures[0]
     wa, wb = (read_checkpoint(r / "checkpoints" / "last.ckpt")["state_dict"] for r in (quiet, loaded))
     assert wa.keys() == wb.keys() and all(wa[k].equal(wb[k]) for k in wa)
+
+
+def test_provenance_records_the_cpu_seeded_figures_depend_on():
+    from gon.training.provenance import cpu, provenance
+
+    assert provenance()["cpu"] == cpu() and cpu().strip()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import platform
 import shlex
 import subprocess
 import sys
@@ -59,9 +60,27 @@ def command_line(argv: list[str] | None = None) -> str:
     return shlex.join(["gon", *args[1:]] if args and Path(args[0]).name == "gon" else args)
 
 
+def cpu() -> str:
+    """The CPU's model and widest vector instructions: seeded figures depend on them (MKL picks its kernels by
+    instruction set; README, "Seeded runs")."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    except OSError:
+        pass
+    widest = next((isa for isa in ("avx512f", "avx2", "avx", "sse4_2", "asimd") if isa in flags), None)
+    return f"{model} ({widest})" if widest else model
+
+
 def provenance() -> dict[str, object]:
     """Everything above, for a run's record."""
-    return {"versions": versions(), "command": command_line(), "git_commit": git_commit()}
+    return {"versions": versions(), "command": command_line(), "git_commit": git_commit(), "cpu": cpu()}
 
 
 def record_session(run: Path) -> dict[str, object]:
