@@ -154,11 +154,15 @@ def test_members_at_different_steps_or_settings_are_refused():
 
 
 @pytest.mark.parametrize(
-    "options, reason",
-    [({"norm": "batch"}, "BatchNorm"), ({"z0_std": 0.1}, "z0 is drawn inside the step")],
+    "name, options, reason",
+    [
+        ("gon", {"norm": "batch"}, "BatchNorm"),
+        ("gon", {"z0_std": 0.1}, "z0 is drawn inside the step"),
+        ("implicit", {"origin_pass": "shared"}, "shared-origin pass"),
+    ],
 )
-def test_models_whose_step_cannot_be_stacked_say_why(options, reason):
-    model = tiny_model("gon", **options)
+def test_models_whose_step_cannot_be_stacked_say_why(name, options, reason):
+    model = tiny_model(name, **options)
     assert reason in stack_refusal(model)
     with pytest.raises(ValueError, match=reason):
         EnsembleStep([model], [TrainingAdam(model.parameters(), lr=LR)])

@@ -40,12 +40,18 @@ def stack_refusal(model: nn.Module) -> str | None:
     """Why ``model``'s seeds cannot train stacked, or None when they can.
 
     Refused: BatchNorm (it updates its running statistics in place, inside the inner gradient too, which
-    ``torch.func`` transforms cannot do), and a random start z0 ~ N(0, s^2 I) (drawn inside the step: Fig. 11's
-    rows). Every other model stacks: its step draws nothing, or only what :func:`member_inputs` draws outside
-    ``vmap``; anything else drawn inside would stop ``vmap`` with an error, never silently differ.
+    ``torch.func`` transforms cannot do), a random start z0 ~ N(0, s^2 I) (drawn inside the step: Fig. 11's
+    rows), and the implicit GON's shared-origin pass (stacking would lose its speed, not its result). Every other
+    model stacks: its step draws nothing, or only what :func:`member_inputs` draws outside ``vmap``; anything else
+    drawn inside would stop ``vmap`` with an error, never silently differ.
     """
     if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         return "BatchNorm updates its running statistics in place during the step"
+    if getattr(model, "origin_pass", None) == "shared":
+        return (
+            "its exact shared-origin pass is written with torch.autograd: stacked, the step would take the naive "
+            "double backward, 3-7x slower (docs/performance.md); origin_pass='naive' stacks"
+        )
     origin = getattr(model, "origin", None)
     if getattr(model, "gradient_encoder", False) and origin is not None and origin.z0_std > 0:
         return f"z0 is drawn inside the step (z0_std={origin.z0_std})"
