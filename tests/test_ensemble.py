@@ -251,3 +251,31 @@ def test_a_sweep_with_stacked_seeds_equals_the_separate_one_and_resumes_stacked(
     assert sorted(p.name for p in (outs["on"] / "units").iterdir()) == sorted(
         p.name for p in (outs["off"] / "units").iterdir()
     )
+
+
+def test_the_step_time_benchmark_covers_every_model_and_renders_its_table():
+    from gon.bench import markdown
+    from gon.bench.ensemble import configurations
+    from gon.bench.measure import machine
+    from gon.models.registry import MODELS
+
+    assert {name for _, name, _ in configurations()} == set(MODELS)
+    assert [label for label, _, _ in configurations()[:9]] == [
+        f"{row.label} ({table})" for table, rows in (("Table 1", TABLE1_ROWS), ("Table 2", TABLE2_ROWS)) for row in rows
+    ]
+    rows = [
+        {
+            "name": "GON (Table 1)",
+            "members": 3,
+            "mode": "eager",
+            "params": 303697,
+            "separate_ms": 9.0,
+            "stacked_ms": 6.0,
+        }
+        | {"speedup": 1.5, "separate_cpu_ms": 8.0, "stacked_cpu_ms": 4.0, "cpu_speedup": 2.0, "note": ""},
+        {"name": "implicit", "note": "does not stack: its exact shared-origin pass ..."},
+    ]
+    record = {"date": "now", "device": "cpu", "machine": machine(), "settings": {"repeats": 3, "batch": 64}}
+    text = markdown({**record, "results": {"ensemble": rows}})
+    assert "| GON (Table 1) | 3 | eager | 303,697 | 9.0 | 6.0 | 1.50x | 8.0 | 4.0 | 2.00x |  |" in text
+    assert "| implicit |  |  | - | - | - | - | - | - | - | does not stack" in text
