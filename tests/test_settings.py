@@ -2,10 +2,13 @@
 field + FIT_INFO), and gon fit's flags, YAML keys and saved-config checks are built from it."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
-from gon.cli import main
+from gon.cli import build_parser, command_help, main
 from gon.core.errors import GonError
 from gon.core.settings import Option, check, options_of
 from gon.models.loading import load
@@ -92,6 +95,22 @@ def test_yaml_number_strings_become_floats_and_choices_are_checked():
     assert check("repeats", 3, low=1) == 3
     with pytest.raises(GonError, match=r"option repeats \(--repeats\) must be >= 1, got 0"):
         check("repeats", 0, low=1)
+
+
+def test_command_help_is_built_once_then_printed_without_importing_torch(tmp_path, monkeypatch, capsys):
+    """gon fit --help takes every model's options from its constructor (torch); the text is kept in gon's cache."""
+    monkeypatch.setenv("GON_CACHE", str(tmp_path))
+    with pytest.raises(SystemExit):
+        build_parser(["fit"]).parse_args(["fit", "--help"])
+    assert command_help("fit") == capsys.readouterr().out
+    assert [p.read_text() for p in (tmp_path / "help").glob("fit-*.txt")] == [command_help("fit")]
+    code = (
+        "import sys\nfrom gon.cli import main\ntry:\n    main(['fit', '--help'])\nexcept SystemExit:\n"
+        "    print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))"
+    )
+    env = {**os.environ, "GON_CACHE": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert done.stdout == command_help("fit") + "[]\n", done.stderr
 
 
 def test_every_fit_field_and_model_option_is_a_flag_with_its_real_default(capsys):

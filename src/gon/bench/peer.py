@@ -14,7 +14,6 @@ parameters at 1 channel.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,13 +21,13 @@ from pathlib import Path
 import torch
 
 from gon.nets import coordinate_grid
+from gon.storage.cache import cache_dir
 
 PEER_REQUIREMENT = "gon-pytorch==0.1.1"
 
 
 def peer_dir() -> Path:
-    base = os.environ.get("GON_CACHE")
-    return (Path(base).expanduser() if base else Path.home() / ".cache" / "gon") / "bench" / "gon-pytorch-0.1.1"
+    return cache_dir("bench", "gon-pytorch-0.1.1")
 
 
 def import_peer():

@@ -1,4 +1,4 @@
-"""The ``gon`` command: one subcommand per module in this package, each with ``add_parser``.
+"""The ``gon`` command: one subcommand per module in this package, each with ``add_parser``, imported when used.
 
 Every user-fixable problem is a :class:`gon.GonError`: printed on one line, exit code 2.
 """
@@ -6,30 +6,34 @@ Every user-fixable problem is a :class:`gon.GonError`: printed on one line, exit
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import importlib
+import io
 import re
+import shutil
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from gon.core.errors import GonError, Stopped, printable
-from gon.training.cpu_memory import tune_for_training
 
-#: subcommand modules, in the order ``gon --help`` lists them
-COMMAND_MODULES = [
-    "gon.cli.fit",
-    "gon.cli.export",
-    "gon.cli.encode",
-    "gon.cli.reconstruct",
-    "gon.cli.sample",
-    "gon.cli.interpolate",
-    "gon.cli.render",
-    "gon.cli.report",
-    "gon.cli.bench",
-    "gon.cli.evaluate",
-    "gon.cli.reproduce",
-    "gon.cli.explore",
-]
+#: subcommand -> its line in ``gon --help``, in that order; gon.cli.NAME adds its parser (imported only when used)
+COMMANDS = {
+    "fit": "train a GON",
+    "export": "save a model as config.json + model.safetensors",
+    "encode": "latents of a dataset's images",
+    "reconstruct": "originals beside reconstructions",
+    "sample": "draw samples",
+    "interpolate": "slerp between latents of pairs of images",
+    "render": "render images at any resolution (implicit GON)",
+    "report": "write the HTML report of a run",
+    "bench": "measure speed, memory and quality at equal wall-clock",
+    "evaluate": "test-split metrics of a trained model (JSON)",
+    "reproduce": "run one of the paper's experiments (tables and figures)",
+    "explore": "a local web page to explore a trained model",
+}
 
 
 #: one typical use per command, printed at the end of its --help unless its description has its own examples
@@ -87,9 +91,9 @@ class CommandParser(OneLineErrors):
         super().__init__(*args, epilog=epilog, formatter_class=formatter_class, **kwargs)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from gon.training.provenance import version_line
-
+def build_parser(names: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``gon`` parser with the full parsers of the commands in ``names`` (None: every command); the others get
+    their line in ``gon --help`` only, so ``gon --help`` and ``gon COMMAND ...`` import only what they use."""
     parser = OneLineErrors(
         prog="gon",
         description="Gradient Origin Networks: train, use and reproduce.",
@@ -97,11 +101,71 @@ def build_parser() -> argparse.ArgumentParser:
         "  gon report runs/implicit-mnist\n'gon COMMAND --help' describes each command.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=version_line())
+    parser.add_argument(
+        "--version",
+        action=Version,
+        nargs=0,
+        default=argparse.SUPPRESS,
+        help="show gon's version and the libraries it runs on",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=CommandParser)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).add_parser(commands)
+    for name, line in COMMANDS.items():
+        if names is None or name in names:
+            importlib.import_module(f"gon.cli.{name}").add_parser(commands)
+        else:
+            commands.add_parser(name, help=line, add_help=False)
     return parser
+
+
+class Version(argparse.Action):
+    """``gon --version``: the versions are read from package metadata only when asked for."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from gon.training.provenance import version_line
+
+        print(version_line())
+        parser.exit()
+
+
+def command_of(argv: list[str]) -> list[str]:
+    """The subcommand ``argv`` names (its first word that is not an option), as a list for :func:`build_parser`:
+    empty when it names none (``gon --help``) or an unknown one (argparse then lists the commands)."""
+    first = next((word for word in argv if not word.startswith("-")), None)
+    return [first] if first in COMMANDS else []
+
+
+def is_help(argv: list[str]) -> bool:
+    """Whether ``argv`` is ``COMMAND --help`` (or ``-h``) and nothing else."""
+    return len(argv) == 2 and argv[0] in COMMANDS and argv[1] in ("-h", "--help")
+
+
+def command_help(name: str) -> str:
+    """The text of ``gon NAME --help``, built once per version of gon's code and terminal width, then read from
+    gon's cache folder: gon fit's and gon bench's parsers take every model's options from its constructor, and so
+    import torch (seconds), gon reproduce's its experiments. Where the folder is not writable, built each time."""
+    from gon.storage.cache import cache_dir
+
+    package = Path(__file__).resolve().parents[1]
+    code = sorted((str(f.relative_to(package)), f.stat().st_mtime_ns, f.stat().st_size) for f in package.rglob("*.py"))
+    key = hashlib.sha256(repr((code, sys.version, shutil.get_terminal_size().columns)).encode()).hexdigest()[:16]
+    cached = cache_dir("help", f"{name}-{key}.txt")
+    try:
+        return cached.read_text()
+    except (OSError, UnicodeDecodeError):
+        pass
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.suppress(SystemExit):
+        build_parser([name]).parse_args([name, "--help"])
+    try:
+        from gon.storage.atomic import write_text
+
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        for older in cached.parent.glob(f"{name}-*.txt"):  # texts of earlier versions of the code
+            older.unlink(missing_ok=True)
+        write_text(cached, printed.getvalue())
+    except (OSError, GonError):
+        pass
+    return printed.getvalue()
 
 
 def seed(text: str) -> int:
@@ -130,8 +194,11 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     args = None
     try:
-        tune_for_training()  # a step's activations stay mapped between steps (gon.training.cpu_memory)
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else argv
+        if is_help(argv):  # gon COMMAND --help without importing what the command runs on, once it was built
+            print(command_help(argv[0]), end="")
+            raise SystemExit(0)  # as argparse's --help does
+        args = build_parser(command_of(argv)).parse_args(argv)
         return args.run(args) or 0
     except GonError as e:
         print(f"gon: error: {shorten(str(e))}", file=sys.stderr)

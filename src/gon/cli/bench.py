@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from gon.cli import COMMANDS
 from gon.core.errors import GonError
 from gon.core.settings import check_flag
 from gon.core.validate import torch_device
@@ -17,7 +18,7 @@ from gon.training.config import MAX_SEED
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser("bench", help="measure speed, memory and quality at equal wall-clock", description=__doc__)
+    p = commands.add_parser("bench", help=COMMANDS["bench"], description=__doc__)
     p.add_argument("--quick", action="store_true", help="small budgets and few repeats (~1-2 minutes on 2 CPU cores)")
     p.add_argument(
         "--quality",
@@ -138,6 +139,9 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from gon.training.cpu_memory import tune_for_training
+
+    tune_for_training()  # training: a step's activations stay mapped between steps (gon.training.cpu_memory)
 
     from gon.bench import markdown, run_suite
 

@@ -13,12 +13,13 @@ import argparse
 import numpy as np
 from tqdm.auto import tqdm
 
+from gon.cli import COMMANDS
 from gon.cli.infer import add_data_arguments, add_model_argument, load_images, load_model, note, output_path, positive
 from gon.storage.atomic import atomic_write
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser("encode", help="latents of a dataset's images", description=__doc__)
+    p = commands.add_parser("encode", help=COMMANDS["encode"], description=__doc__)
     add_model_argument(p)
     add_data_arguments(p)
     p.add_argument("--out", required=True, help="the .npz file to write (its folder must exist)")

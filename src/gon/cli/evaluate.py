@@ -11,14 +11,14 @@ import argparse
 import json
 from pathlib import Path
 
-from gon.cli import seed
+from gon.cli import COMMANDS, seed
 from gon.storage.atomic import write_text
 
 
 def add_parser(commands) -> None:
     p = commands.add_parser(
         "evaluate",
-        help="test-split metrics of a trained model (JSON)",
+        help=COMMANDS["evaluate"],
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

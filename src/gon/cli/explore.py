@@ -18,6 +18,7 @@ import ipaddress
 import socket
 import sys
 
+from gon.cli import COMMANDS
 from gon.cli.infer import add_data_arguments, add_model_argument, ensure_latent_gaussian, load_images, load_model, note
 from gon.core.errors import GonError, Stopped
 
@@ -28,7 +29,7 @@ MAX_EXAMPLES = 256
 def add_parser(commands) -> None:
     p = commands.add_parser(
         "explore",
-        help="a local web page to explore a trained model",
+        help=COMMANDS["explore"],
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

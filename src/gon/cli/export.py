@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gon.cli import COMMANDS
 from gon.cli.infer import add_data_arguments, add_model_argument, ensure_latent_gaussian, load_model, note, positive
 from gon.core.errors import GonError
 from gon.storage.runs import is_saved_model
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser("export", help="save a model as config.json + model.safetensors", description=__doc__)
+    p = commands.add_parser("export", help=COMMANDS["export"], description=__doc__)
     add_model_argument(p)
     p.add_argument("out", metavar="DIR", help="the saved-model directory to write (its parent must exist)")
     add_data_arguments(p, split=None)

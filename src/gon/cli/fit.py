@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gon.cli import COMMANDS
 from gon.core.errors import GonError
 from gon.core.settings import Option, options_of
 from gon.models.registry import MODELS
@@ -16,7 +17,7 @@ DATA_OPTIONS = ("channels", "image_size", "num_images")
 
 def add_parser(commands) -> None:
     p = commands.add_parser(
-        "fit", help="train a GON", description=__doc__, argument_default=argparse.SUPPRESS
+        "fit", help=COMMANDS["fit"], description=__doc__, argument_default=argparse.SUPPRESS
     )  # SUPPRESS: a flag not given leaves the YAML's value or FitConfig's default
     for option in fit_options().values():
         help = option.describe()
@@ -170,6 +171,9 @@ def saved_run_config(given: dict) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gon.training.cpu_memory import tune_for_training
+
+    tune_for_training()  # training: a step's activations stay mapped between steps (gon.training.cpu_memory)
     from gon.training.trainer import fit  # imports Lightning: only when training
 
     fit(config_from_args(args))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from gon.cli import COMMANDS
 from gon.cli.infer import (
     add_data_arguments,
     add_model_argument,
@@ -26,7 +27,7 @@ from gon.core.validate import check_request
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser("interpolate", help="slerp between latents of pairs of images", description=__doc__)
+    p = commands.add_parser("interpolate", help=COMMANDS["interpolate"], description=__doc__)
     add_model_argument(p)
     add_data_arguments(p)
     p.add_argument("--pairs", type=int, default=8, help="pairs of images, one row each")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from gon.cli import COMMANDS
 from gon.cli.infer import (
     add_data_arguments,
     add_model_argument,
@@ -22,7 +23,7 @@ from gon.cli.infer import (
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser("reconstruct", help="originals beside reconstructions", description=__doc__)
+    p = commands.add_parser("reconstruct", help=COMMANDS["reconstruct"], description=__doc__)
     add_model_argument(p)
     add_data_arguments(p)
     p.add_argument("-n", type=int, default=64, help="number of images")

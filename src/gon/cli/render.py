@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 
+from gon.cli import COMMANDS
 from gon.cli.infer import (
     add_data_arguments,
     add_model_argument,
@@ -28,7 +29,7 @@ from gon.core.validate import check_request
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser("render", help="render images at any resolution (implicit GON)", description=__doc__)
+    p = commands.add_parser("render", help=COMMANDS["render"], description=__doc__)
     add_model_argument(p)
     add_data_arguments(p)
     p.add_argument(

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 
+from gon.cli import COMMANDS
 from gon.cli.infer import note, output_path
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser("report", help="write the HTML report of a run", description=__doc__)
+    p = commands.add_parser("report", help=COMMANDS["report"], description=__doc__)
     p.add_argument("run_dir", metavar="RUN", help="a run directory written by gon fit")
     p.add_argument("--out", help="the HTML file to write (default RUN/report.html)")
     p.set_defaults(run=run)

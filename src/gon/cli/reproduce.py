@@ -11,13 +11,15 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from gon.cli import COMMANDS
+
 
 def add_parser(commands) -> None:
     from gon.experiments import EXPERIMENTS
 
     p = commands.add_parser(
         "reproduce",
-        help="run one of the paper's experiments (tables and figures)",
+        help=COMMANDS["reproduce"],
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -136,6 +138,9 @@ def describe_experiments() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gon.training.cpu_memory import tune_for_training
+
+    tune_for_training()  # training: a step's activations stay mapped between steps (gon.training.cpu_memory)
     from gon.core.errors import GonError
     from gon.experiments import Budget, run_experiment
 

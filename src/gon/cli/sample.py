@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from gon.cli import seed
+from gon.cli import COMMANDS, seed
 from gon.cli.infer import (
     add_data_arguments,
     add_model_argument,
@@ -28,7 +28,7 @@ from gon.core.validate import check_request, finite
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser("sample", help="draw samples", description=__doc__)
+    p = commands.add_parser("sample", help=COMMANDS["sample"], description=__doc__)
     add_model_argument(p)
     add_data_arguments(p, split=None)  # the training data, when latent statistics must be fitted
     p.add_argument("-n", type=int, default=64, help="number of samples")

@@ -23,6 +23,7 @@ import torch
 
 from gon.core.errors import GonError
 from gon.data.subsets import Choice
+from gon.storage.cache import cache_dir  # where a dataset is downloaded to: cache_dir(NAME)
 
 # Searched (as DIR/<name>) after data_dir and before the cache; tests replace it to simulate "not installed".
 SYSTEM_DATA_DIRS: tuple[Path, ...] = (Path("/usr/share/datasets"),)
@@ -63,12 +64,6 @@ class Source:
     def complete(self, directory: Path) -> bool:
         """Whether ``directory`` holds every raw file (under any of its alternative names)."""
         return all(any((directory / name).exists() for name in names) for names in self.files)
-
-
-def cache_dir(name: str) -> Path:
-    """Where dataset ``name`` is downloaded to: ``$GON_CACHE/NAME``, else ``~/.cache/gon/NAME``."""
-    base = os.environ.get("GON_CACHE")
-    return (Path(base).expanduser() if base else Path.home() / ".cache" / "gon") / name
 
 
 def find_or_download(source: Source, data_dir: str | Path | None, download: bool) -> Path:

@@ -4,8 +4,8 @@ A training step allocates and frees the same large tensors every time (an implic
 51 MB each at batch 64). By default glibc gives each block over its mmap threshold a mapping of
 its own and trims freed heap, so every step page-faults its activations back in, 4 KiB at a time,
 zeroing each page: over 10,000 faults and 30-40 ms of a 190 ms Monte Carlo step, 250,000 faults
-on a full-grid step. The ``gon`` command calls :func:`tune_for_training` first (docs/performance.md,
-section 4):
+on a full-grid step. ``gon fit``, ``gon reproduce`` and ``gon bench`` call :func:`tune_for_training` first
+(docs/performance.md, section 4):
 
 - ``THP_MEM_ALLOC_ENABLE=1``: PyTorch puts tensors of 2 MB and more on transparent huge pages,
   so the blocks glibc still maps afresh (over 32 MiB) fault 2 MiB at a time;
