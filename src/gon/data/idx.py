@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from gon.core.errors import GonError
+from gon.core.validate import check_memory
 from gon.data.download import Source, chosen_arrays
 from gon.data.subsets import Choice
 
@@ -66,6 +67,7 @@ def read_idx(path: str | Path) -> np.ndarray:
             # (zero-sized dims included: numpy cannot even describe an empty 0 x 2^24 x 2^24 x 2^24 array)
             if max(nbytes, int(np.prod([d for d in shape if d], dtype=object)) * dtype.itemsize) > MAX_IDX_BYTES:
                 raise GonError(f"{path}: IDX header declares shape {shape}, more data than any real dataset")
+            check_memory(2 * nbytes, f"IDX file {path} (shape {shape})", "is it the file it claims to be?")
             if stream is raw:
                 actual = os.fstat(raw.fileno()).st_size - 4 - 4 * ndim
                 if actual != nbytes:
