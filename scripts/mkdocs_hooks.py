@@ -66,7 +66,8 @@ def gon_page() -> str:
     lazy = getattr(gon, "_LAZY", {})
     for attr in gon.__all__:
         home = lazy.get(attr) or getattr(getattr(gon, attr), "__module__", "gon")
-        lines += [f"::: {home}.{attr}", "    options:", "      heading_level: 2", ""]
+        # inherited members too: a model's save_pretrained, from_pretrained and push_to_hub come from its mixin
+        lines += [f"::: {home}.{attr}", "    options:", "      heading_level: 2", "      inherited_members: true", ""]
     return "\n".join(lines)
 
 
