@@ -8,6 +8,10 @@ taken ``steps`` times, with the graph kept (``create_graph=True``) so that the o
 loss L_out(x, F(z)) trains F *through* the gradient: encoder and decoder are one network.
 Every model in gon gets its latents from :func:`gradient_origin`.
 
+Two of the paper's constants may be learnt instead (:class:`Origin`): the origin z0 itself
+(``learn_origin``, gon-pytorch's option) and the step sizes, one per step and latent dimension
+(``learn_step_size``: Meta-SGD, Li et al. 2017, as functa uses it), clipped to be non-negative.
+
 The exact shared-origin pass (:func:`shared_origin_gradient`) computes the same first step
 faster for networks ``F(c, z) = trunk(h0(c) + W_z z)`` evaluated over many coordinates ``c``
 (an implicit GON): at a z0 shared by the whole batch the inner forward pass is the same for
@@ -27,8 +31,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
+from gon.core.errors import OptionError
 from gon.core.settings import Info, check_options, options_of
 
 #: ``inner_loss(z) -> scalar``: the data-fitting loss of a whole batch, *summed* over its
@@ -43,12 +49,14 @@ def gradient_origin(
     z0: Tensor,
     *,
     steps: int = 1,
-    step_size: float = 1.0,
+    step_size: float | Tensor = 1.0,
     detach: bool = False,
     keep_z0: bool = True,
     first_gradient: FirstGradient | None = None,
 ) -> Tensor:
     """Latents ``z`` from ``steps`` gradient-descent steps on ``inner_loss`` starting at ``z0``.
+
+    step_size: one number, or a tensor [steps, k] of one size per step and latent dimension (Meta-SGD).
 
     detach: cut the second-order terms (the paper's "detached" ablation): the latent is
         then a constant to the outer loss and only the decoder learns from it.
@@ -78,7 +86,7 @@ def gradient_origin(
                     z = z.detach().requires_grad_()
                 (grad,) = torch.autograd.grad(inner_loss(z), z, create_graph=create_graph)
             start = z if (keep_z0 or step > 0) else torch.zeros_like(z)
-            z = start - step_size * grad
+            z = start - (step_size if isinstance(step_size, float | int) else step_size[step]) * grad
     return z if create_graph else z.detach()
 
 
@@ -110,6 +118,15 @@ class Origin:
         "detach": Info("cut the second-order terms (the paper's detached ablation)"),
         "z0_std": Info("start from z0 ~ N(0, std^2) instead of the origin (Fig. 11)", low=0),
         "keep_z0": Info("z = z0 - grad; off: z = -grad, the negative gradient alone (Fig. 11a)"),
+        "learn_origin": Info("z0 is a trained vector, shared by every sample (gon-pytorch's learn_origin)"),
+        "learn_step_size": Info(
+            "learn one step size per step and latent dimension, clipped to >= 0 (Meta-SGD, as functa)"
+        ),
+        "step_size_low": Info(
+            "with learn-step-size: the step sizes start uniform in [low, step-size] (functa: 0.005 to 0.1); "
+            "default: all at step-size",
+            low=0,
+        ),
     }
 
     steps: int = 1
@@ -117,28 +134,57 @@ class Origin:
     detach: bool = False
     z0_std: float = 0.0  # z0 ~ N(0, z0_std^2 I); 0 is the paper's origin (Appendix C, Fig. 11)
     keep_z0: bool = True
+    learn_origin: bool = False  # z0 a parameter (zero at first), the same for every sample
+    learn_step_size: bool = False  # a parameter [steps, k] of step sizes (Meta-SGD)
+    step_size_low: float | None = None  # learnt step sizes start uniform in [step_size_low, step_size]
 
     def __post_init__(self):
         check_options(options_of(type(self)), vars(self), owner="Origin")  # an OptionError, also a ValueError
+        if self.step_size_low is not None and not self.learn_step_size:
+            raise OptionError("option step_size_low (--step-size-low) needs --learn-step-size")
+        if self.step_size_low is not None and self.step_size_low > self.step_size:
+            raise OptionError(
+                f"option step_size_low (--step-size-low) must be <= step_size ({self.step_size:g}), "
+                f"got {self.step_size_low:g}"
+            )
+
+    def initial_step_sizes(self, dim: int) -> Tensor:
+        """The learnt step sizes before training, [steps, dim]: all ``step_size``, or uniform in
+        [step_size_low, step_size] (functa's Meta-SGD initialisation)."""
+        sizes = torch.full((self.steps, dim), float(self.step_size))
+        if self.step_size_low is not None:
+            sizes.uniform_(self.step_size_low, self.step_size)
+        return sizes
 
     @property
     def shared_start(self) -> bool:
         """Whether every sample of a batch starts from the same z0 (the shared-origin pass needs it)."""
         return self.z0_std == 0
 
-    def start(self, batch: int, dim: int, like: Tensor) -> Tensor:
-        """z0 for a batch: the origin, or one independent draw per sample."""
-        z0 = torch.zeros(batch, dim, device=like.device, dtype=like.dtype)
+    def start(self, batch: int, dim: int, like: Tensor, learnt: Tensor | None = None) -> Tensor:
+        """z0 for a batch: the origin (``learnt``, [dim], when it is trained), or one independent draw per sample
+        around it."""
+        if learnt is None:
+            z0 = torch.zeros(batch, dim, device=like.device, dtype=like.dtype)
+        else:
+            z0 = learnt.expand(batch, dim)
         if self.z0_std > 0:
-            z0 = z0 + self.z0_std * torch.randn_like(z0)
+            z0 = z0 + self.z0_std * torch.randn(batch, dim, device=like.device, dtype=like.dtype)
         return z0
 
-    def __call__(self, inner_loss: InnerLoss, z0: Tensor, first_gradient: FirstGradient | None = None) -> Tensor:
+    def __call__(
+        self,
+        inner_loss: InnerLoss,
+        z0: Tensor,
+        first_gradient: FirstGradient | None = None,
+        step_sizes: Tensor | None = None,
+    ) -> Tensor:
+        """The latents from z0; ``step_sizes`` [steps, k]: the learnt ones (clipped to >= 0 here)."""
         return gradient_origin(
             inner_loss,
             z0,
             steps=self.steps,
-            step_size=self.step_size,
+            step_size=self.step_size if step_sizes is None else step_sizes.clamp(min=0),
             detach=self.detach,
             keep_z0=self.keep_z0,
             first_gradient=first_gradient,
@@ -148,7 +194,7 @@ class Origin:
 def shared_origin_gradient(
     trunk: Callable[[Tensor], Tensor],
     h0: Tensor,
-    lift: Tensor,
+    lift: Tensor | Callable[[Tensor], Tensor],
     output_loss: Callable[[Tensor], Tensor],
     batch: int,
     create_graph: bool = True,
@@ -164,9 +210,13 @@ def shared_origin_gradient(
 
     which is exactly what the naive double backward over all B x n rows computes.
 
+    The same holds wherever the latent enters every row through the same ``m(z)`` (functa's shift modulations,
+    FiLM, a modulation network): ``h`` is then ``m(z0)`` repeated on every row, ``G_o = d y_o / d m`` row by row,
+    and ``lift`` the vector-Jacobian product of m at z0 (a linear map or autograd's).
+
     trunk: h [n, H] -> y [n, C]
-    h0: [n, H] pre-activation at the shared z0 (e.g. W_c c + b + W_z z0)
-    lift: [H, k] how the latent enters the pre-activation (W_z)
+    h0: [n, H] where the latent enters each row, at the shared z0 (e.g. W_c c + b + W_z z0, or m(z0) repeated)
+    lift: [H, k] how the latent enters h (W_z), or a function dL/dh [B, H] -> dL/dz [B, k]
     output_loss: y [B, n, C] -> scalar, the inner loss summed over the batch
     batch: B; returns grad [B, k]. ``create_graph=True`` keeps it differentiable (training).
     """
@@ -185,10 +235,22 @@ def shared_origin_gradient(
             ]
         )
         pulled = torch.einsum("bno,onh->bh", residual, jacobians)  # (B, H): dL_b / d h, summed over rows
-        grad = pulled @ lift  # (B, k)
+        grad = pulled @ lift if isinstance(lift, Tensor) else lift(pulled)  # (B, k)
     return grad if create_graph else grad.detach()
 
 
 def sum_squared_error(x_hat: Tensor, x: Tensor) -> Tensor:
     """Squared error summed over every value of every sample: the default inner loss for images."""
     return (x_hat - x).pow(2).sum()
+
+
+#: the data-fitting losses a GON's inner and outer losses may use: "sse" (the paper's) or "bce" (gon-pytorch's)
+LOSSES = ("sse", "bce")
+
+
+def pixel_error(x_hat: Tensor, x: Tensor, loss: str = "sse") -> Tensor:
+    """The error of every value, elementwise: squared error, or binary cross-entropy of outputs in (0, 1)
+    against targets in [0, 1] (gon-pytorch's loss; log clamped at -100 by torch)."""
+    if loss == "bce":
+        return F.binary_cross_entropy(x_hat, x, reduction="none")
+    return (x_hat - x).pow(2)

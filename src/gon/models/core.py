@@ -17,12 +17,13 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from gon.core.settings import Info, check_options, extend_signature, options_of
 from gon.models.pretrained import PretrainedMixin
 from gon.nets import ACTIVATIONS, NORMS, ConvDecoder, ConvEncoder
-from gon.origin import FirstGradient, Origin, sum_squared_error
+from gon.origin import LOSSES, FirstGradient, Origin, pixel_error
 
 #: the conv decoders' default training size: 28x28 data is grown to 32x32, as in the paper
 CONV_MIN_IMAGE_SIZE = 32
@@ -30,9 +31,18 @@ CONV_MIN_IMAGE_SIZE = 32
 ORIGIN_OPTIONS = tuple(Origin.OPTION_INFO)
 
 
+#: the ``loss`` option of the GONs that take one (conv and implicit): written once, shared by both
+LOSS_INFO = {"loss": Info("inner and outer loss: summed squared error (the paper's) or BCE (gon-pytorch's)", LOSSES)}
+
+
 def per_image_sse(x_hat: Tensor, x: Tensor) -> Tensor:
     """Summed squared error of each image: [B] (Table 1's metric)."""
     return (x_hat - x).pow(2).flatten(1).sum(1)
+
+
+def per_image_error(x_hat: Tensor, x: Tensor, loss: str = "sse") -> Tensor:
+    """The ``loss`` (:data:`gon.origin.LOSSES`) summed over each image: [B]."""
+    return pixel_error(x_hat, x, loss).flatten(1).sum(1)
 
 
 class takes_options:  # noqa: N801 (a decorator, named as it reads: ``@takes_options``)
@@ -102,20 +112,39 @@ class GradientOriginModel(PretrainedMixin, nn.Module):
         detach: bool = False,
         z0_std: float = 0.0,
         keep_z0: bool = True,
+        learn_origin: bool = False,
+        learn_step_size: bool = False,
+        step_size_low: float | None = None,
     ):
         super().__init__()
         self.latent_dim = latent_dim
-        self.origin = Origin(steps=steps, step_size=step_size, detach=detach, z0_std=z0_std, keep_z0=keep_z0)
+        self.origin = Origin(
+            steps=steps,
+            step_size=step_size,
+            detach=detach,
+            z0_std=z0_std,
+            keep_z0=keep_z0,
+            learn_origin=learn_origin,
+            learn_step_size=learn_step_size,
+            step_size_low=step_size_low,
+        )
         self.config: dict[str, Any] = {}
+        # the learnt origin and step sizes (parameters only when asked for: other models' weights are unchanged)
+        self.z0 = nn.Parameter(torch.zeros(latent_dim)) if learn_origin else None
+        self.step_sizes = nn.Parameter(self.origin.initial_step_sizes(latent_dim)) if learn_step_size else None
 
     # -- what a subclass defines --------------------------------------------------------
     def decode(self, z: Tensor) -> Tensor:
         """z [B, latent_dim] -> x_hat [B, C, H, W]."""
         raise NotImplementedError
 
+    #: the data-fitting loss of ``inner_loss`` and ``loss_terms`` (:data:`gon.origin.LOSSES`); a model with a
+    #: ``loss`` option sets it
+    pixel_loss: str = "sse"
+
     def inner_loss(self, z: Tensor, x: Tensor) -> Tensor:
         """The data-fitting loss the latent descends, summed over the batch (Eq. 8's L)."""
-        return sum_squared_error(self.decode(z), x)
+        return pixel_error(self.decode(z), x, self.pixel_loss).sum()
 
     def first_gradient(self, z0: Tensor, x: Tensor, **inner) -> FirstGradient | None:
         """An exact shortcut for ``inner_loss``'s gradient at ``z0`` (e.g. the shared-origin pass), or None:
@@ -126,15 +155,16 @@ class GradientOriginModel(PretrainedMixin, nn.Module):
     def encode(self, x: Tensor, **inner) -> Tensor:
         """x [B, C, H, W] in [0, 1] -> z [B, latent_dim], by gradient steps from the origin on
         ``inner_loss(z, x, **inner)``, the first through ``first_gradient`` when the model has one."""
-        z0 = self.origin.start(x.shape[0], self.latent_dim, x)
-        return self.origin(lambda z: self.inner_loss(z, x, **inner), z0, self.first_gradient(z0, x, **inner))
+        z0 = self.origin.start(x.shape[0], self.latent_dim, x, self.z0)
+        inner_loss = lambda z: self.inner_loss(z, x, **inner)  # noqa: E731
+        return self.origin(inner_loss, z0, self.first_gradient(z0, x, **inner), self.step_sizes)
 
     def reconstruct(self, x: Tensor) -> Tensor:
         return self.decode(self.encode(x))
 
     def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
         """The training objective (key ``loss``) and its parts, each averaged over the batch."""
-        return {"loss": per_image_sse(self.reconstruct(x), x).mean()}
+        return {"loss": per_image_error(self.reconstruct(x), x, self.pixel_loss).mean()}
 
     def loss(self, x: Tensor) -> Tensor:
         """The model's full training objective on a batch; ``.backward()`` on it trains the model."""
@@ -198,4 +228,13 @@ class GON(ConvModel):
     feeds the same input, BatchNorm's batch statistics then couple the images of a batch
     (a latent changes with the batch it sits in) and, in eval mode, its running statistics
     give different latents altogether; use it to reproduce the original code.
+    ``loss="bce"``: binary cross-entropy (of the decoder's sigmoid outputs) as the inner and outer loss,
+    gon-pytorch's choice, instead of the paper's summed squared error.
     """
+
+    OPTION_INFO = LOSS_INFO
+
+    @takes_options
+    def __init__(self, latent_dim: int = 32, loss: str = "sse", **options):
+        super().__init__(latent_dim, **options)
+        self.pixel_loss = loss

@@ -16,8 +16,8 @@ from torch import Tensor, nn
 
 from gon.core.settings import Info
 from gon.models.baselines import AutoEncoder
-from gon.models.core import GON, per_image_sse, takes_options
-from gon.origin import sum_squared_error
+from gon.models.core import GON, per_image_error, takes_options
+from gon.origin import pixel_error
 
 #: source signals of modality conversion, by name (see :func:`degrade`)
 SOURCES = ("mask", "downsample")
@@ -79,8 +79,8 @@ class ClassifierGON(GON):
         z = self.encode(x)
         logits = self.classifier(z)
         terms = {"ce": F.cross_entropy(logits, label), "accuracy": (logits.argmax(1) == label).float().mean()}
-        terms["sse"] = per_image_sse(self.decode(z), x).mean()
-        terms["loss"] = terms["ce"] + self.recon_weight * terms["sse"] if self.recon_weight else terms["ce"]
+        recon = terms[self.pixel_loss] = per_image_error(self.decode(z), x, self.pixel_loss).mean()  # "sse" or "bce"
+        terms["loss"] = terms["ce"] + self.recon_weight * recon if self.recon_weight else terms["ce"]
         return terms
 
     def loss(self, x: Tensor, label: Tensor) -> Tensor:
@@ -103,7 +103,7 @@ class ConversionGON(GON):
         self.source = source
 
     def inner_loss(self, z: Tensor, s: Tensor) -> Tensor:
-        return sum_squared_error(degrade(self.decode(z), self.source), s)
+        return pixel_error(degrade(self.decode(z), self.source), s, self.pixel_loss).sum()
 
     def encode_source(self, s: Tensor) -> Tensor:
         """A source signal (as :func:`degrade` makes it) -> latent [B, latent_dim]."""

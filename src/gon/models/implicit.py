@@ -5,18 +5,20 @@ from __future__ import annotations
 import warnings
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from gon.core.settings import Info
-from gon.models.core import GradientOriginModel, takes_options
-from gon.nets import Siren, coordinate_grid
-from gon.origin import FirstGradient, shared_origin_gradient, sum_squared_error
+from gon.models.core import LOSS_INFO, GradientOriginModel, takes_options
+from gon.nets import BLOCKS, ENCODINGS, LATENT_MODES, ImplicitNet, coordinate_grid
+from gon.origin import FirstGradient, pixel_error, shared_origin_gradient
 
 MAX_LAYERS = 256  # a SIREN's depth: each layer is a module object, built before any memory check can help
 
 
 class ImplicitGON(GradientOriginModel):
-    """The implicit GON (Sec. 3.4, Eq. 12): a SIREN over coordinates concatenated with the latent.
+    """The implicit GON (Sec. 3.4, Eq. 12): a SIREN over coordinates concatenated with the latent, and the
+    later work's variants of it (:mod:`gon.nets.inr`).
 
     A signal is a continuous function of its coordinates, so ``decode(z, size=...)`` renders it at
     any resolution (cell centres of the same [-1, 1]^d cube). The coordinates may have any dimension d,
@@ -48,6 +50,18 @@ class ImplicitGON(GradientOriginModel):
         w0 * coord_scale / (d + k) radians per unit: 1 suits 28x28 images, a clip of thousands of samples
         needs hundreds (SIREN's audio fits scale their first layer ~100x for the same reason). Only the
         coordinates are scaled, not the latent's weights, so latents keep their size.
+    latent_mode: how the latent enters the network: "concat" (the paper's, and CAVIA's context parameters),
+        "shift" (functa: a linear map of the latent to one shift per hidden unit of every hidden layer), "film"
+        (a scale and a shift per hidden unit, both linear in the latent) or "multiply" (Mehta et al. 2021's ReLU
+        modulation network multiplying every hidden layer, gon-pytorch's ``modulation``). The shared-origin pass
+        is exact for all four (at one z0 every modulation is shared too, so the inner forward is one pass).
+    block: "siren" (sine layers, w0) or gon-pytorch's "relu", "silu" (its swish) and "leaky-relu" blocks.
+    encoding: the coordinates as they are ("none"), NeRF frequencies ("nerf": ``encoding_size`` octaves per
+        coordinate) or Gaussian Fourier features ("gaussian", "gaussian-learnt": ``encoding_size`` features,
+        N(0, encoding_scale^2) frequencies, learnt or fixed), as gon-pytorch's encodings.
+    loss: "sse" (the squared error above) or "bce" (binary cross-entropy, gon-pytorch's; the output then goes
+        through a sigmoid), integrated over the grid the same way in the inner and the outer loss.
+    The network is kept as ``self.siren`` (its name in earlier gons' checkpoints) whatever its blocks.
     """
 
     renders_any_size = True
@@ -77,6 +91,16 @@ class ImplicitGON(GradientOriginModel):
             low=0,
             low_open=True,
         ),
+        "latent_mode": Info(
+            "how the latent enters: concatenated (the paper's), functa's shifts, FiLM, or a multiplicative "
+            "modulation network (Mehta et al., gon-pytorch's)",
+            LATENT_MODES,
+        ),
+        "block": Info("implicit network blocks: sine (SIREN) or ReLU / SiLU / leaky-ReLU layers", BLOCKS),
+        "encoding": Info("coordinate encoding: none, NeRF frequencies, Gaussian Fourier features", ENCODINGS),
+        "encoding_size": Info("NeRF octaves per coordinate, or Gaussian Fourier features", low=1, high=4096),
+        "encoding_scale": Info("standard deviation of the Gaussian Fourier frequencies", low=0, low_open=True),
+        **LOSS_INFO,
     }
 
     @takes_options
@@ -92,6 +116,12 @@ class ImplicitGON(GradientOriginModel):
         coord_fraction: float = 0.25,
         coord_sampling: str = "same",
         coord_scale: float = 1.0,
+        latent_mode: str = "concat",
+        block: str = "siren",
+        encoding: str = "none",
+        encoding_size: int = 10,
+        encoding_scale: float = 1.0,
+        loss: str = "sse",
         **origin,
     ):
         super().__init__(latent_dim, **origin)
@@ -119,19 +149,33 @@ class ImplicitGON(GradientOriginModel):
         self.coord_fraction = coord_fraction
         self.coord_sampling = coord_sampling
         self.coord_scale = coord_scale
-        self.siren = Siren(self.dims + latent_dim, channels, hidden, depth, w0)
+        self.pixel_loss = loss
+        self.siren = ImplicitNet(
+            self.dims,
+            latent_dim,
+            channels,
+            hidden,
+            depth,
+            w0,
+            block=block,
+            latent_mode=latent_mode,
+            encoding=encoding,
+            encoding_size=encoding_size,
+            encoding_scale=encoding_scale,
+            output="sigmoid" if loss == "bce" else "linear",
+        )
 
     # -- rendering ------------------------------------------------------------------------
     def render(self, z: Tensor, coords: Tensor) -> Tensor:
         """F(c (+) z) for every signal and coordinate: z [B, k], coords [n, d] -> [B, n, C]."""
-        if self.origin_pass == "naive":  # the original formulation: concatenate a repeated latent
+        net = self.siren
+        if self.origin_pass == "naive" and net.latent_mode == "concat":  # the original: a repeated latent
             b, n = z.shape[0], coords.shape[0]
-            return self.siren(torch.cat([coords.expand(b, -1, -1), z[:, None, :].expand(-1, n, -1)], dim=-1))
-        b, n = z.shape[0], coords.shape[0]
-        h = (
-            self.siren.first_linear(coords)[None] + self.siren.first_linear(z, start=self.dims, bias=False)[:, None]
-        )  # (B, n, H)
-        return self.siren.trunk(h.view(b * n, -1)).view(b, n, -1)  # 2-D rows: faster matmul backward than 3-D
+            e = net.encoding(coords)
+            inputs = torch.cat([e.expand(b, -1, -1), z[:, None, :].expand(-1, n, -1)], dim=-1)
+            first = net.layers[0]
+            return net.trunk(F.linear(inputs, net.first_weight(), first.w0 * first.linear.bias))
+        return net(z, coords)  # concat: W_c c + b once per grid, plus each signal's W_z z
 
     def decode(self, z: Tensor, size: tuple[int, ...] | None = None) -> Tensor:
         """z [B, k] -> [B, C, *size] at ``size``, one length per dimension (default: the training size)."""
@@ -154,7 +198,7 @@ class ImplicitGON(GradientOriginModel):
             is the Monte Carlo estimate of the mean over all pixels); None: all pixels.
         """
         coords, target = self._pixels(x, pixels)
-        return (1 / coords.shape[0]) * sum_squared_error(self.render(z, coords), target)
+        return (1 / coords.shape[0]) * pixel_error(self.render(z, coords), target, self.pixel_loss).sum()
 
     def first_gradient(self, z0: Tensor, x: Tensor, pixels: Tensor | None = None) -> FirstGradient | None:
         """The shared-origin pass (``origin_pass="shared"``): one inner forward pass for the whole batch, where
@@ -164,13 +208,25 @@ class ImplicitGON(GradientOriginModel):
             return None
         coords, target = self._pixels(x, pixels)
         scale = 1 / coords.shape[0]
+        net = self.siren
+
+        def loss(y: Tensor) -> Tensor:
+            return scale * pixel_error(y, target, self.pixel_loss).sum()
 
         def first(create_graph: bool) -> Tensor:
-            h0 = self.siren.first_linear(coords) + self.siren.first_linear(z0[:1], start=self.dims, bias=False)
-            lift = self.siren.first_weight(start=self.dims)  # (H, k): w0 W_z
-            return shared_origin_gradient(
-                self.siren.trunk, h0, lift, lambda y: scale * sum_squared_error(y, target), b, create_graph
-            )
+            h = net.features(coords)  # (n, H)
+            m0 = net.modulations(z0[:1])  # (1, M): the same for every sample at a shared z0
+            if net.latent_mode == "concat":  # the latent joins the first argument through W_z
+                lift = net.first_weight(start=net.coord_features)  # (H, k): w0 W_z
+                return shared_origin_gradient(net.trunk, h + m0, lift, loss, b, create_graph)
+
+            def lift(pulled: Tensor) -> Tensor:  # dL/dm [B, M] -> dL/dz [B, k]: the VJP of m at z0, per sample
+                zb = z0 if (create_graph and z0.requires_grad) else z0.detach().requires_grad_()
+                (grad,) = torch.autograd.grad(net.modulations(zb), zb, pulled, create_graph=create_graph)
+                return grad
+
+            rows = m0.expand(h.shape[0], -1)  # m(z0) on every row: its gradient row by row is G_o
+            return shared_origin_gradient(lambda m: net.trunk(h, m), rows, lift, loss, b, create_graph)
 
         return first
 
@@ -210,8 +266,8 @@ class ImplicitGON(GradientOriginModel):
         z = self.encode(x, pixels=inner)
         coords, target = self._pixels(x, outer)
         scale = 1.0 if outer is None else total / len(outer)
-        sse = scale * (self.render(z, coords) - target).pow(2).flatten(1).sum(1)  # (B,)
-        return {"loss": sse.mean()}
+        error = scale * pixel_error(self.render(z, coords), target, self.pixel_loss).flatten(1).sum(1)  # (B,)
+        return {"loss": error.mean()}
 
 
 def as_pixels(x: Tensor) -> Tensor:

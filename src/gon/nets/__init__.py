@@ -3,10 +3,16 @@
 from gon.nets.activations import ACTIVATIONS, make_activation
 from gon.nets.conv import NORMS, ConvDecoder, ConvEncoder
 from gon.nets.heads import GaussianHeads, kl_to_standard_normal, reparameterise
+from gon.nets.inr import BLOCKS, ENCODINGS, LATENT_MODES, CoordinateEncoding, ImplicitNet
 from gon.nets.siren import Siren, coordinate_grid
 
 __all__ = [
     "ACTIVATIONS",
+    "BLOCKS",
+    "ENCODINGS",
+    "LATENT_MODES",
+    "CoordinateEncoding",
+    "ImplicitNet",
     "NORMS",
     "ConvDecoder",
     "ConvEncoder",

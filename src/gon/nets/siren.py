@@ -25,9 +25,16 @@ class SineLayer(nn.Module):
         bound = (1 / in_features) if is_first else (math.sqrt(6 / in_features) / w0)
         nn.init.uniform_(self.linear.weight, -bound, bound)
 
+    def argument(self, x: Tensor) -> Tensor:
+        """The sine's argument w0 (W x + b): w0 folded into the (small) weights, one full-size multiply fewer each
+        way than w0 * (W x + b)."""
+        return F.linear(x, self.w0 * self.linear.weight, self.w0 * self.linear.bias)
+
+    def activate(self, h: Tensor) -> Tensor:
+        return torch.sin(h)
+
     def forward(self, x: Tensor) -> Tensor:
-        # w0 folded into the (small) weights: one full-size multiply fewer each way than sin(w0 * (W x + b))
-        return torch.sin(F.linear(x, self.w0 * self.linear.weight, self.w0 * self.linear.bias))
+        return torch.sin(self.argument(x))
 
 
 class Siren(nn.Module):
