@@ -8,7 +8,7 @@ from pathlib import Path
 from gon.cli import COMMANDS
 from gon.core.errors import GonError
 from gon.core.settings import Option, options_of
-from gon.models.registry import MODELS
+from gon.models.registry import MODELS, RECIPES, recipe_options
 from gon.training.config import FitConfig, fit_options, read_yaml
 
 #: model options that come from the data (gon fit sets them), so they are no flags
@@ -25,6 +25,12 @@ def add_parser(commands) -> None:
             help = f"{help}; one of {', '.join(MODELS)}"
         add_flag(p, option, help)
     p.add_argument("--config", help="YAML file of settings; flags given here override it")
+    p.add_argument(
+        "--recipe",
+        choices=list(RECIPES),
+        help="set the model and options of a published recipe (any option given here or in --config wins): "
+        + "; ".join(f"{name}: {r.describe()}" for name, r in RECIPES.items()).replace("%", "%%"),
+    )
     g = p.add_argument_group("model options (each applies to the models that have it)")
     for option, help in model_flags().values():
         add_flag(g, option, help)
@@ -92,6 +98,10 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
             options[key] = given.pop(key)
     if given.pop("negative_gradient", False):
         options["keep_z0"] = False
+    recipe = given.pop("recipe", None) or requested.pop("recipe", None)  # (a --config may name one too)
+    if recipe is not None:
+        model, options = recipe_options(recipe, given.get("model", requested.get("model")), options)
+        requested["model"] = model
     requested.update(given)
     if given.get("resume"):  # `gon fit --resume --out RUN` is enough
         values = saved_run_config(given)

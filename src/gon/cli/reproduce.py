@@ -129,11 +129,14 @@ def add_parser(commands) -> None:
 
 def describe_experiments() -> str:
     from gon.experiments import EXPERIMENTS, describe
+    from gon.models.registry import RECIPES
 
     lines = []
     for name, e in EXPERIMENTS.items():
         lines.append(f"{name:15s} {e.summary}")
         lines += [f"{'':15s} {preset}: {describe(name, preset)}" for preset in e.presets]
+    lines.append("\nrecipes (gon fit --recipe NAME; the gradient-family experiment's rows):")
+    lines += [f"{name:15s} {r.describe()}" for name, r in RECIPES.items()]
     return "\n".join(lines)
 
 

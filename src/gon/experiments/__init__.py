@@ -22,6 +22,7 @@ from gon.core.validate import read_json_capped
 from gon.experiments import units
 from gon.experiments.common import Budget, Unfinished
 from gon.experiments.convergence import convergence
+from gon.experiments.family import gradient_family
 from gon.experiments.output import SETTINGS, open_results
 from gon.experiments.qualitative import fig4, fig9a, fig9b, slerp, superres
 from gon.experiments.reconstruction import activations, capacity, generalisation, origin, steps, table1
@@ -217,6 +218,24 @@ EXPERIMENTS: dict[str, Experiment] = {
                 "Sec. 4.2 (CelebA at 64x64); Table 2 caption: CelebA 150 epochs; Variational-GON.py's network",
             ),
             "cpu": _cpu({"dataset": "celeba", "limit_train": 2048, "steps": 200, "seeds": 1, "test_size": 64}),
+        },
+    ),
+    "gradient-family": Experiment(
+        gradient_family,
+        "the implicit GON beside a learnt origin, Meta-SGD step sizes, shift modulations, functa, CAVIA and "
+        "gon-pytorch, at latents 64-512 (test PSNR, parameters, s / step)",
+        {
+            "paper": Preset(
+                {**WHOLE, "steps": 3000, "seeds": 1, "lr": 1e-4},
+                {"hidden": 256, "depth": 4},
+                "Sec. 4.2's SIREN (4 x 256), lr 1e-4, batch 64 and 3000 steps as the superres / slerp presets; "
+                "recipes from gon fit --recipe (gon reproduce --list); the data's own size",
+            ),
+            "cpu": Preset(
+                {**WHOLE, "steps": 300, "seeds": 1, "lr": 1e-3},
+                {"hidden": 64, "depth": 3},
+                "sized for a 2-core CPU: a SIREN of 3 x 64, lr 1e-3, 300 steps; all test images",
+            ),
         },
     ),
 }

@@ -52,6 +52,84 @@ TASK_MODELS: dict[str, type[GradientOriginModel]] = {
 }
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """A named configuration from the literature: a model and the options its paper used; any option given
+    beside it wins (``gon fit --recipe NAME``)."""
+
+    model: str
+    options: dict[str, Any]
+    source: str
+
+    def describe(self) -> str:
+        options = ", ".join(f"{k.replace('_', '-')} {v}" for k, v in self.options.items())
+        return f"--model {self.model}, {options}. Source: {self.source}"
+
+
+#: the gradient-origin family by name: each recipe sets only what its paper fixes; width, depth, latent size and
+#: budgets stay gon's (or yours) unless the source states them for the model it describes
+RECIPES: dict[str, Recipe] = {
+    "gon": Recipe(
+        "implicit",
+        {"latent_mode": "concat", "steps": 1, "step_size": 1.0, "learn_origin": False, "learn_step_size": False},
+        "Bond-Taylor & Willcocks, ICLR 2021, Eq. 8 and 12: latent concatenated with the coordinates, one gradient "
+        "step of size 1 from z0 = 0 (also a conv GON: --model gon)",
+    ),
+    "cavia": Recipe(
+        "implicit",
+        {"block": "relu", "latent_mode": "concat", "steps": 1, "step_size": 1.0, "learn_origin": False},
+        "Zintgraf et al., ICML 2019 (CAVIA): context parameters that start at zero, concatenated with the input of "
+        "a ReLU MLP, one second-order inner gradient step at rate 1.0",
+    ),
+    "functa": Recipe(
+        "implicit",
+        {
+            "block": "siren",
+            "w0": 30.0,
+            "latent_mode": "shift",
+            "steps": 3,
+            "learn_step_size": True,
+            "step_size": 0.1,
+            "step_size_low": 0.005,
+            "learn_origin": False,
+        },
+        "Dupont et al., ICML 2022 (functa; COIN++ the same): a SIREN whose hidden layers get shifts from a linear "
+        "map of the latent, latents starting at zero, 3 inner SGD steps with per-dimension Meta-SGD step sizes "
+        "initialised uniformly in [0.005, 0.1] (clipped to >= 0 here; functa also caps them at 1)",
+    ),
+    "gon-pytorch": Recipe(
+        "implicit",
+        {"loss": "bce", "encoding": "nerf", "encoding_size": 10, "hidden": 128, "depth": 3, "block": "siren"},
+        "gon-pytorch 0.1.1 (kklemon, PyPI): BCE inner and outer loss on sigmoid outputs, its README's "
+        "configuration (NeRF positional encoding of 10 octaves, SIREN hidden 128, num_layers 4 = 3 sine layers, "
+        "one latent update from a zero origin, no modulation network)",
+    ),
+}
+
+
+def recipe(name: str) -> Recipe:
+    """The recipe called ``name``; GonError naming the choices if none."""
+    if name not in RECIPES:
+        raise GonError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+def recipe_options(name: str, model: str | None, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The model and options of recipe ``name`` under the ones given (``model``: None for the recipe's own);
+    GonError when the model given cannot take an option the recipe needs."""
+    r = recipe(name)
+    model = model or r.model
+    takes = schema(model)
+    defaults = options_of(_registered(r.model))  # a setting the model lacks is fine where it asks for nothing
+    missing = [k for k, v in r.options.items() if k not in takes and defaults[k].default != v]
+    if missing:
+        raise GonError(
+            f"recipe {name!r} sets option {missing[0]} ({'--' + missing[0].replace('_', '-')}), which model "
+            f"{model!r} does not take: use --model {r.model}"
+        )
+    return model, {**{k: v for k, v in r.options.items() if k in takes}, **options}
+
+
 class Data(Protocol):
     """What :func:`build` reads of the training data (a :class:`gon.data.ImageData` has it)."""
 
@@ -142,4 +220,17 @@ def build(name: str, data: Data | None = None, /, **options: Any) -> GradientOri
     return construct(_registered(name), options_for(name, data, **options), f"model {name!r}", training=True)
 
 
-__all__ = ["MODELS", "TASK_MODELS", "DataShape", "build", "image_size", "model_class", "options_for", "schema"]
+__all__ = [
+    "MODELS",
+    "RECIPES",
+    "TASK_MODELS",
+    "DataShape",
+    "Recipe",
+    "recipe",
+    "recipe_options",
+    "build",
+    "image_size",
+    "model_class",
+    "options_for",
+    "schema",
+]
