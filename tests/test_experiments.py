@@ -70,6 +70,7 @@ def test_every_experiment_is_listed_with_its_budget(capsys):
         "slerp",
         "fig9a",
         "fig9b",
+        "gradient-family",
     }
 
 
@@ -78,7 +79,9 @@ def test_list_states_both_presets_with_their_sources(capsys):
     listing = capsys.readouterr().out
     assert "paper: model latent-dim 256" in listing and "Table 1 caption (500 epochs" in listing
     assert "paper: model latent-dim 48, width 32, activation relu" in listing and "Variational-GON.py" in listing
-    assert listing.count("cpu: model gon's defaults") == len(EXPERIMENTS) - 3  # fig4, superres, slerp: their SIREN
+    assert (
+        listing.count("cpu: model gon's defaults") == len(EXPERIMENTS) - 4
+    )  # fig4, superres, slerp, gradient-family: SIRENs
     assert listing.count("cpu: model hidden 32, depth 4, latent-dim 32;") == 1  # Fig. 4a's tiny SIREN
     assert listing.count("cpu: model hidden 256, depth 4, latent-dim 32;") == 2
 
@@ -188,9 +191,11 @@ OUTPUTS = {
     "slerp": (["slerp.png"], 1),
     "fig9a": (["fig9a.png"], 1),
     "fig9b": (["fig9b.png"], 1),
+    "gradient-family": (["gradient-family.png"], 7),
 }
 # the figures' own datasets (MNIST, LSUN, CelebA) are not installed here; any dataset works
 ELSEWHERE = {"fig4": [], "superres": ["--image-size", "8"], "slerp": [], "fig9a": [], "fig9b": []}
+SMALLER = {"gradient-family": ["--preset", "cpu", "--latent-dim", "8"]}  # one latent size: 7 rows, not 28
 
 
 @needs_data
@@ -199,6 +204,7 @@ def test_every_experiment_runs_at_a_tiny_budget(name, tmp_path):
     out = tmp_path / name
     seeds = 2 if name == "table2" else 1
     extra = ["--dataset", "fashion-mnist", *ELSEWHERE[name]] if name in ELSEWHERE else []
+    extra += SMALLER.get(name, [])
     assert main(["reproduce", name, *TINY, *extra, "--seeds", str(seeds), "--out", str(out)]) == 0
     pictures, rows = OUTPUTS[name]
     for file in [f"{name}.csv", f"{name}.md", "settings.json", *pictures]:

@@ -80,15 +80,17 @@ METRICS = {
 
 
 def gradient_family(budget: Budget, out: Path) -> str:
-    """Every ingredient x latent size on the budget's data at its native size (or ``--image-size``)."""
+    """Every ingredient x latent size (64 to 512, or ``--latent-dim``'s alone) on the budget's data at its native
+    size (or ``--image-size``)."""
     kw = dict(data_dir=budget.data_dir, image_size=budget.image_size)
     data = Data(
         load_dataset(budget.dataset, "train", limit=budget.limit_train, **kw),
         load_dataset(budget.dataset, "test", limit=budget.test_size, **kw),
     )
     size = data.train.image_size
+    latents = (budget.options["latent_dim"],) if "latent_dim" in budget.options else LATENTS  # --latent-dim: one
     results, _ = run_rows(
-        family_rows(), Budget(**{**budget.__dict__, "image_size": size}), data, evaluate=family_metrics
+        family_rows(latents), Budget(**{**budget.__dict__, "image_size": size}), data, evaluate=family_metrics
     )
     for r in results:
         r["seconds_per_step"] = r["train_seconds"] / r["steps"]
@@ -98,7 +100,7 @@ def gradient_family(budget: Budget, out: Path) -> str:
             Panel("test PSNR", results, "latent_dim", "psnr", "log"),
             Panel("seconds per training step", results, "latent_dim", "seconds_per_step", "log"),
         ],
-        out / "gradient_family.png",
+        out / "gradient-family.png",
         f"The gradient-origin family, {name}, {results[0]['steps']} steps each",
         group="ingredient",
     )
@@ -106,4 +108,4 @@ def gradient_family(budget: Budget, out: Path) -> str:
         f"{name}; every row {results[0]['steps']} steps of batch {budget.batch_size} (equal steps), the same "
         "network size; PSNR (dB) is 10 log10(1 / mean per-pixel MSE) over the test images."
     )
-    return write_tables(results, out, "gradient_family", ["ingredient", "latent_dim"], METRICS, note)
+    return write_tables(results, out, "gradient-family", ["ingredient", "latent_dim"], METRICS, note)
