@@ -89,12 +89,20 @@ def gradient_family(budget: Budget, out: Path) -> str:
     )
     size = data.train.image_size
     latents = (budget.options["latent_dim"],) if "latent_dim" in budget.options else LATENTS  # --latent-dim: one
-    results, _ = run_rows(
-        family_rows(latents), Budget(**{**budget.__dict__, "image_size": size}), data, evaluate=family_metrics
-    )
-    for r in results:
-        r["seconds_per_step"] = r["train_seconds"] / r["steps"]
     name = f"{data.train.name} {size}x{size}, {len(data.train)} training / {len(data.test)} test images"
+    budget = Budget(**{**budget.__dict__, "image_size": size})
+    results: list[dict] = []
+    for k in latents:  # one latent size at a time, the tables rewritten after each: a stopped run keeps its rows
+        done, _ = run_rows(family_rows((k,)), budget, data, evaluate=family_metrics)
+        for r in done:
+            r["seconds_per_step"] = r["train_seconds"] / r["steps"]
+        results += done
+        table = _write(results, out, name, budget)
+    return table
+
+
+def _write(results: list[dict], out: Path, name: str, budget: Budget) -> str:
+    """The table (CSV and markdown) and the PSNR-against-latent plot of the rows so far."""
     plot_lines(
         [
             Panel("test PSNR", results, "latent_dim", "psnr", "log"),
