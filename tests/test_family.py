@@ -18,7 +18,7 @@ import gon
 from gon import GON, ImplicitGON
 from gon.cli import main
 from gon.cli.fit import add_parser
-from gon.errors import GonError
+from gon.core.errors import GonError
 from gon.nets import CoordinateEncoding
 from gon.origin import Origin, gradient_origin, sum_squared_error
 from tests.helpers import FASHION_MNIST

@@ -6,7 +6,7 @@ Every row is an :class:`gon.models.ImplicitGON` trained for the same number of s
 steps, not equal seconds: on a shared CPU a time budget buys a different number of steps on every run, so a seeded
 run would no longer repeat; each row's seconds per step is reported beside its PSNR, so its cost is in the table).
 Width and depth are the preset's for every row (gon-pytorch's and functa's own sizes are not used, so that only the
-ingredients differ); recipes come from :data:`gon.registry.RECIPES`.
+ingredients differ); recipes come from :data:`gon.models.registry.RECIPES`.
 """
 
 from __future__ import annotations
