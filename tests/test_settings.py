@@ -28,21 +28,25 @@ def test_a_models_options_are_its_constructors():
 
 DECODER = dict(latent_dim=32, width=16, channels=1, image_size=32, activation="elu", norm="layer")
 ORIGIN = dict(steps=1, step_size=1.0, detach=False, z0_std=0.0, keep_z0=True)
+ORIGIN |= dict(learn_origin=False, learn_step_size=False, step_size_low=None)  # issue 22: learnt origin, Meta-SGD
+LOSS = dict(loss="sse")  # issue 22: the conv and implicit GONs' BCE
 #: every registered model's options and defaults, as they were before the conv models shared one base (ConvModel)
 SCHEMAS = {
-    "gon": DECODER | ORIGIN,
+    "gon": DECODER | LOSS | ORIGIN,
     "vgon": DECODER | ORIGIN,
     "implicit": dict(latent_dim=32, hidden=256, depth=4, channels=1, image_size=28, w0=30.0)
     | dict(origin_pass="shared", coord_fraction=0.25, coord_sampling="same", coord_scale=1.0)
+    | dict(latent_mode="concat", block="siren", encoding="none", encoding_size=10, encoding_scale=1.0)
+    | LOSS
     | ORIGIN,
     "ae": DECODER,
     "tied-ae": DECODER,
     "glo": dict(num_images=None, code_scale=100.0, fit_steps=100, fit_lr=0.3) | DECODER,
     "vae": DECODER,
     "mlp-ae": dict(latent_dim=32, hidden=64, channels=1, image_size=28),
-    "conversion": dict(source="mask") | DECODER | ORIGIN,
+    "conversion": dict(source="mask") | DECODER | LOSS | ORIGIN,
     "conversion-ae": dict(source="mask") | DECODER,
-    "classifier": dict(num_classes=10, recon_weight=1.0) | DECODER | ORIGIN,
+    "classifier": dict(num_classes=10, recon_weight=1.0) | DECODER | LOSS | ORIGIN,
 }
 
 
