@@ -447,3 +447,19 @@ def test_provenance_records_the_cpu_seeded_figures_depend_on():
     from gon.training.provenance import cpu, provenance
 
     assert provenance()["cpu"] == cpu() and cpu().strip()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["fit", "--max-steps", "1", "--out", "d/" * 2100 + "run"],  # longer than PATH_MAX: was a traceback
+        ["fit", "--max-steps", "1", "--out", "q" * 256],
+        ["report", "run", "--out", "x" * 300 + ".html"],
+        ["sample", "run", "--out", "x/" * 2100 + "a.png"],
+    ],
+)
+def test_paths_too_long_for_the_system_are_refused_before_work(tmp_path, monkeypatch, capsys, command):
+    monkeypatch.chdir(tmp_path)
+    assert main(command) == 2
+    one_line_error(capsys, "too long")
+    assert list(tmp_path.iterdir()) == []

@@ -184,7 +184,11 @@ def run(args: argparse.Namespace) -> int:
     from gon.training.cpu_memory import tune_for_training
 
     tune_for_training()  # training: a step's activations stay mapped between steps (gon.training.cpu_memory)
+    from gon.cli.infer import RUN_PATH_ROOM, check_path_length
     from gon.training.trainer import fit  # imports Lightning: only when training
 
-    fit(config_from_args(args))
+    config = config_from_args(args)
+    if config.out:
+        check_path_length(Path(config.out), "--out", RUN_PATH_ROOM)  # before any data is read
+    fit(config)
     return 0

@@ -72,6 +72,7 @@ def output_path(path: str, flag: str = "--out", suffixes: tuple[str, ...] = (), 
     ``suffixes`` (default: the picture formats), and an existing file there is one this kind of output may
     replace (:func:`check_replaceable`)."""
     out = Path(path)
+    check_path_length(out, flag)
     if not out.parent.is_dir():
         raise GonError(f"{flag} {path}: folder {out.parent} does not exist")
     if out.is_dir():
@@ -91,20 +92,47 @@ PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".
 DEFAULT_NAMES_IN_A_RUN = {"evaluation": "*evaluation-*.json", "report": "report.htm*"}
 
 
-def check_writable(out: Path, flag: str = "--out") -> None:
-    """A name the filesystem takes, with room for the temporary suffix of gon.storage.atomic, in a writable folder."""
+#: bytes a run directory's own paths add to its name (RUN/logs/version_K/.metrics.csv.<12 hex>.tmp)
+RUN_PATH_ROOM = 64
+
+
+def check_path_length(out: Path, flag: str = "--out", room: int = 0) -> None:
+    """Refuse before any work a path the filesystem cannot take: a name longer than its limit once gon's temporary
+    suffix (``.NAME.<12 hex>.tmp``) is added, or a whole path (plus ``room`` for what gon writes under it) longer
+    than the system's."""
     from gon.storage.atomic import temp_sibling
 
+    shown = printable(str(out))[:80] + "..." * (len(str(out)) > 80)
+    existing = next((p for p in [out.parent, *out.parent.parents] if _is_dir(p)), Path("."))
     try:
-        limit = os.pathconf(out.parent, "PC_NAME_MAX")
+        name_max, path_max = os.pathconf(existing, "PC_NAME_MAX"), os.pathconf(existing, "PC_PATH_MAX")
     except (OSError, ValueError):
-        limit = 255
-    longest = len(os.fsencode(temp_sibling(out).name))
-    if longest > limit:
+        name_max, path_max = 255, 4096
+    whole = len(os.fsencode(os.path.abspath(out))) + room
+    if whole >= path_max:
+        raise GonError(f"{flag} {shown}: the path is too long ({whole} bytes with gon's files; at most {path_max})")
+    for part in out.parts[:-1]:
+        if len(os.fsencode(part)) > name_max:
+            raise GonError(
+                f"{flag} {shown}: a folder name is too long ({len(os.fsencode(part))} bytes; {name_max} fit)"
+            )
+    name, longest = len(os.fsencode(out.name)), len(os.fsencode(temp_sibling(out).name))
+    if longest > name_max:
         raise GonError(
-            f"{flag} {printable(str(out))}: the file name is too long ({len(os.fsencode(out.name))} bytes; gon needs "
-            f"{longest - len(os.fsencode(out.name))} more for its temporary file and the filesystem takes {limit})"
+            f"{flag} {shown}: the file name is too long ({name} bytes; gon needs {longest - name} more for its "
+            f"temporary file and the filesystem takes {name_max})"
         )
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long to look up
+        return False
+
+
+def check_writable(out: Path, flag: str = "--out") -> None:
+    """A folder gon may write (the name's length is :func:`check_path_length`'s)."""
     if not os.access(out.parent, os.W_OK | os.X_OK):
         raise GonError(f"{flag} {printable(str(out))}: folder {printable(str(out.parent))} is not writable")
 
