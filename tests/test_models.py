@@ -174,3 +174,25 @@ def test_every_model_constructor_takes_options():
         if "__init__" in vars(klass) and not hasattr(vars(klass)["__init__"], "__wrapped__")
     ]
     assert not bare, f"constructors without @takes_options: {bare}"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_calling_a_model_reconstructs_and_a_hook_sees_it(name):
+    """model(x) is reconstruct(x), with the latent on request; a forward hook sees it. The evaluation's
+    loss_and_reconstruction is loss_terms and reconstruct, the images encoded once where the loss allows."""
+    model = tiny_model(name).eval()
+    x = images(name)[:2]
+    seen = []
+    handle = model.register_forward_hook(lambda module, args, out: seen.append(out))
+    x_hat, z = model(x, return_latent=True)
+    handle.remove()
+    assert z.shape == (2, model.latent_dim) and seen
+    terms, recon = model.loss_and_reconstruction(x)
+    assert torch.equal(x_hat, recon) and torch.equal(terms["loss"], model.loss_terms(x)["loss"])
+
+
+def test_torch_compile_traces_a_gon_at_inference():
+    """The gradient at the origin inside forward traces (dynamo, the eager backend: no C++ compiler needed)."""
+    model, x = tiny_model("gon").eval(), images("gon")[:2]
+    torch._dynamo.reset()
+    assert torch.allclose(torch.compile(model, backend="eager")(x), model.reconstruct(x), atol=1e-5)

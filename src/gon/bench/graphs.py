@@ -21,8 +21,6 @@ from gon.models import ImplicitGON
 from gon.models.registry import MODELS
 from gon.training.graphs import GraphedStep, TrainingAdam
 
-BATCHES = (64, 512)
-
 
 def configurations() -> list[tuple[str, str, dict]]:
     """(label, registry name, options): every registered model, then the implicit GON by pass."""

@@ -25,7 +25,7 @@ from gon.core.settings import Info
 from gon.models.core import ConvModel, GradientOriginModel, per_image_sse, takes_options
 from gon.models.variational import VariationalGON
 from gon.nets import make_activation
-from gon.nets.conv import _norm as make_norm
+from gon.nets.conv import make_norm
 from gon.origin import sum_squared_error
 
 

@@ -162,9 +162,25 @@ class GradientOriginModel(PretrainedMixin, nn.Module):
     def reconstruct(self, x: Tensor) -> Tensor:
         return self.decode(self.encode(x))
 
+    def forward(self, x: Tensor, return_latent: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """``model(x)``: the reconstruction of ``x`` at its own size (with ``return_latent``: and its latent z), so
+        that hooks, summaries and ``torch.compile`` treat a model as any PyTorch module."""
+        z = self.encode(x)
+        x_hat = self.decode(z, size=x.shape[2:]) if self.renders_any_size else self.decode(z)
+        return (x_hat, z) if return_latent else x_hat
+
     def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
         """The training objective (key ``loss``) and its parts, each averaged over the batch."""
-        return {"loss": per_image_error(self.reconstruct(x), x, self.pixel_loss).mean()}
+        return self.loss_and_reconstruction(x)[0]
+
+    def loss_and_reconstruction(self, x: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+        """``loss_terms(x)`` and ``reconstruct(x)`` (test images: gon fit's evaluations), ``x`` encoded once where
+        the loss is the reconstruction's error (this class's ``loss_terms``); a model with an objective of its own
+        (a sampled latent, fitted codes, a subset of pixels, a classifier) encodes for each."""
+        if type(self).loss_terms is not GradientOriginModel.loss_terms:
+            return self.loss_terms(x), self.reconstruct(x)
+        x_hat = self.reconstruct(x)
+        return {"loss": per_image_error(x_hat, x, self.pixel_loss).mean()}, x_hat
 
     def loss(self, x: Tensor) -> Tensor:
         """The model's full training objective on a batch; ``.backward()`` on it trains the model."""

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from gon.nets.activations import make_activation
 
 
-def _norm(kind: str, channels: int) -> nn.Module:
+def make_norm(kind: str, channels: int) -> nn.Module:
     if kind == "batch":  # the paper's choice; couples the samples of a batch (see GON's docs)
         return nn.BatchNorm2d(channels)
     if kind == "layer":  # per-sample statistics over (C, H, W): batch-independent
@@ -54,7 +54,7 @@ class ConvDecoder(nn.Module):
         for i, (cin, cout) in enumerate(zip(ins, widths)):
             # first block: 1x1 -> 4x4; the rest double the size
             conv = nn.ConvTranspose2d(cin, cout, 4, 1, 0) if i == 0 else nn.ConvTranspose2d(cin, cout, 4, 2, 1)
-            layers += [conv, _norm(norm, cout), make_activation(activation)]
+            layers += [conv, make_norm(norm, cout), make_activation(activation)]
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Sigmoid()]
         self.main = nn.Sequential(*layers)
         self.latent_dim = latent_dim
@@ -79,11 +79,11 @@ class ConvEncoder(nn.Module):
         widths = block_widths(image_size, width)[::-1]  # [width, 2 width, ...]
         layers: list[nn.Module] = [
             nn.Conv2d(channels, widths[0], 4, 2, 1),
-            _norm(norm, widths[0]),
+            make_norm(norm, widths[0]),
             make_activation(activation),
         ]
         for cin, cout in zip(widths[:-1], widths[1:]):
-            layers += [nn.Conv2d(cin, cout, 4, 2, 1), _norm(norm, cout), make_activation(activation)]
+            layers += [nn.Conv2d(cin, cout, 4, 2, 1), make_norm(norm, cout), make_activation(activation)]
         layers += [nn.Conv2d(widths[-1], out_dim, 4, 1, 0)]  # 4x4 -> 1x1
         self.main = nn.Sequential(*layers)
 

@@ -138,10 +138,6 @@ def write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(text.encode("utf-8", "surrogateescape")))  # non-UTF-8 names kept
 
 
-def write_bytes(path: str | Path, data: bytes) -> Path:
-    return atomic_write(path, lambda f: f.write(data))
-
-
 def save_picture(image: Any, path: str | Path) -> Path:
     """A PIL image, in the format of ``path``'s suffix."""
     from PIL import Image

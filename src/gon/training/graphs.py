@@ -28,11 +28,12 @@ graphed path with the eager one on a GPU.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
+
+from gon.training.threads import log_line  # noqa: F401 (the one log line; loop and ensemble import it here)
 
 SUBSETS = ("pixels_inner", "pixels_outer")  # the implicit GON's Monte Carlo pixel indices, drawn before the graph
 
@@ -80,10 +81,6 @@ def step_loss(model: nn.Module, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
     if SUBSETS[0] in inputs:
         fields["subsets"] = (inputs[SUBSETS[0]], inputs[SUBSETS[1]])
     return model.loss_terms(inputs["x"], **fields)
-
-
-def log_line(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 class GraphedStep:

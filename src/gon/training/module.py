@@ -49,8 +49,8 @@ class GonModule(L.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         x = batch[0]
-        terms = self.model.loss_terms(x)
-        sse = per_image_sse(self.model.reconstruct(x), x)
+        terms, x_hat = self.model.loss_and_reconstruction(x)
+        sse = per_image_sse(x_hat, x)
         self.log("test/loss", terms["loss"], sync_dist=True)
         self.log("test/mse", sse.mean() / x[0].numel(), prog_bar=True, sync_dist=True)
 
