@@ -36,14 +36,13 @@ class ImplicitGON(GradientOriginModel):
         the naive pass is used (with a warning), with ``steps > 1`` only the first step is
         shared, and a batch with fewer images than channels uses the naive pass (cheaper there).
     The inner loss integrates over coordinates as a mean over pixels (summed over channels and
-    over the batch, so latents stay batch-independent). With the conv GON's summed error the
-    latents of a SIREN would be H * W times larger, its sines saturate and it barely learns
-    (test MSE 0.146 after 300 steps for a 3x64 SIREN, against 0.036 with the mean).
+    over the batch, so latents stay batch-independent): with the conv GON's summed error the
+    latents of a SIREN would be H * W times larger and its sines saturate (docs/core.md).
     coord_fraction: p in (0, 1]: while training, both coordinate integrals (inner and outer loss)
         run over a random p of the pixels, fresh each step and scaled by 1/p, so each is an
         unbiased estimate of its full sum. Evaluation (eval mode) always uses the full grid.
-        Default 0.25: at equal wall-clock it reached a lower test MSE than the full grid (1) and
-        than 0.5 or 0.1 (docs/performance.md); 1 trains on every pixel (the paper's objective).
+        Default 0.25, the best at equal wall-clock (docs/performance.md); 1 trains on every pixel (the paper's
+        objective).
     coord_sampling: "same" (one subset for the inner and outer integrals) or "independent".
     coord_scale: the coordinates span [-coord_scale, coord_scale]^d instead of [-1, 1]^d. The first layer's
         weights (SIREN init U(-1/(d + k), 1/(d + k)), times w0) then resolve frequencies up to about

@@ -18,20 +18,10 @@ class VariationalGON(ConvModel):
     BCE + KL(N(mu, sigma^2) || N(0, I)). ``encode`` returns the posterior mean mu, the space
     that ``decode`` and ``sample`` (z ~ N(0, I)) work in.
 
-    Three choices make it work beyond 32x32 grayscale (measured on 64x64 RGB images):
-    - the training loss's inner pass decodes mu, not a draw, as evaluation does: z_hat is one deterministic
-      function of x in both modes (the ELBO of the encoder x -> (mu, sigma)).
-      A draw in the inner pass while training only made evaluation see other latents (norms 43-91
-      against 10-18 at 64x64 RGB), on which the log-variance head gave KLs of 1e5 to 1e13 nats.
-    - the heads start ``HEADS_INIT_SCALE`` times smaller than PyTorch's default: the inner loss is a sum
-      over every pixel and channel, so z_hat grows with the image (|z_hat| ~ 26 at 32x32, 53 at 64x64,
-      91 at 128x128 at initialisation) and default heads turned it into variances up to e^18; the KL
-      then crushed the heads before the decoder learnt anything.
-    - the posterior starts narrow: the log-variance head's bias is ``LOGVAR_INIT`` (sigma = e^-3 = 0.05), not
-      about 0 (sigma ~ 1, as wide as the prior). With a wide posterior a latent carried information only by
-      spreading its means far beyond N(0, I) (covariance eigenvalues of 15-21 after 100 steps); after 1,500 steps
-      they still spanned eigenvalues up to 5 around a centre 2.5 from the origin, and draws from N(0, I) decoded to
-      near-uniform fields (pixel spread 0.127 against the data's 0.225). The VAE shares the heads and this start.
+    Three choices make it work beyond 32x32 grayscale (the measurements behind them: docs/core.md, "The variational
+    GON's three choices"): the inner pass decodes mu, not a draw, as evaluation does; the heads start
+    ``HEADS_INIT_SCALE`` times smaller than PyTorch's default (z_hat grows with the image); the posterior starts
+    narrow (the log-variance bias is ``LOGVAR_INIT``). The VAE shares the heads and this start.
     """
 
     HEADS_INIT_SCALE = 0.1
