@@ -103,12 +103,17 @@ def test_without_cuda_the_step_falls_back_to_eager_with_one_line_saying_why():
     assert not step.graphed and optimizer.state  # trained eagerly
 
 
-def test_a_step_with_other_shapes_is_refused():
+def test_a_graphed_step_refuses_other_shapes_an_eager_one_takes_them():
+    """A graph reads its static buffers; an eager step (a CPU) trains on the batch as it comes, no copy."""
     model, optimizer = build("gon", {}, "cpu")
-    step = GraphedStep(model, optimizer, graphs=False, log=None)
+    step = GraphedStep(model, optimizer, graphs=True, log=None)  # on a CPU: eager after the fall-back, buffers kept
     step(torch.rand(4, 1, 16, 16))
     with pytest.raises(ValueError, match="same inputs every step"):
         step(torch.rand(3, 1, 16, 16))
+    eager = GraphedStep(model, optimizer, graphs=False, log=None)
+    eager(torch.rand(4, 1, 16, 16))
+    eager(torch.rand(3, 1, 16, 16))
+    assert eager.static is None
 
 
 def test_a_nonfinite_loss_sets_the_device_flag():

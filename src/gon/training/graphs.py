@@ -21,9 +21,9 @@ graph and replayed, the step is one launch. :class:`GraphedStep` does that for a
 - **non-finite losses** set a flag on the device (no per-step sync): :meth:`GraphedStep.nonfinite_seen`
   reads it, which callers do every N steps and before every checkpoint.
 
-Without graphs (a CPU, ``--no-cuda-graphs``, after a fallback) the same object runs the same step
-eagerly on the same static buffers; tests compare that path with a plain loop on the CPU, and the
-graphed path with the eager one on a GPU.
+Without graphs (a CPU, ``--no-cuda-graphs``) the same object runs the same step eagerly on the batch as it
+comes (after a fallback: on the static buffers); tests compare that path with a plain loop on the CPU, and
+the graphed path with the eager one on a GPU.
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ def step_loss(model: nn.Module, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
 
 class GraphedStep:
     """``step(x, **fields) -> loss terms``: one optimiser step of ``model``, replayed as a CUDA graph when
-    ``graphs`` (after ``warmup`` eager steps on a side stream), else eager; both on the same static buffers.
+    ``graphs`` (after ``warmup`` eager steps on a side stream, on static buffers the batch is copied into), else
+    eager on the batch as it comes.
 
     The returned terms are detached tensors owned by this object: they hold the latest step's values
     (a graph overwrites them at each replay), so read or copy them before the next step.
@@ -117,13 +118,16 @@ class GraphedStep:
         return self.graph is not None
 
     def __call__(self, x: Tensor, **fields: Tensor) -> dict[str, Tensor]:
-        self._fill(step_inputs(self.model, x, fields))
-        if self.graphs and self.graph is None and self.fallback_reason is None:
+        inputs = step_inputs(self.model, x, fields)
+        if not self.graphs:  # eager: the batch as it comes, no static copy
+            return self._step(inputs)
+        self._fill(inputs)
+        if self.graph is None and self.fallback_reason is None:
             self._capture()
         if self.graph is not None:
             self.graph.replay()
             return self.outputs
-        return self._step()
+        return self._step(self.static)
 
     def nonfinite_seen(self) -> bool:
         """Whether a loss was NaN or infinite since the start (one device read)."""
@@ -131,10 +135,9 @@ class GraphedStep:
 
     # -- the step -----------------------------------------------------------------------
     def _fill(self, inputs: dict[str, Tensor]) -> None:
-        """Copy this step's inputs into the static buffers (allocated at the first step)."""
+        """Copy this step's inputs into the static buffers a graph reads (allocated at the first step)."""
         if self.static is None:
             self.static = {k: v.detach().clone() for k, v in inputs.items()}
-            self.nonfinite = torch.zeros((), dtype=torch.bool, device=inputs["x"].device)
             return
         if inputs.keys() != self.static.keys() or any(v.shape != self.static[k].shape for k, v in inputs.items()):
             shapes = {k: tuple(v.shape) for k, v in inputs.items()}
@@ -142,10 +145,12 @@ class GraphedStep:
         for k, v in inputs.items():
             self.static[k].copy_(v, non_blocking=True)
 
-    def _step(self) -> dict[str, Tensor]:
-        """Loss, backward and Adam's update on the static buffers: what the graph records."""
+    def _step(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Loss, backward and Adam's update: the eager step, and what a graph records (on the static buffers)."""
+        if self.nonfinite is None:  # before any capture: the flag lives outside the graph's pool
+            self.nonfinite = torch.zeros((), dtype=torch.bool, device=inputs["x"].device)
         self.optimizer.zero_grad(set_to_none=True)  # in a capture: fresh gradients from the graph's pool
-        terms = step_loss(self.model, self.static)
+        terms = step_loss(self.model, inputs)
         (Tensor.backward if self.graphs else self.backward)(terms["loss"])
         self.nonfinite |= ~torch.isfinite(terms["loss"].detach())
         self.optimizer.step()
@@ -163,11 +168,11 @@ class GraphedStep:
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
                 for _ in range(self.warmup):
-                    self._step()
+                    self._step(self.static)
             torch.cuda.current_stream().wait_stream(side)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph, stream=side):  # the warm-up's stream: its libraries' handles are set up
-                outputs = self._step()
+                outputs = self._step(self.static)
             self.graph, self.outputs = graph, outputs
         except Exception as e:  # anything capture refuses: train eagerly, say why once
             _wait_for_the_gpu()  # before the state is put back: no warm-up kernel may still be writing
