@@ -169,7 +169,7 @@ def saved_run_config(given: dict) -> dict:
     if values and "split_seed" not in values:  # a run of an older gon split its folder by --seed: keep its split
         values["split_seed"] = split_seed_of(values)
     if last_checkpoint(run).is_file():
-        hparams = read_checkpoint(last_checkpoint(run)).get("hyper_parameters")
+        hparams = read_checkpoint(last_checkpoint(run), mmap=True).get("hyper_parameters")  # tensors left unread
         if isinstance(hparams, dict) and values.get("model") not in (None, hparams.get("model")):
             raise GonError(
                 f"--resume: {last_checkpoint(run)} holds a {hparams.get('model')!r} model but the run is a "
