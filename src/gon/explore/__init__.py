@@ -33,6 +33,7 @@ def serve(explorer: Explorer, host: str = "127.0.0.1", port: int | None = None) 
         share=False,
         inbrowser=False,
         quiet=True,
+        show_error=True,  # a bad API call is answered with what was wrong, not {"error": null}
         prevent_thread_lock=True,
         max_file_size=MAX_UPLOAD,
         footer_links=["api", "settings"],

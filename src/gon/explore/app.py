@@ -38,14 +38,15 @@ def shown(fn):
     def event(*args):
         try:
             return fn(*args)
-        except GonError as e:
-            raise gr.Error(str(e)) from None
+        except GonError as e:  # a refused request is the user's to fix: a message on the page, no terminal traceback
+            raise gr.Error(str(e), print_exception=False) from None
         except gr.Error:
             raise
         except Exception as e:
             traceback.print_exc(file=sys.stderr)
             raise gr.Error(
-                f"unexpected {type(e).__name__}: {e} (details in the terminal running gon explore)"
+                f"unexpected {type(e).__name__}: {e} (details in the terminal running gon explore)",
+                print_exception=False,
             ) from None
 
     return event

@@ -57,7 +57,9 @@ def readable(preprocess):
             return preprocess(payload)
         except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as e:
             name = getattr(payload, "orig_name", None) or "the upload"
-            raise gr.Error(f"{name} is not an image gon can read ({type(e).__name__}): upload a PNG or JPEG") from None
+            raise gr.Error(
+                f"{name} is not an image gon can read ({type(e).__name__}): upload a PNG or JPEG", print_exception=False
+            ) from None
 
     return read
 
