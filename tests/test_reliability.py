@@ -463,3 +463,25 @@ def test_paths_too_long_for_the_system_are_refused_before_work(tmp_path, monkeyp
     assert main(command) == 2
     one_line_error(capsys, "too long")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_damaged_safetensors_header_is_named_as_damage_not_missing_weights(tmp_path):
+    """A corrupt header (its SHA-256 updated to match, as a tool rewriting the file would) was reported as
+    'missing <first weight>'."""
+    import hashlib
+
+    import gon
+    from gon.core.errors import GonError
+    from tests.helpers import tiny_model
+
+    folder = tiny_model("gon", image_size=16).save_pretrained(tmp_path / "model")
+    weights = folder / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[8] = ord("X")  # the JSON header's first byte
+    weights.write_bytes(bytes(data))
+    config = json.loads((folder / "config.json").read_text())
+    config["weights_sha256"] = hashlib.sha256(bytes(data)).hexdigest()
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(GonError, match="header is not readable, the file is damaged") as error:
+        gon.load(folder)
+    assert "missing" not in str(error.value)

@@ -232,8 +232,10 @@ def load_pretrained(cls: type, directory: Path, record: dict[str, Any]) -> torch
 def weights_mismatch(model: torch.nn.Module, shapes: dict[str, tuple | None] | None, error: Exception) -> str:
     """Why weights of these ``shapes`` (name -> shape; None: not a tensor) do not fit ``model``: the first missing,
     unexpected or mis-shaped one and how many more, where torch's message starts with a bare header line."""
+    if shapes is None:  # the header itself is unreadable: a damaged file, not missing weights
+        reason = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+        return f"its header is not readable, the file is damaged ({reason})"
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    shapes = shapes or {}
     problems = [f"missing {k}" for k in expected if k not in shapes]
     problems += [f"unexpected {k}" for k in shapes if k not in expected]
     problems += [
