@@ -68,14 +68,12 @@ def test_a_sweep_killed_at_random_moments_resumes_to_the_tables_of_one_that_ran_
     out = tmp_path / "out"
     rng = random.Random(0)
     args = [*SWEEP, "--epochs", "6", "--out", str(out)]
-    codes = [interrupt(args, out, signal.SIGTERM, rng)]  # the first stop is polite: a checkpoint, then exit 143
-    units = list(out.glob("units/*/state.pt"))
-    assert units and codes[0] in (0, 128 + signal.SIGTERM)
-    for _ in range(2):
-        codes.append(interrupt([*args, "--resume"], out, signal.SIGKILL, rng))
+    assert interrupt(args, out, signal.SIGTERM, rng) == 128 + signal.SIGTERM  # polite: a checkpoint, then 143
+    assert list(out.glob("units/*/state.pt")) and not (out / "table1.csv").exists()
+    codes = [interrupt([*args, "--resume"], out, signal.SIGKILL, rng) for _ in range(2)]
+    assert -signal.SIGKILL in codes
     assert main(["reproduce", *args, "--resume"]) == 0
     assert tables(out) == through
-    assert 128 + signal.SIGTERM in codes or -signal.SIGKILL in codes  # (it was stopped at least once)
     sessions = json.loads((out / "settings.json").read_text())["sessions"]
     assert sessions[-1]["command"].endswith("--resume")
 
@@ -87,7 +85,7 @@ def test_shards_merge_into_the_whole_and_a_resumed_sweep_extends(tmp_path, throu
     out = tmp_path / "out"
     half = [*SWEEP, "--epochs", "3", "--out", str(out)]  # (curves of runs in epochs continue where they were)
     assert main(["reproduce", *half, "--shard", "1/2"]) == 0
-    assert "3 of the 6 units remain for other processes" in capsys.readouterr().out
+    assert "3 of the 6 units are not finished" in capsys.readouterr().out
     assert not (out / "table1.csv").exists()
     assert main(["reproduce", *half, "--merge"]) == 2
     assert "--merge: 3 of the 6 units are not finished" in capsys.readouterr().err
@@ -105,7 +103,7 @@ def test_shards_merge_into_the_whole_and_a_resumed_sweep_extends(tmp_path, throu
     other = tmp_path / "other"  # the same sweep at another learning rate: its units may not be mixed in
     assert (
         main(
-            ["reproduce", *SWEEP, "--steps", "2", "--rows", "GON", "--seeds", "1", "--lr", "0.01", "--out", str(other)]
+            ["reproduce", *SWEEP, "--epochs", "1", "--rows", "GON", "--seeds", "1", "--lr", "0.01", "--out", str(other)]
         )
         == 0
     )
@@ -113,7 +111,8 @@ def test_shards_merge_into_the_whole_and_a_resumed_sweep_extends(tmp_path, throu
     shutil.copytree(other / "units" / "gon-seed0", out / "units" / "gon-seed0")
     assert main(["reproduce", *SWEEP, "--epochs", "6", "--out", str(out), "--merge"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "gon-seed0/unit.json: this unit was run with other settings (lr 0.01 there, " in err[0]
+    assert len(err) == 1
+    assert "gon-seed0/unit.json: this unit was run with other settings (sweep.lr 0.01 there, " in err[0]
     assert main(["reproduce", *SWEEP, "--epochs", "6", "--out", str(out), "--resume", "--lr", "0.01"]) == 2
     assert "was run with other settings (lr 0.001 there, 0.01 here)" in capsys.readouterr().err
 
@@ -131,7 +130,8 @@ def test_a_unit_in_use_is_left_to_its_process(tmp_path, capsys):
         assert main(["reproduce", *args, "--resume"]) == 0
         said = capsys.readouterr()
         assert f"skipping GON (seed 1): {out}/units/gon-seed1 is in use by gon process {holder.pid}" in said.err
-        assert "1 of the 2 units remain" in said.out and len(tables(out)["table1.csv"]) == 1  # (the 1-seed tables)
+        assert "1 of the 2 units are not finished" in said.out
+        assert len(tables(out)["table1.csv"]) == 1  # (the 1-seed tables)
     finally:
         holder.kill()
         holder.wait()
@@ -168,3 +168,54 @@ def test_a_damaged_checkpoint_is_one_line_naming_it(tmp_path, capsys):
     assert main(["reproduce", *args[:-4], "--steps", "4", "--out", str(out), "--resume"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "gon-seed0/state.pt: not a readable unit checkpoint" in err[0]
+
+
+@needs_data
+def test_a_stop_reaches_every_worker_of_a_jobs_sweep(tmp_path):
+    """SIGTERM to gon reproduce --jobs 2: the two units in training checkpoint, none of the others starts, exit 143;
+    --resume then finishes all four."""
+    out = tmp_path / "out"
+    args = [*SWEEP, "--rows", "GON,GLO", "--steps", "400", "--jobs", "2", "--checkpoint-every", "100000"]
+    proc = subprocess.Popen(
+        [str(GON), "reproduce", *args, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 180
+    while len(list(out.glob("units/*/gon.lock"))) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 128 + signal.SIGTERM, err.decode()[-2000:]
+    assert err.decode().strip().splitlines()[-1].startswith("gon: stopped by SIGTERM: every unit in training")
+    states = sorted(p.parent.name for p in out.glob("units/*/state.pt"))
+    assert len(states) == 2 and not list(out.glob("units/*/result.json")) and not list(out.glob("units/*/gon.lock"))
+    assert main(["reproduce", *args, "--out", str(out), "--resume"]) == 0
+    assert len(list(out.glob("units/*/result.json"))) == 4
+
+
+@needs_data
+def test_damaged_or_foreign_unit_files_are_one_line_naming_them(tmp_path, capsys):
+    import torch
+
+    out = tmp_path / "out"
+    args = [*SWEEP, "--rows", "GON", "--steps", "2", "--out", str(out)]
+    assert main(["reproduce", *args]) == 0
+    units = out / "units"
+    (units / "gon-seed1" / "state.pt").rename(tmp_path / "seed1.pt")
+    assert main(["reproduce", *args, "--merge"]) == 2
+    assert "--merge: 1 of the 2 units are not finished: GON (seed 1)" in capsys.readouterr().err
+    shutil.copy(units / "gon-seed0" / "state.pt", units / "gon-seed1" / "state.pt")  # another seed's checkpoint
+    assert main(["reproduce", *args, "--resume"]) == 2
+    assert (
+        "gon-seed1/state.pt: this checkpoint belongs to another unit (seed 0 there, 1 here)" in capsys.readouterr().err
+    )
+    torch.save({"step": 2, "model": {}}, units / "gon-seed1" / "state.pt")
+    assert main(["reproduce", *args, "--resume"]) == 2
+    assert (
+        "gon-seed1/state.pt: not a unit checkpoint of gon reproduce (no valid 'optimizer')" in capsys.readouterr().err
+    )
+    (tmp_path / "seed1.pt").rename(units / "gon-seed1" / "state.pt")
+    (units / "gon-seed0" / "result.json").write_text('{"result": {"steps": 2}}')
+    assert main(["reproduce", *args, "--merge"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "gon-seed0/result.json: not a unit result of gon reproduce" in err[0]

@@ -192,7 +192,9 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
     k, slash, n = text.partition("/")
-    if not slash or not k.strip().isdigit() or not n.strip().isdigit() or not 1 <= int(k) <= int(n) <= 100000:
+    k, n = k.strip(), n.strip()
+    digits = all(part.isascii() and part.isdigit() for part in (k, n))
+    if not slash or not digits or not 1 <= int(k) <= int(n) <= 100000:
         raise GonError(f"--shard {text!r}: give K/N with 1 <= K <= N, e.g. 3/8")
     return int(k), int(n)
 

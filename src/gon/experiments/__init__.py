@@ -20,7 +20,7 @@ import torch
 from gon.core.errors import GonError
 from gon.core.validate import read_json_capped
 from gon.experiments import units
-from gon.experiments.common import Budget, Unfinished
+from gon.experiments.common import Budget, TrainedShare, Unfinished
 from gon.experiments.convergence import convergence
 from gon.experiments.family import gradient_family
 from gon.experiments.output import SETTINGS, open_results
@@ -30,6 +30,9 @@ from gon.experiments.tasks import classifier, conversion
 from gon.experiments.units import first_difference
 from gon.experiments.variational import table2
 from gon.storage.atomic import write_text
+from gon.storage.lock import holder_of
+
+SETTINGS_LOCK = ".settings.lock"  # held briefly: the sweep's settings.json and its tables, one process at a time
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class Experiment:
     run: Callable[[Budget, Path], str]
     summary: str
     presets: dict[str, Preset]
+    units: bool = True  # its rows train as resumable units (run_rows): --resume, --shard and --merge apply
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -137,6 +141,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             "paper": Preset({"limit_train": 8192, "seeds": 1, "test_size": 512, "lr": 1e-4}, {}, ORIGINAL),
             "cpu": _cpu({"limit_train": 8192, "seeds": 1, "test_size": 512}),
         },
+        units=False,  # (it trains by wall-clock time, which no checkpoint can resume exactly)
     ),
     "classifier": Experiment(
         classifier,
@@ -264,6 +269,9 @@ def run_experiment(name: str, budget: Budget, command: str | None = None, overwr
     experiment = EXPERIMENTS[name]
     if budget.preset not in experiment.presets:
         raise GonError(f"unknown preset {budget.preset!r}; choose from {', '.join(experiment.presets)}")
+    joining = budget.resume or budget.shard is not None or budget.merge
+    if joining and not experiment.units:
+        raise GonError(f"{name} trains no resumable units: run it without --resume, --shard or --merge")
     preset = experiment.presets[budget.preset]
     budget = budget.with_defaults(**{"dataset": "fashion-mnist", **preset.budget}, options=preset.options)
     out = Path(budget.out or Path("results") / name)
@@ -276,7 +284,6 @@ def run_experiment(name: str, budget: Budget, command: str | None = None, overwr
         "sweep": budget.identity(),
         "configuration": describe(name, budget.preset, budget.batch_size),
     }
-    joining = budget.resume or budget.shard is not None or budget.merge
     threads = torch.get_num_threads()
     torch.set_num_threads(budget.threads or threads)
     started = time.perf_counter()
@@ -287,14 +294,14 @@ def run_experiment(name: str, budget: Budget, command: str | None = None, overwr
                 return out
         else:
             with open_results(out, overwrite) as replacement:
-                write_text(out / SETTINGS, json.dumps(record, indent=2) + "\n")
+                session = new_session(record, budget)
+                write_text(out / SETTINGS, json.dumps({**record, "sessions": []}, indent=2) + "\n")
                 units.before_training.append(replacement.commit)  # from the first step on, OUT and its units stay
                 try:
                     table = experiment.run(budget, out)
                 finally:
                     units.before_training.remove(replacement.commit)
-                record["wall_clock_seconds"] = round(time.perf_counter() - started, 1)
-                write_text(out / SETTINGS, json.dumps(record, indent=2) + "\n")
+                    end_session(out, session)
     finally:
         torch.set_num_threads(threads)
     seconds = time.perf_counter() - started
@@ -305,12 +312,35 @@ def run_experiment(name: str, budget: Budget, command: str | None = None, overwr
     return out
 
 
+def new_session(record: dict, budget: Budget) -> dict:
+    return {"command": record["command"], "shard": budget.shard, "merge": budget.merge, "started": time.time()}
+
+
+def end_session(out: Path, session: dict, budget: dict | None = None) -> None:
+    """Add ``session`` (with its wall-clock seconds) to OUT/settings.json, under the sweep's lock; ``budget``: the
+    budget the tables were just written at. ``wall_clock_seconds``: the sessions' seconds added up (for shards that
+    ran at once, more than the time from the first start to the last end, ``span_seconds``)."""
+    from filelock import FileLock
+
+    session["seconds"] = round(time.time() - session["started"], 1)
+    with FileLock(out / SETTINGS_LOCK, timeout=120):
+        stored = read_json_capped(out / SETTINGS, "settings")
+        sessions = stored.setdefault("sessions", [])
+        sessions.append(session)
+        stored["wall_clock_seconds"] = round(sum(s.get("seconds") or 0 for s in sessions), 1)
+        stored["span_seconds"] = round(max(s["started"] + s["seconds"] for s in sessions) - sessions[0]["started"], 1)
+        if budget is not None:
+            stored["budget"] = budget  # the length the tables are at (--resume --epochs extends it)
+        write_text(out / SETTINGS, json.dumps(stored, indent=2) + "\n")
+
+
 def join_sweep(name: str, experiment: Experiment, budget: Budget, out: Path, record: dict) -> str | None:
     """Resume, shard or merge the sweep in ``out``; the tables' markdown once every unit is finished, else None.
 
     The sweep's settings.json is written by the first process and checked by every later one under a short lock
-    (OUT/.settings.lock), so that shards started at once agree; each unit has its own lock while it trains.
-    Each session is recorded in settings.json's ``sessions`` (command, shard, wall-clock seconds).
+    (OUT/.settings.lock), so that shards started at once agree; each unit has its own lock while it trains. The
+    tables are written under the same lock, from every finished unit (:func:`run_rows`'s "tables" phase), by
+    whichever process finds the last unit finished. Each session is recorded in settings.json's ``sessions``.
     """
     from filelock import FileLock, Timeout
 
@@ -319,40 +349,43 @@ def join_sweep(name: str, experiment: Experiment, budget: Budget, out: Path, rec
     if (budget.resume or budget.merge) and not (out / SETTINGS).exists():
         flag = "--merge" if budget.merge else "--resume"
         raise GonError(f"{flag}: {out} holds no sweep of gon reproduce (no {SETTINGS}); start one without {flag}")
+    holder = holder_of(out)
+    if holder is not None:
+        raise GonError(f"{out} is in use by gon {holder}, a run that does not share its units; wait for it to finish")
+    lock = FileLock(out / SETTINGS_LOCK, timeout=120)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        settings_lock = FileLock(out / ".settings.lock", timeout=120)
-        with settings_lock:
+        with lock:
             _check_or_start_sweep(name, out, record)
     except Timeout:
-        raise GonError(f"{out}/.settings.lock stayed locked for 2 minutes; is another gon reproduce stuck?") from None
+        raise GonError(f"{out}/{SETTINGS_LOCK} stayed locked for 2 minutes; is another gon reproduce stuck?") from None
     except OSError as e:
         raise GonError(f"cannot write the sweep's folder {out}: {e.strerror or e}") from None
-    started = time.perf_counter()
-    session = {"command": record["command"], "shard": budget.shard, "merge": budget.merge, "started": time.time()}
+    session, table, written = new_session(record, budget), None, False
     try:
-        table = experiment.run(budget, out)
-    except Unfinished as left:
-        print(
-            f"gon reproduce: this process's units are done; {left}. The tables are written when the last unit "
-            f"finishes, or by: gon reproduce {name} --merge --out {out}"
-        )
-        table = None
-    session["wall_clock_seconds"] = round(time.perf_counter() - started, 1)
-    with settings_lock:
-        stored = read_json_capped(out / SETTINGS, "settings")
-        stored.setdefault("sessions", []).append(session)
-        if table is not None:
-            stored["wall_clock_seconds"] = round(sum(s.get("wall_clock_seconds") or 0 for s in stored["sessions"]), 1)
-            stored["budget"] = record["budget"]  # the length the tables are at (--resume --epochs extends it)
-        write_text(out / SETTINGS, json.dumps(stored, indent=2) + "\n")
+        if not budget.merge:
+            try:
+                experiment.run(replace(budget, phase="train"), out)
+            except TrainedShare:
+                pass
+        with lock:
+            try:
+                table = experiment.run(replace(budget, phase="tables"), out)
+                written = True
+            except Unfinished as left:
+                print(
+                    f"gon reproduce: this process's units are done; {left}. The tables are written when the last "
+                    f"unit finishes, or by: gon reproduce {name} --merge --out {out}"
+                )
+    finally:
+        end_session(out, session, record["budget"] if written else None)
     return table
 
 
 def _check_or_start_sweep(name: str, out: Path, record: dict) -> None:
     """Write the sweep's settings.json, or refuse one of another experiment or other settings."""
     if not (out / SETTINGS).exists():
-        if any(p.name != ".settings.lock" for p in out.iterdir()):
+        if any(p.name != SETTINGS_LOCK for p in out.iterdir()):
             raise GonError(f"output folder {out} holds files but no sweep of gon reproduce; give another --out")
         write_text(out / SETTINGS, json.dumps({**record, "sessions": []}, indent=2) + "\n")
         return

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -36,12 +37,14 @@ from gon.experiments.units import (
     StopRequest,
     UnitFolder,
     deferred_stops,
+    forked_rng,
     rng_state,
     set_rng_state,
     slug,
 )
 from gon.metrics import reconstruction_metrics
 from gon.models import GradientOriginModel
+from gon.models.baselines import GLO
 from gon.models.registry import build
 from gon.storage.lock import run_lock
 from gon.training.ensemble import EnsembleStep, MemberRandom, stackable
@@ -80,6 +83,7 @@ class Budget:
     rows: tuple[str, ...] | None = None  # only these rows (labels, any case) of the experiment
     checkpoint_every: int = CHECKPOINT_EVERY  # steps between a unit's checkpoints
     curve_images: int | None = None  # test images of each curve point: None the preset's (else 512), 0 all
+    phase: str = "whole"  # run_rows: "whole" (train, then tables), "train" (this process's units only), "tables"
     #: train the seeds of a row together as one stacked step (gon.training.ensemble); None: on CUDA only (on a CPU
     #: stacking is slower than separate steps, docs/performance.md)
     ensemble: bool | None = None
@@ -142,9 +146,18 @@ class Budget:
     def identity(self) -> dict[str, Any]:
         """The settings a sweep's units share, compared when a sweep is resumed or merged: everything that changes
         what a unit computes, not where or how fast (device, threads, jobs, shard) nor how long (steps, epochs,
-        which --resume extends) nor which of its rows or seeds this process trains."""
-        keys = ("dataset", "limit_train", "test_size", "batch_size", "lr", "image_size", "preset", "options")
-        return json.loads(json.dumps({k: getattr(self, k) for k in (*keys, "curve_images")}))
+        which --resume extends) nor which of its rows or seeds this process trains. Defaults resolved."""
+        keys = ("dataset", "limit_train", "test_size", "batch_size", "lr", "preset", "options")
+        identity = {k: getattr(self, k) for k in keys}
+        identity["image_size"] = self.image_size or 32
+        identity["curve_images"] = CURVE_IMAGES if self.curve_images is None else self.curve_images
+        identity["length_in"] = "epochs" if self.by_epoch else "steps"  # (their curves' points differ)
+        return json.loads(json.dumps(identity))
+
+    @property
+    def by_epoch(self) -> bool:
+        """Whether the run's length is given in epochs (its curve points are then :func:`epoch_points`)."""
+        return self.steps is None
 
 
 @dataclass
@@ -319,31 +332,29 @@ class UnitTraining:
                     f"{unit.path}: this unit has trained {state['step']} steps, more than the {run.steps} asked for; "
                     "give at least as many --steps or --epochs as the sweep has run"
                 )
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
+            restore(self.model, self.optimizer, state, budget.device, unit)
             self.rng = state["rng"]
             self.random = member_random(self.rng, self.random)
-            self.start, self.points, self.seconds_before = state["step"], list(state["points"]), float(state["seconds"])
+            self.start, self.points, self.seconds_before = state["step"], list(state["points"]), state["seconds"]
             done = unit.load_result()
-            if self.start == run.steps and done is not None and done["result"].get("steps") == run.steps:
+            if self.start == run.steps and done is not None and done["result"]["steps"] == run.steps:
                 self.done = done["result"], done["points"], self.model  # finished earlier
         self.reached = self.start
         self.per_epoch = len(d.train) // budget.batch_size
-        by_epoch = budget.epochs is not None and budget.steps is None
-        self.at = (
-            set()
-            if not run.curves
-            else epoch_points(run.steps, self.per_epoch)
-            if by_epoch
-            else curve_points(run.steps, run.curves)
-        )
+        self.at = set()
+        if run.curves and budget.by_epoch:
+            self.at = epoch_points(run.steps, self.per_epoch)
+        elif run.curves:
+            self.at = curve_points(run.steps, run.curves)
         probe = CURVE_IMAGES if budget.curve_images is None else (budget.curve_images or None)  # 0: all
+        if isinstance(self.model, GLO):  # its test codes are fitted by 100 Adam steps: a curve point on every image
+            probe = min(probe or CURVE_IMAGES, CURVE_IMAGES)  # costs ~17 epochs of training, so it keeps the 512
         if self.at:  # the same seeded, stratified images at every point of every run
             self.test_probe = d.test.subset(probe).images.to(budget.device)
             self.train_probe = d.train.subset(probe).images.to(budget.device) if run.train_curve else None
 
     def stopping(self) -> bool:
-        return self.stop is not None and self.stop.signum is not None
+        return self.stop is not None and self.stop.requested
 
     def due(self, step: int) -> bool:
         """Whether the step ends with a curve point or a checkpoint (a stacked run then writes its members back)."""
@@ -363,7 +374,7 @@ class UnitTraining:
                 "epoch": round(step / self.per_epoch, 3),
             }
             point["seconds"] = round(self.seconds_before + seconds, 2)
-            with torch.random.fork_rng(devices=[]):  # evaluating never moves the training's random numbers
+            with forked_rng(self.budget.device):  # evaluating never moves the training's random numbers
                 point["test_sse"] = reconstruction_metrics(self.model, self.test_probe)["sse"]
                 if self.train_probe is not None:
                     point["train_sse"] = reconstruction_metrics(self.model, self.train_probe)["sse"]
@@ -379,18 +390,18 @@ class UnitTraining:
                     "optimizer": self.optimizer.state_dict(),
                     "rng": rng(),
                     "points": self.points,
-                    "seconds": self.seconds_before + seconds,
+                    "seconds": float(self.seconds_before + seconds),
                 }
             )
         return stopping
 
     def finish(self, seconds: float) -> Outcome | None:
         """The final figures after ``seconds`` of training in all (None when stopped before the last step)."""
-        if self.reached < self.run.steps:  # stopped by a signal, checkpointed after its last whole step
-            return None
+        if self.reached < self.run.steps or (self.start == self.run.steps and self.stopping()):
+            return None  # stopped by a signal, checkpointed after its last whole step
         run, row = self.run, self.run.row
         started = time.perf_counter()
-        with torch.random.fork_rng(devices=[]):
+        with forked_rng(self.budget.device):
             metrics = run.evaluate(self.model, self.d, self.budget)
         result = {
             "row": row.label,
@@ -409,20 +420,16 @@ class UnitTraining:
 
 
 def member_random(rng: dict, built: MemberRandom) -> MemberRandom:
-    """A checkpoint's generators (:func:`gon.experiments.units.rng_state`) as one run's :class:`MemberRandom`; the
-    device's CUDA generator as ``built`` has it where the checkpoint holds none for it (a run started on a CPU)."""
-    cuda = built.cuda
-    if cuda is not None and "cuda" in rng and len(rng["cuda"]) == torch.cuda.device_count():
-        cuda = rng["cuda"][built.device.index or 0]
+    """A checkpoint's generators (:func:`gon.experiments.units.rng_state`) as one run's :class:`MemberRandom`."""
+    cuda = rng["cuda"] if built.cuda is not None and "cuda" in rng else built.cuda
     return MemberRandom(rng["cpu"], cuda, built.device)
 
 
 def member_rng_state(random: MemberRandom) -> dict:
     """One member's generators in the checkpoint format of :func:`gon.experiments.units.rng_state`."""
-    state = rng_state()
-    state["cpu"] = random.cpu.clone()
-    if random.cuda is not None and "cuda" in state:
-        state["cuda"][random.device.index or 0] = random.cuda.clone()
+    state = {"cpu": random.cpu.clone()}
+    if random.cuda is not None:
+        state["cuda"] = random.cuda.clone()
     return state
 
 
@@ -446,10 +453,10 @@ def train_alone(t: UnitTraining, bar: tqdm | None = None) -> Outcome | None:
             bar.update(run.steps)
         return t.done
     if t.rng is not None:
-        set_rng_state(t.rng)
+        set_rng_state(t.rng, budget.device)
     seconds = t.seconds_before
     if t.start < run.steps:
-        on_step = lambda step, s: t.after_step(step, s, rng_state)  # noqa: E731
+        on_step = lambda step, s: t.after_step(step, s, lambda: rng_state(budget.device))  # noqa: E731
         seconds += train(t.model, t.d.train, budget, run.seed, run.steps, on_step, bar, t.optimizer, t.start)
     return t.finish(seconds)
 
@@ -467,7 +474,7 @@ def run_together(
     group = [i for i in todo if trainings[i].start == trainings[todo[0]].start] if todo else []
     if len(group) < 2 or not stackable(trainings[group[0]].model):
         group = []
-    stopped = lambda: stop is not None and stop.signum is not None  # noqa: E731
+    stopped = lambda: stop is not None and stop.requested  # noqa: E731
     for i in todo:
         if i not in group and not stopped():
             outcomes[i] = train_alone(trainings[i], bar)
@@ -520,11 +527,30 @@ def _train_stacked(members: list[UnitTraining], bar: tqdm | None) -> list[Outcom
     return [t.finish(t.seconds_before + seconds / len(members)) for t in members]
 
 
+def restore(model: GradientOriginModel, optimizer, state: dict, device: str, unit: UnitFolder) -> None:
+    """A unit's model, Adam and random generators from its checkpoint; one line naming it when they do not fit."""
+    try:
+        model.load_state_dict(state["model"])
+        if state["optimizer"]:
+            optimizer.load_state_dict(state["optimizer"])
+        set_rng_state(state["rng"], device)
+    except (RuntimeError, ValueError, KeyError, TypeError) as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise GonError(f"{unit.path / 'state.pt'}: does not fit this unit's model ({reason}); remove it") from None
+    except GonError as e:
+        raise GonError(f"{unit.path / 'state.pt'}: {e}") from None
+
+
 def load_unit(run: Run, budget: Budget, d: Data) -> Outcome:
     """A finished unit's result, curve and trained model, from its folder (trained by another process)."""
-    done = run.unit.load_result()
-    state = run.unit.load_state()
-    with torch.random.fork_rng(devices=[]):  # building a model seeds the generator
+    done, state = run.unit.load_result(), run.unit.load_state()
+    if done is None or state is None or state["step"] != done["result"]["steps"]:
+        at = "no checkpoint" if state is None else f"its checkpoint at step {state['step']}"
+        raise GonError(
+            f"{run.unit.path}: its result is at {done['result']['steps'] if done else 'no'} steps and {at}: it is "
+            "being extended or was stopped while it was; finish it with --resume before its tables are written"
+        )
+    with forked_rng(budget.device):  # building a model seeds the generator
         model = make_model(run.row, d, run.seed, budget)
     model.load_state_dict(state["model"])
     return done["result"], done["points"], model
@@ -533,26 +559,43 @@ def load_unit(run: Run, budget: Budget, d: Data) -> Outcome:
 def unit_finished(run: Run) -> bool:
     """Whether ``run``'s unit holds its result at ``run.steps`` steps."""
     done = run.unit.load_result() if run.unit is not None else None
-    return done is not None and done["result"].get("steps") == run.steps
+    return done is not None and done["result"]["steps"] == run.steps and (run.unit.path / "state.pt").exists()
 
 
 class Unfinished(Exception):
     """This process's share of a sweep is done, but other units of the plan are not (other shards, or in use)."""
 
 
+class TrainedShare(Exception):
+    """This process has trained its share of a sweep that others share: the tables are written separately
+    (:func:`gon.experiments.join_sweep`), under the sweep's lock."""
+
+
 _WORKER_DATA: dict[tuple, Data] = {}
+_WORKER_STOP = None  # the sweep's shared stop Event, in a worker process
+
+
+def _start_worker(stop_event) -> None:
+    """A --jobs worker: a signal only sets the sweep's shared stop (an idle worker must not die of it)."""
+    global _WORKER_STOP
+    _WORKER_STOP = stop_event
+    handler = lambda signum, frame: stop_event.set()  # noqa: E731
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
 
 
 def _work(runs: list[Run], budget: Budget) -> list[Outcome | str | None]:
     """A worker process's job: its data (loaded once per process and size), then its runs (one, or a row's seeds
     trained together) on their units.
 
-    Returns each run's outcome, None when stopped by a signal (checkpointed), or a line when its unit is in use.
+    Returns each run's outcome, None when stopped (checkpointed, or not started), or a line when its unit is in use.
     """
+    if _WORKER_STOP is not None and _WORKER_STOP.is_set():
+        return [None] * len(runs)
     torch.set_num_threads(budget.threads or 1)
     size = runs[0].image_size
     key = (budget.dataset, budget.data_dir, budget.limit_train, budget.test_size, size)
-    with deferred_stops() as stop:
+    with deferred_stops(_WORKER_STOP) as stop:
         if key not in _WORKER_DATA:
             _WORKER_DATA[key] = load_data(budget, size)
         outcomes = train_group(runs, budget, _WORKER_DATA[key], stop=stop)
@@ -628,19 +671,20 @@ def select_rows(rows: Iterable[Row], wanted: tuple[str, ...] | None) -> list[Row
 
 
 def unit_identity(run: Run, budget: Budget, d: Data) -> dict[str, Any]:
-    """What a unit is: its row, model options, seed and data, and the sweep's settings (not its length)."""
+    """What a unit is: its row (model and options as trained), seed and data, and the sweep's settings (not its
+    length)."""
     identity = {
         "row": run.row.label,
         "model": run.row.model,
-        "options": {**budget.options, **run.row.options},
+        "model_options": {**budget.options, **run.row.options},
         "columns": run.row.columns,
         "seed": run.seed,
-        "image_size": run.image_size,
+        "train_image_size": run.image_size,
         "train_images": len(d.train),
         "test_images": len(d.test),
         "evaluate": run.evaluate.__name__,
         "train_curve": run.train_curve,
-        **budget.identity(),
+        "sweep": budget.identity(),
     }
     return json.loads(json.dumps(identity, default=str))
 
@@ -684,17 +728,23 @@ def run_rows(
             raise GonError("two rows of this experiment share a folder name; give them different labels")
         for run, folder in zip(plan, folders):
             run.unit = UnitFolder(Path(budget.out) / UNITS / folder, unit_identity(run, budget, pick(run.image_size)))
+            if budget.phase == "tables":  # (writes nothing but the tables: an unknown unit is unfinished)
+                if (run.unit.path / "unit.json").exists():
+                    run.unit.check_identity()
+                continue
             run.unit.path.mkdir(parents=True, exist_ok=True)
             run.unit.check_identity()
     outcomes: dict[int, Outcome] = {}
-    if not budget.merge:
+    if budget.phase != "tables":
         mine = [i for i in range(len(plan)) if budget.shard is None or i % budget.shard[1] == budget.shard[0] - 1]
         todo = [i for i in mine if not unit_finished(plan[i])]
         train_units(plan, todo, budget, pick, outcomes)
+        if budget.phase == "train":
+            raise TrainedShare()
     left = [run.name for i, run in enumerate(plan) if i not in outcomes and not unit_finished(run)]
     if left:
-        verb = "are not finished" if budget.merge else "remain for other processes (other shards, or in use)"
-        message = f"{len(left)} of the {len(plan)} units {verb}: {', '.join(left[:4])}{' ...' if len(left) > 4 else ''}"
+        message = f"{len(left)} of the {len(plan)} units are not finished: {', '.join(left[:4])}"
+        message += " ..." if len(left) > 4 else ""
         if budget.merge:
             raise GonError(f"--merge: {message}; run them first (gon reproduce ... --resume)")
         raise Unfinished(message)
@@ -715,9 +765,11 @@ def train_units(plan: list[Run], todo: list[int], budget: Budget, pick, outcomes
         for hook in list(units.before_training):
             hook()
     groups = seed_groups(plan, todo, budget)
-    with deferred_stops() as stop:
-        if budget.jobs > 1 and len(groups) > 1:
-            _run_in_processes(plan, groups, budget, stop, outcomes)
+    parallel = budget.jobs > 1 and len(groups) > 1
+    shared = multiprocessing.get_context("spawn").Event() if parallel else None
+    with deferred_stops(shared) as stop:
+        if parallel:
+            _run_in_processes(plan, groups, budget, shared, outcomes)
         else:
             with progress_bar(sum(plan[i].steps for i in todo), budget) as bar:
                 for group in groups:
@@ -730,15 +782,14 @@ def train_units(plan: list[Run], todo: list[int], budget: Budget, pick, outcomes
                             tqdm.write(f"gon reproduce: skipping {outcome}", file=sys.stderr)
                         elif outcome is not None:
                             outcomes[i] = outcome
-                    if stop.signum is not None or any(o is None for o in done):
+                    if stop.requested:
                         break
-        if stop.signum is not None:
-            raise Stopped(stop.signum, stopped_message(stop.signum, budget))
+        if stop.requested:
+            signum = stop.signum or signal.SIGTERM
+            raise Stopped(signum, stopped_message(signum, budget))
 
 
 def stopped_message(signum: int, budget: Budget) -> str:
-    import signal
-
     where = f" in {Path(budget.out) / UNITS}" if budget.out else ""
     return (
         f"stopped by {signal.Signals(signum).name}: every unit in training was checkpointed{where}; "
@@ -746,25 +797,36 @@ def stopped_message(signum: int, budget: Budget) -> str:
     )
 
 
-def _run_in_processes(plan: list[Run], groups: list[list[int]], budget: Budget, stop: StopRequest, outcomes) -> None:
-    """The run groups (:func:`seed_groups`) of ``plan`` in ``budget.jobs`` spawned processes, into ``outcomes``."""
+def _run_in_processes(plan: list[Run], groups: list[list[int]], budget: Budget, shared, outcomes) -> None:
+    """The run groups (:func:`seed_groups`) of ``plan`` in ``budget.jobs`` spawned processes, into ``outcomes``.
+
+    ``shared``: the sweep's stop Event. A stop (or a failure of one group) sets it; workers then checkpoint the units
+    they are training, start no other, and the groups not yet handed out are cancelled.
+    """
     worker = Budget(**{**budget.__dict__, "progress": False, "threads": budget.threads or 1, "jobs": 1})
     context = multiprocessing.get_context("spawn")  # fork after torch has run threads can hang
-    with (
-        ProcessPoolExecutor(min(budget.jobs, len(groups)), mp_context=context) as pool,
-        progress_bar(sum(len(g) for g in groups), budget, unit="run") as bar,
-    ):
-        futures = {pool.submit(_work, [plan[i] for i in group], worker): group for group in groups}
-        stop.forward = list(getattr(pool, "_processes", None) or {})  # SIGTERM to gon reaches its workers
-        for future in as_completed(futures):
-            group = futures[future]
-            for i, outcome in zip(group, future.result()):
-                if isinstance(outcome, str):
-                    tqdm.write(f"gon reproduce: skipping {outcome}", file=sys.stderr)
-                elif outcome is not None:
-                    outcomes[i] = outcome
-                bar.set_description(f"{plan[i].name} {'done' if i in outcomes else 'stopped'}")
-                bar.update(1)
-            if stop.signum is not None:
-                for other in futures:
-                    other.cancel()
+    pool = ProcessPoolExecutor(
+        min(budget.jobs, len(groups)), mp_context=context, initializer=_start_worker, initargs=(shared,)
+    )
+    try:
+        with progress_bar(sum(len(g) for g in groups), budget, unit="run") as bar:
+            futures = {pool.submit(_work, [plan[i] for i in group], worker): group for group in groups}
+            for future in as_completed(futures):
+                if future.cancelled():
+                    continue
+                group = futures[future]
+                for i, outcome in zip(group, future.result()):
+                    if isinstance(outcome, str):
+                        tqdm.write(f"gon reproduce: skipping {outcome}", file=sys.stderr)
+                    elif outcome is not None:
+                        outcomes[i] = outcome
+                    bar.set_description(f"{plan[i].name} {'done' if i in outcomes else 'stopped'}")
+                    bar.update(1)
+                if shared.is_set():
+                    for other in futures:
+                        other.cancel()
+    except BaseException:
+        shared.set()  # the other units checkpoint and stop instead of training on for days
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

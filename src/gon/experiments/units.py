@@ -15,7 +15,6 @@ A unit killed at any moment resumes from its last checkpoint and ends bitwise wh
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import threading
@@ -27,7 +26,7 @@ from typing import Any
 
 import torch
 
-from gon.core.errors import GonError
+from gon.core.errors import GonError, Stopped
 from gon.core.validate import read_json_capped
 from gon.storage.atomic import atomic_write, write_text
 
@@ -71,9 +70,11 @@ class UnitFolder:
 
     # -- checkpoint ------------------------------------------------------------------------
     def save_state(self, state: dict[str, Any]) -> None:
-        atomic_write(self.path / STATE, lambda f: torch.save(state, f))
+        atomic_write(self.path / STATE, lambda f: torch.save({**state, "identity": self.identity}, f))
 
     def load_state(self) -> dict[str, Any] | None:
+        """The unit's checkpoint, checked: every key there, of its type, and made for this unit (not copied from
+        another folder); None when there is none."""
         path = self.path / STATE
         if not path.exists():
             return None
@@ -84,8 +85,16 @@ class UnitFolder:
             raise GonError(
                 f"{path}: not a readable unit checkpoint ({reason}); remove {self.path} to train that unit anew"
             ) from None
-        if not isinstance(state, dict) or not isinstance(state.get("step"), int) or "model" not in state:
-            raise GonError(f"{path}: not a unit checkpoint of gon reproduce; remove {self.path} to train it anew")
+        kinds = {"step": int, "model": dict, "optimizer": dict, "rng": dict, "points": list, "seconds": float}
+        wrong = [k for k, kind in kinds.items() if not isinstance(state, dict) or not isinstance(state.get(k), kind)]
+        if wrong:
+            raise GonError(
+                f"{path}: not a unit checkpoint of gon reproduce (no valid {wrong[0]!r}); remove {self.path} to "
+                "train that unit anew"
+            )
+        difference = first_difference(state.get("identity"), self.identity)
+        if difference is not None:
+            raise GonError(f"{path}: this checkpoint belongs to another unit ({difference}); remove it")
         return state
 
     # -- result ----------------------------------------------------------------------------
@@ -94,7 +103,8 @@ class UnitFolder:
         if not path.exists():
             return None
         record = read_json_capped(path, "unit result")
-        if not isinstance(record, dict) or not isinstance(record.get("result"), dict):
+        ok = isinstance(record, dict) and isinstance(record.get("result"), dict)
+        if not ok or not isinstance(record.get("points"), list) or not isinstance(record["result"].get("steps"), int):
             raise GonError(f"{path}: not a unit result of gon reproduce; remove it to evaluate the unit again")
         return record
 
@@ -122,19 +132,28 @@ def first_difference(stored: Any, wanted: Any, where: str = "") -> str | None:
     return None
 
 
-def rng_state() -> dict[str, Any]:
+def rng_state(device: str) -> dict[str, Any]:
+    """The random generators a training step on ``device`` draws from: the CPU's, and the training GPU's."""
     state = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.device(device).type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(torch.device(device))
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any], device: str) -> None:
     torch.set_rng_state(state["cpu"])
-    if "cuda" in state and torch.cuda.is_available():
-        cuda = state["cuda"]
-        if len(cuda) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda)
+    if torch.device(device).type == "cuda":
+        if "cuda" not in state:
+            raise GonError("this unit was checkpointed on a CPU: resume it with --device cpu (its random draws differ)")
+        torch.cuda.set_rng_state(state["cuda"], torch.device(device))
+    elif "cuda" in state:
+        raise GonError("this unit was checkpointed on a GPU: resume it with --device cuda (its random draws differ)")
+
+
+def forked_rng(device: str):
+    """A block whose random draws leave the training's generators (CPU and the training GPU's) where they were."""
+    gpu = torch.device(device)
+    return torch.random.fork_rng(devices=[gpu] if gpu.type == "cuda" else [])
 
 
 # -- stops ----------------------------------------------------------------------------------
@@ -142,26 +161,31 @@ class StopRequest:
     """SIGINT / SIGTERM while units train: noted here, acted on between steps (a checkpoint, then a stop).
 
     Raising at the signal itself (gon's usual handler) could leave a step half-applied, so the loop asks
-    :attr:`signum` after each step instead.
+    :attr:`requested` after each step instead. A second signal stops at once, as gon does elsewhere.
+    ``shared``: a multiprocessing Event that the processes of one sweep (the parent and its --jobs workers)
+    set and read together, so that one stop reaches every unit, including those not started yet.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, shared: Any = None) -> None:
         self.signum: int | None = None
-        self.forward: list[int] = []  # worker processes to pass the signal on to
+        self.shared = shared
 
     def __call__(self, signum: int, frame: Any) -> None:
-        self.signum = self.signum or signum
-        for pid in self.forward:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except OSError:
-                pass
+        if self.signum is not None:
+            raise Stopped(signum)
+        self.signum = signum
+        if self.shared is not None:
+            self.shared.set()
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None or (self.shared is not None and self.shared.is_set())
 
 
 @contextmanager
-def deferred_stops() -> Iterator[StopRequest]:
+def deferred_stops(shared: Any = None) -> Iterator[StopRequest]:
     """For the ``with`` block, SIGINT and SIGTERM only set the returned request (in the main thread)."""
-    request = StopRequest()
+    request = StopRequest(shared)
     if threading.current_thread() is not threading.main_thread():
         yield request
         return

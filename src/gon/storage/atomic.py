@@ -3,7 +3,8 @@
 A file is written to a temporary ``.NAME.XXXX.tmp`` beside its target, flushed to disk (fsync),
 renamed over the target (``os.replace`` is atomic on POSIX) and the directory entry is synced. A
 process killed at any moment leaves the previous file or the new one, never a truncated one; the
-temporary file of a killed writer is removed by the next write to the same target.
+temporary file of a killed writer is removed by the next write to the same target (one whose writer still runs is
+left to it: two processes may write one file, as two shards of a sweep can).
 
 A directory (a saved model) is built complete as a temporary sibling, then swapped in: with
 ``renameat2(RENAME_EXCHANGE)`` where the filesystem has it (one atomic step), else old aside / new in
@@ -35,8 +36,23 @@ WRITE_ERRORS = (OSError, RuntimeError, ValueError, SafetensorError)
 
 
 def temp_sibling(path: Path, suffix: str = TEMP_SUFFIX) -> Path:
-    """A fresh hidden name beside ``path``: ``.NAME.<random>.tmp``."""
-    return path.parent / f".{path.name}.{secrets.token_hex(6)}{suffix}"
+    """A fresh hidden name beside ``path``: ``.NAME.<pid>-<random>.tmp`` (the pid tells a live writer's file from a
+    killed one's)."""
+    return path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{suffix}"
+
+
+def _writer_alive(temp: Path) -> bool:
+    """Whether the process that named ``temp`` (by :func:`temp_sibling`) is still running here."""
+    pid = temp.name[: -len(temp.suffix)].rpartition(".")[2].partition("-")[0]
+    if not pid.isascii() or not pid.isdigit() or int(pid) == os.getpid():
+        return False  # an older name without a pid, or this process's own (it writes one file at a time)
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def stale_siblings(path: Path, suffix: str = TEMP_SUFFIX) -> list[Path]:
@@ -97,7 +113,8 @@ def atomic_write(path: str | Path, write: Callable[[Any], None]) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         for stale in stale_siblings(path):
-            _remove(stale)
+            if not _writer_alive(stale):  # (another process may be writing the same file: a sweep's two shards)
+                _remove(stale)
         tmp = temp_sibling(path)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any file
         with os.fdopen(fd, "wb") as f:
