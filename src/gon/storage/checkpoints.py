@@ -43,6 +43,8 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu", mmap: bool = Fa
         with rust_readable(path) as name:  # mmap opens a UTF-8 name: a non-UTF-8 one through its /proc fd link
             checkpoint = torch.load(name, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as e:  # a refused global, a truncated zip, random bytes: the file is not a checkpoint
+        if mmap and not zipfile.is_zipfile(path):  # mmap refuses torch's older format before reading it: the
+            return read_checkpoint(path, map_location)  # plain read says what it holds (and refuses its code)
         culprit = re.search(r"GLOBAL (\S+)", str(e)) if isinstance(e, pickle.UnpicklingError) else None
         if culprit:  # weights_only refused a global: the file wants to build arbitrary objects
             raise GonError(
